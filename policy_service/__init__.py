@@ -1,0 +1,56 @@
+"""Payer-policy and authorization rules service for rheumatology biologic infusions."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from flask import Flask
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def create_app(test_config: dict[str, Any] | None = None) -> Flask:
+    """Build the Flask application: config, extensions, API, admin, CLI."""
+    from flask_security import SQLAlchemyUserDatastore
+
+    from policy_service.audit import init_audit
+    from policy_service.config import build_config, engine_options
+    from policy_service.database import init_engine_events
+    from policy_service.errors import init_errors
+    from policy_service.extensions import csrf, db, migrate, security
+    from policy_service.logging import init_logging
+    from policy_service.models import Role, User
+    from policy_service.security_headers import init_security_headers
+
+    app = Flask(__name__, instance_relative_config=True)
+    app.config.from_mapping(build_config(Path(app.instance_path)))
+    if test_config:
+        app.config.from_mapping(test_config)
+    app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
+                          engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
+
+    init_logging(app)
+    db.init_app(app)
+    # SQLite cannot ALTER most things; batch mode rebuilds tables the same way on both.
+    migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,
+                     compare_type=True)
+    csrf.init_app(app)
+    security.init_app(app, SQLAlchemyUserDatastore(db, User, Role))
+    init_errors(app)
+    init_audit()
+    init_engine_events()
+    init_security_headers(app)
+
+    from policy_service.api import init_api
+
+    init_api(app)
+
+    from admin import init_admin
+
+    init_admin(app)
+
+    from policy_service.cli import register_commands
+
+    register_commands(app)
+    return app

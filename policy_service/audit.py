@@ -1,0 +1,235 @@
+"""Change history: every change to an audited record is written in the same flush.
+
+Audited records are aggregates (a drug with its packages, a policy version with its steps, a
+patient with their therapies). The ``before`` snapshot is rebuilt from SQLAlchemy's attribute
+history, so no extra query is made and every writer (import, admin, API) is covered.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import decimal
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from typing import Any
+
+from flask import has_request_context
+from sqlalchemy import event, inspect, update
+from sqlalchemy.orm import Session
+
+from policy_service.models import (
+    Authorization,
+    ChangeRecord,
+    Drug,
+    DrugPackage,
+    Patient,
+    Payer,
+    PolicyVersion,
+    Revision,
+    StepTherapyStep,
+    Therapy,
+)
+from policy_service.models.policy import sync_policy_codes
+
+POLICY_REVISION = "policies"
+
+_actor: ContextVar[str | None] = ContextVar("policy_service_actor", default=None)
+
+
+@contextlib.contextmanager
+def acting_as(actor: str) -> Iterator[None]:
+    """Attribute every change made inside the block to ``actor`` (a user email or ``system``)."""
+    token = _actor.set(actor)
+    try:
+        yield
+    finally:
+        _actor.reset(token)
+
+
+def current_actor() -> str:
+    """Return who is making changes now: the explicit actor, the signed-in user, or ``system``."""
+    explicit = _actor.get()
+    if explicit:
+        return explicit
+    if has_request_context():
+        from flask import g
+        from flask_security import current_user
+
+        token_user = getattr(g, "api_user", None)
+        if token_user is not None:
+            return token_user.email
+        if current_user and current_user.is_authenticated:
+            return current_user.email
+    return "system"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, decimal.Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, (dt.date, dt.datetime)):
+        return value.isoformat()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
+
+
+def _value(obj: Any, attr: str, old: bool) -> Any:
+    if old:
+        history = inspect(obj).attrs[attr].history
+        if history.deleted:
+            return history.deleted[0]
+        if history.added and not history.unchanged:
+            return None
+    return getattr(obj, attr)
+
+
+def _members(obj: Any, relation: str, old: bool) -> list[Any]:
+    if not old:
+        return list(getattr(obj, relation))
+    history = inspect(obj).attrs[relation].history
+    return list(history.unchanged or ()) + list(history.deleted or ())
+
+
+def _fields(obj: Any, names: tuple[str, ...], old: bool) -> dict[str, Any]:
+    return {name: _plain(_value(obj, name, old)) for name in names}
+
+
+PAYER_FIELDS = ("code", "name", "kind", "requires_jw_jz", "requires_ndc", "timely_filing_days",
+                "complex_admin_for_biologics", "notes")
+DRUG_FIELDS = ("hcpcs", "name", "generic", "biosimilar_of", "billing_unit_amount", "billing_unit",
+               "route", "admin_class", "valid_from", "valid_to", "mue_units", "source", "notes")
+PACKAGE_FIELDS = ("amount", "unit", "single_dose", "ndc")
+VERSION_FIELDS = ("number", "effective_from", "effective_to", "status", "hcpcs",
+                  "prior_auth_required", "covered_diagnoses", "preferred_products",
+                  "sites_of_care", "max_dose_mg", "max_dose_mg_per_kg", "max_dose_units",
+                  "min_days_between_doses", "min_age", "max_age",
+                  "new_starts_only_lookback_days", "approval_days", "documentation_required",
+                  "source", "notes")
+STEP_FIELDS = ("position", "any_of", "count", "min_days", "accepted_outcomes")
+PATIENT_FIELDS = ("external_id", "birth_date", "weight_kg")
+THERAPY_FIELDS = ("drug", "start", "end", "outcome")
+AUTHORIZATION_FIELDS = ("number", "hcpcs", "status", "approved_units", "approved_visits",
+                        "used_units", "used_visits", "valid_from", "valid_to", "diagnoses",
+                        "site_of_care", "notes")
+
+
+def _snapshot_payer(obj: Payer, old: bool) -> dict[str, Any]:
+    return _fields(obj, PAYER_FIELDS, old)
+
+
+def _snapshot_drug(obj: Drug, old: bool) -> dict[str, Any]:
+    data = _fields(obj, DRUG_FIELDS, old)
+    packages = sorted(_members(obj, "packages", old), key=lambda p: p.position or 0)
+    data["packages"] = [_fields(p, PACKAGE_FIELDS, old) for p in packages]
+    return data
+
+
+def _snapshot_version(obj: PolicyVersion, old: bool) -> dict[str, Any]:
+    data = _fields(obj, VERSION_FIELDS, old)
+    steps = sorted(_members(obj, "steps", old), key=lambda s: s.position or 0)
+    data["step_therapy"] = [_fields(s, STEP_FIELDS, old) for s in steps]
+    return data
+
+
+def _snapshot_patient(obj: Patient, old: bool) -> dict[str, Any]:
+    data = _fields(obj, PATIENT_FIELDS, old)
+    data["therapies"] = [_fields(t, THERAPY_FIELDS, old) for t in _members(obj, "therapies", old)]
+    return data
+
+
+def _snapshot_authorization(obj: Authorization, old: bool) -> dict[str, Any]:
+    data = _fields(obj, AUTHORIZATION_FIELDS, old)
+    data["payer"] = obj.payer.code if obj.payer else None
+    data["patient"] = obj.patient.external_id if obj.patient else None
+    return data
+
+
+def _version_key(obj: PolicyVersion) -> str:
+    code = obj.policy.code if obj.policy else "?"
+    return f"{code}@{_plain(obj.effective_from)}"
+
+
+# entity type, key function, snapshot function
+AUDITED: dict[type, tuple[str, Callable[[Any], str], Callable[[Any, bool], dict[str, Any]]]] = {
+    Payer: ("payer", lambda o: o.code, _snapshot_payer),
+    Drug: ("drug", lambda o: o.hcpcs, _snapshot_drug),
+    PolicyVersion: ("policy", _version_key, _snapshot_version),
+    Patient: ("patient", lambda o: o.external_id, _snapshot_patient),
+    Authorization: ("authorization", lambda o: o.number, _snapshot_authorization),
+}
+
+# Child records are audited as part of their parent aggregate.
+PARENT_OF: dict[type, str] = {
+    DrugPackage: "drug",
+    StepTherapyStep: "policy_version",
+    Therapy: "patient",
+}
+
+POLICY_DATA = (Payer, Drug, DrugPackage, PolicyVersion, StepTherapyStep)
+
+
+def _roots(session: Session) -> tuple[set[Any], set[Any], set[Any]]:
+    new, dirty, deleted = set(), set(), set()
+    for obj in session.new:
+        (new if type(obj) in AUDITED else dirty).add(obj)
+    for obj in session.dirty:
+        if session.is_modified(obj, include_collections=True):
+            dirty.add(obj)
+    for obj in session.deleted:
+        (deleted if type(obj) in AUDITED else dirty).add(obj)
+    resolved_dirty = set()
+    for obj in dirty:
+        parent_attr = PARENT_OF.get(type(obj))
+        if parent_attr:
+            parent = getattr(obj, parent_attr, None)
+            if parent is None:
+                continue
+            obj = parent
+        if type(obj) in AUDITED and obj not in new and obj not in deleted:
+            resolved_dirty.add(obj)
+    return new, resolved_dirty, deleted
+
+
+def _bump_revision(session: Session) -> None:
+    result = session.execute(
+        update(Revision).where(Revision.name == POLICY_REVISION).values(value=Revision.value + 1)
+    )
+    if result.rowcount == 0:
+        session.add(Revision(name=POLICY_REVISION, value=1))
+
+
+def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:
+    touched = list(session.new) + list(session.dirty) + list(session.deleted)
+    if not touched:
+        return
+    for obj in list(session.new) + list(session.dirty):
+        if isinstance(obj, PolicyVersion):
+            sync_policy_codes(obj)
+    actor = current_actor()
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    with session.no_autoflush:
+        new, dirty, deleted = _roots(session)
+        records = []
+        for obj in new:
+            kind, key, snap = AUDITED[type(obj)]
+            records.append(("create", kind, key(obj), None, snap(obj, False)))
+        for obj in dirty:
+            kind, key, snap = AUDITED[type(obj)]
+            before, after = snap(obj, True), snap(obj, False)
+            if before != after:
+                records.append(("update", kind, key(obj), before, after))
+        for obj in deleted:
+            kind, key, snap = AUDITED[type(obj)]
+            records.append(("delete", kind, key(obj), snap(obj, True), None))
+        for action, kind, key, before, after in records:
+            session.add(ChangeRecord(at=now, actor=actor, action=action, entity_type=kind,
+                                     entity_key=key, before=before, after=after))
+        if any(isinstance(obj, POLICY_DATA) for obj in touched):
+            _bump_revision(session)
+
+
+def init_audit() -> None:
+    """Attach the change-history listener to every ORM session (idempotent)."""
+    if not event.contains(Session, "before_flush", _before_flush):
+        event.listen(Session, "before_flush", _before_flush)

@@ -1,0 +1,174 @@
+"""Roles, permissions and API-token authentication."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import functools
+import hashlib
+import secrets
+import uuid
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from flask import g, request
+from flask_security import hash_password
+from sqlalchemy import select
+
+from policy_service.errors import Forbidden, Invalid, NotFound, Unauthorized
+from policy_service.extensions import db
+from policy_service.models import ROLES, ApiToken, Role, User
+
+TOKEN_PREFIX = "ps_"  # noqa: S105 - a public marker, not a secret
+
+
+class Permission(enum.Enum):
+    """What a role may do; routes and admin views ask for a permission, never a role name."""
+
+    READ = "read"
+    EDIT_POLICY_DATA = "edit_policy_data"
+    CHECK_ELIGIBILITY = "check_eligibility"
+    CHECK_CLAIMS = "check_claims"
+    RECORD_USAGE = "record_usage"
+    MANAGE_USERS = "manage_users"
+
+
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "admin": frozenset(Permission),
+    "coordinator": frozenset({Permission.READ, Permission.EDIT_POLICY_DATA,
+                              Permission.CHECK_ELIGIBILITY}),
+    "scheduler": frozenset({Permission.READ, Permission.CHECK_ELIGIBILITY}),
+    "biller": frozenset({Permission.READ, Permission.CHECK_CLAIMS, Permission.RECORD_USAGE}),
+}
+
+
+def user_permissions(user: Any) -> frozenset[Permission]:
+    """Return every permission the user's roles grant."""
+    if user is None or not getattr(user, "is_active", False):
+        return frozenset()
+    granted: set[Permission] = set()
+    for role in user.roles:
+        granted |= ROLE_PERMISSIONS.get(role.name, frozenset())
+    return frozenset(granted)
+
+
+def has_permission(user: Any, permission: Permission) -> bool:
+    """Return whether ``user`` holds ``permission``."""
+    return permission in user_permissions(user)
+
+
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def ensure_roles() -> None:
+    """Create the fixed roles if they are missing."""
+    existing = set(db.session.scalars(select(Role.name)))
+    for name, description in ROLES.items():
+        if name not in existing:
+            db.session.add(Role(name=name, description=description))
+    db.session.flush()
+
+
+def create_user(email: str, role: str, password: str | None = None) -> User:
+    """Create a user with one role; raise Invalid on a bad email, role or password."""
+    email = email.strip().lower()
+    errors: dict[str, list[str]] = {}
+    if "@" not in email or email.startswith("@") or email.endswith("@"):
+        errors["email"] = [f"{email!r} is not an email address."]
+    if role not in ROLES:
+        errors["role"] = [f"Unknown role {role!r}; choose one of {', '.join(ROLES)}."]
+    if password is not None and len(password) < 10:
+        errors["password"] = ["Use at least 10 characters."]
+    if not errors and db.session.scalar(select(User.id).where(User.email == email)):
+        errors["email"] = [f"A user {email} already exists."]
+    if errors:
+        raise Invalid(errors)
+    ensure_roles()
+    role_row = db.session.scalar(select(Role).where(Role.name == role))
+    user = User(
+        email=email,
+        password=hash_password(password) if password else None,
+        active=True,
+        fs_uniquifier=uuid.uuid4().hex,
+        roles=[role_row],
+    )
+    db.session.add(user)
+    db.session.flush()
+    return user
+
+
+def find_user(email: str) -> User:
+    """Return the user with this email or raise NotFound."""
+    user = db.session.scalar(select(User).where(User.email == email.strip().lower()))
+    if user is None:
+        raise NotFound(f"No user {email}.")
+    return user
+
+
+def create_token(user: User) -> str:
+    """Issue a new API token for ``user`` and return it; only its digest is stored."""
+    token = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    db.session.add(ApiToken(user=user, digest=_digest(token), prefix=token[:10],
+                            created_at=dt.datetime.now(dt.UTC).replace(tzinfo=None)))
+    db.session.flush()
+    return token
+
+
+def revoke_token(prefix_or_token: str) -> int:
+    """Revoke every live token matching a full token or its shown prefix; return how many."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    query = select(ApiToken).where(ApiToken.revoked_at.is_(None))
+    if prefix_or_token.startswith(TOKEN_PREFIX) and len(prefix_or_token) > 12:
+        query = query.where(ApiToken.digest == _digest(prefix_or_token))
+    else:
+        query = query.where(ApiToken.prefix == prefix_or_token)
+    tokens = list(db.session.scalars(query))
+    for token in tokens:
+        token.revoked_at = now
+    db.session.flush()
+    return len(tokens)
+
+
+def user_for_token(token: str) -> User | None:
+    """Return the active user owning a live token, or None."""
+    row = db.session.scalar(
+        select(ApiToken).where(ApiToken.digest == _digest(token), ApiToken.revoked_at.is_(None))
+    )
+    if row is None or not row.user.active:
+        return None
+    return row.user
+
+
+def bearer_token() -> str | None:
+    """Return the token of the ``Authorization: Bearer`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def token_required(permission: Permission) -> Callable[[F], F]:
+    """Guard an API view: a valid token whose user holds ``permission`` (401 / 403 otherwise)."""
+
+    def decorate(view: F) -> F:
+        @functools.wraps(view)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            token = bearer_token()
+            if token is None:
+                raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
+            user = user_for_token(token)
+            if user is None:
+                raise Unauthorized("The API token is unknown or revoked.")
+            if not has_permission(user, permission):
+                raise Forbidden(f"Your role does not allow {permission.value.replace('_', ' ')}.")
+            g.api_user = user
+            return view(*args, **kwargs)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate

@@ -1,0 +1,136 @@
+"""The ``policy-service`` command line."""
+
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+from flask import Flask
+from flask.cli import FlaskGroup, with_appcontext
+from sqlalchemy.exc import SQLAlchemyError
+
+from policy_service import create_app
+from policy_service.errors import DomainError, Invalid
+
+
+def _fail(message: str) -> None:
+    click.secho(message, fg="red", err=True)
+    sys.exit(1)
+
+
+def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn domain errors into a readable message and exit status 1, never a traceback."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from policy_service.extensions import db
+
+        try:
+            return command(*args, **kwargs)
+        except Invalid as exc:
+            db.session.rollback()
+            click.secho(f"{exc.detail}. Nothing was written.", fg="red", err=True)
+            for line in exc.lines():
+                click.echo(f"  {line}", err=True)
+            sys.exit(1)
+        except DomainError as exc:
+            db.session.rollback()
+            _fail(f"Error: {exc.detail}")
+        except (OSError, SQLAlchemyError) as exc:
+            db.session.rollback()
+            _fail(f"Error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+        except Exception as exc:  # noqa: BLE001 - a user sees a message, the log keeps the trace
+            db.session.rollback()
+            logging.getLogger("policy_service.cli").exception("command failed")
+            _fail(f"Unexpected error ({type(exc).__name__}); nothing was written. See the log.")
+
+    return wrapper
+
+
+@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True,
+             add_version_option=False)
+def main() -> None:
+    """Payer policies, prior authorizations and eligibility checks for biologic infusions."""
+
+
+commands = click.Group("policy-service")
+
+
+def register_commands(app: Flask) -> None:
+    """Attach every ``policy-service`` command to ``app.cli``."""
+    for command in commands.commands.values():
+        app.cli.add_command(command)
+
+
+@commands.command("init")
+@with_appcontext
+@reports_errors
+def init_command() -> None:
+    """Create or migrate the database at DATABASE_URL."""
+    from policy_service.database import migrate_database
+
+    url = migrate_database()
+    click.echo(f"Database ready at {url}")
+
+
+@commands.command("create-user")
+@click.argument("email")
+@click.option("--role", required=True, type=click.Choice(["admin", "coordinator", "scheduler",
+                                                         "biller"]))
+@click.option("--password", help="Sign-in password for the admin UI (at least 10 characters).")
+@with_appcontext
+@reports_errors
+def create_user_command(email: str, role: str, password: str | None) -> None:
+    """Create a user with a role."""
+    from policy_service.auth import create_user
+    from policy_service.extensions import db
+
+    user = create_user(email, role, password)
+    db.session.commit()
+    click.echo(f"Created {user.email} ({role}).")
+
+
+@commands.command("create-token")
+@click.argument("email")
+@with_appcontext
+@reports_errors
+def create_token_command(email: str) -> None:
+    """Print a new API token for the user, alone on the last line."""
+    from policy_service.auth import create_token, find_user
+    from policy_service.extensions import db
+
+    token = create_token(find_user(email))
+    db.session.commit()
+    click.echo(f"API token for {email} (shown once; send it as 'Authorization: Bearer <token>'):")
+    click.echo(token)
+
+
+@commands.command("revoke-token")
+@click.argument("token_or_prefix")
+@with_appcontext
+@reports_errors
+def revoke_token_command(token_or_prefix: str) -> None:
+    """Revoke an API token, given whole or by its 10-character prefix."""
+    from policy_service.auth import revoke_token
+    from policy_service.extensions import db
+
+    count = revoke_token(token_or_prefix)
+    db.session.commit()
+    if not count:
+        _fail(f"No live token matches {token_or_prefix!r}.")
+    click.echo(f"Revoked {count} token(s).")
+
+
+@commands.command("serve")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.option("--workers", default=2, show_default=True, type=int)
+def serve_command(host: str, port: int, workers: int) -> None:
+    """Run the service under gunicorn (sync workers: the rules engine is not thread-safe)."""
+    from policy_service.wsgi_server import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=workers)

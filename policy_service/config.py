@@ -1,0 +1,87 @@
+"""Configuration: defaults, then the environment, then the test mapping."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+from typing import Any
+
+ENV_PREFIX = "POLICY_"
+
+
+def _instance_secret(instance_path: Path) -> str:
+    """Return the development secret kept in the instance folder, creating it once."""
+    secret_file = instance_path / "secret_key"
+    if not secret_file.exists():
+        instance_path.mkdir(parents=True, exist_ok=True)
+        secret_file.write_text(secrets.token_urlsafe(48))
+        secret_file.chmod(0o600)
+    return secret_file.read_text().strip()
+
+
+def _coerce(value: str) -> Any:
+    lowered = value.lower()
+    if lowered in {"true", "false"}:
+        return lowered == "true"
+    try:
+        return int(value)
+    except ValueError:
+        return value
+
+
+def build_config(instance_path: Path) -> dict[str, Any]:
+    """Return the configuration for an app whose instance folder is ``instance_path``."""
+    database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'policy.db'}"
+    secret_key = os.environ.get("SECRET_KEY") or _instance_secret(instance_path)
+    config: dict[str, Any] = {
+        "SECRET_KEY": secret_key,
+        "SQLALCHEMY_DATABASE_URI": database_url,
+        # Flask-Security
+        "SECURITY_PASSWORD_SALT": os.environ.get("SECURITY_PASSWORD_SALT") or secret_key,
+        "SECURITY_PASSWORD_HASH": "argon2",
+        "SECURITY_REGISTERABLE": False,
+        "SECURITY_RECOVERABLE": False,
+        "SECURITY_SEND_REGISTER_EMAIL": False,
+        "SECURITY_TRACKABLE": False,
+        "SECURITY_POST_LOGIN_VIEW": "/admin/",
+        "SECURITY_POST_LOGOUT_VIEW": "/login",
+        "SECURITY_URL_PREFIX": None,
+        "SECURITY_TOKEN_AUTHENTICATION_HEADER": "X-Unused-Auth-Token",
+        "SECURITY_PASSWORD_LENGTH_MIN": 10,
+        "SECURITY_PASSWORD_CHECK_BREACHED": False,
+        "SECURITY_USE_VERIFY_PASSWORD_CACHE": False,
+        # Sessions expire and cookies are not readable from scripts or sent cross-site.
+        "PERMANENT_SESSION_LIFETIME": 8 * 3600,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": False,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "SECURITY_DEFAULT_REMEMBER_ME": False,
+        "WTF_CSRF_TIME_LIMIT": 8 * 3600,
+        # Failed logins allowed per address before a lock-out window.
+        "LOGIN_RATE_LIMIT": 5,
+        "LOGIN_RATE_WINDOW_SECONDS": 300,
+        # flask-smorest / OpenAPI
+        "API_TITLE": "Payer-policy and authorization rules service",
+        "API_VERSION": "v1",
+        "OPENAPI_VERSION": "3.0.3",
+        "OPENAPI_URL_PREFIX": "/api/v1",
+        "OPENAPI_JSON_PATH": "openapi.json",
+        # Eligibility warnings
+        "AUTH_EXPIRING_SOON_DAYS": 30,
+        "AUTH_UNITS_LOW_FRACTION": 0.2,
+        "API_PAGE_SIZE_MAX": 500,
+    }
+    for key, value in os.environ.items():
+        if key.startswith(ENV_PREFIX):
+            config[key[len(ENV_PREFIX):]] = _coerce(value)
+    return config
+
+
+def engine_options(database_url: str) -> dict[str, Any]:
+    """Return SQLAlchemy engine options suited to the database behind ``database_url``."""
+    if database_url.startswith("sqlite"):
+        # Writers wait for each other instead of failing at once with "database is locked".
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True}

@@ -1,0 +1,42 @@
+"""The data model: reference data, policies, patients, authorizations, users, change history."""
+
+from policy_service.models.audit import ChangeRecord, Revision
+from policy_service.models.authorization import (
+    AUTHORIZATION_STATUSES,
+    Authorization,
+    AuthorizationUsage,
+)
+from policy_service.models.patient import THERAPY_OUTCOMES, Patient, Therapy
+from policy_service.models.policy import (
+    POLICY_STATUSES,
+    SITES_OF_CARE,
+    Policy,
+    PolicyVersion,
+    StepTherapyStep,
+)
+from policy_service.models.reference import PAYER_KINDS, Drug, DrugPackage, Payer
+from policy_service.models.users import ROLES, ApiToken, Role, User
+
+__all__ = [
+    "AUTHORIZATION_STATUSES",
+    "POLICY_STATUSES",
+    "PAYER_KINDS",
+    "ROLES",
+    "SITES_OF_CARE",
+    "THERAPY_OUTCOMES",
+    "ApiToken",
+    "Authorization",
+    "AuthorizationUsage",
+    "ChangeRecord",
+    "Drug",
+    "DrugPackage",
+    "Patient",
+    "Payer",
+    "Policy",
+    "PolicyVersion",
+    "Revision",
+    "Role",
+    "StepTherapyStep",
+    "Therapy",
+    "User",
+]

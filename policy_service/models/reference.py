@@ -1,0 +1,89 @@
+"""Payers and drugs: the reference data every policy and claim refers to."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from policy_service.extensions import db
+
+PAYER_KINDS = ("medicare", "medicare_advantage", "medicaid", "commercial")
+
+
+class Payer(db.Model):
+    """A payer (plan) with the billing settings its claims must follow."""
+
+    __tablename__ = "payers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(30), default="commercial")
+    requires_jw_jz: Mapped[bool] = mapped_column(default=False)
+    requires_ndc: Mapped[bool] = mapped_column(default=False)
+    timely_filing_days: Mapped[int] = mapped_column(default=365)
+    complex_admin_for_biologics: Mapped[bool] = mapped_column(default=True)
+    notes: Mapped[str | None] = mapped_column(String(2000))
+    version: Mapped[int] = mapped_column(default=1)
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __str__(self) -> str:
+        return f"{self.code} ({self.name})"
+
+
+class Drug(db.Model):
+    """A billable drug product: HCPCS code, billing unit and the packages it comes in."""
+
+    __tablename__ = "drugs"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    hcpcs: Mapped[str] = mapped_column(String(5), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    generic: Mapped[str] = mapped_column(String(100), index=True)
+    biosimilar_of: Mapped[str | None] = mapped_column(String(5))
+    billing_unit_amount: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    billing_unit: Mapped[str] = mapped_column(String(20), default="mg")
+    route: Mapped[str | None] = mapped_column(String(20))
+    # "biologic" drugs are billed with complex or therapeutic codes per payer setting.
+    admin_class: Mapped[str | None] = mapped_column(String(30))
+    valid_from: Mapped[dt.date | None]
+    valid_to: Mapped[dt.date | None]
+    # Medically unlikely edit: most units one provider bills for one patient on one day.
+    mue_units: Mapped[int | None]
+    source: Mapped[str | None] = mapped_column(String(1000))
+    notes: Mapped[str | None] = mapped_column(String(2000))
+    version: Mapped[int] = mapped_column(default=1)
+
+    packages: Mapped[list[DrugPackage]] = relationship(
+        back_populates="drug", cascade="all, delete-orphan", order_by="DrugPackage.position"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+    def __str__(self) -> str:
+        return f"{self.hcpcs} {self.name}"
+
+
+class DrugPackage(db.Model):
+    """One package size a drug is sold in (a vial, a syringe, a multi-dose vial)."""
+
+    __tablename__ = "drug_packages"
+    __table_args__ = (UniqueConstraint("drug_id", "position"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    drug_id: Mapped[int] = mapped_column(ForeignKey("drugs.id", ondelete="CASCADE"))
+    position: Mapped[int] = mapped_column(default=0)
+    amount: Mapped[Decimal] = mapped_column(Numeric(12, 3))
+    unit: Mapped[str] = mapped_column(String(20), default="mg")
+    single_dose: Mapped[bool] = mapped_column(default=True)
+    ndc: Mapped[str | None] = mapped_column(String(20))
+
+    drug: Mapped[Drug] = relationship(back_populates="packages")
+
+    def __str__(self) -> str:
+        kind = "single-dose" if self.single_dose else "multi-dose"
+        return f"{self.amount:g} {self.unit} {kind}"
