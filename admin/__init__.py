@@ -1,32 +1,74 @@
-"""The admin UI: Flask-Admin views behind Flask-Security login and role checks."""
+"""The admin UI: Flask-Admin views behind Flask-Security login and permission checks."""
 
 from __future__ import annotations
 
-from flask import Flask, redirect, url_for
-from flask_admin import Admin, AdminIndexView, expose
-from flask_security import current_user
+from pathlib import Path
+
+from flask import Flask, redirect
+from flask_admin import Admin
+from flask_admin.theme import Bootstrap4Theme
+from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
+from werkzeug.wrappers import Response
+
+from admin.dashboard import DashboardView
+from admin.login_guard import init_login_guard
+from admin.views.authorizations import AuthorizationView
+from admin.views.history import ChangeRecordView
+from admin.views.patients import PatientView
+from admin.views.policies import PolicyVersionView, PolicyView
+from admin.views.reference import DrugView, PayerView
+from policy_service.extensions import db
+from policy_service.models import (
+    Authorization,
+    ChangeRecord,
+    Drug,
+    Patient,
+    Payer,
+    Policy,
+    PolicyVersion,
+)
+
+TEMPLATES = Path(__file__).parent / "templates"
 
 
-class SecureIndexView(AdminIndexView):
-    """The admin home page; signed-in users only."""
-
-    def is_accessible(self) -> bool:
-        return bool(current_user.is_authenticated and current_user.is_active)
-
-    def inaccessible_callback(self, name: str, **kwargs: object):  # noqa: ANN201
-        return redirect(url_for("security.login", next="/admin/"))
-
-    @expose("/")
-    def index(self):  # noqa: ANN201
-        return self.render("admin/index.html")
+def _install_templates(app: Flask) -> None:
+    # Ours come first so they override Flask-Admin's and Flask-Security's pages of the same name.
+    loaders: list[BaseLoader] = [FileSystemLoader(str(TEMPLATES))]
+    if app.jinja_loader is not None:
+        loaders.append(app.jinja_loader)
+    app.jinja_loader = ChoiceLoader(loaders)  # type: ignore[assignment]
 
 
 def init_admin(app: Flask) -> Admin:
     """Build a new Admin for ``app`` (a module-level one breaks a second ``create_app``)."""
-    admin = Admin(app, name="Policy service", index_view=SecureIndexView(url="/admin"))
+    _install_templates(app)
+    init_login_guard(app)
+    admin = Admin(
+        app,
+        name="Policy service",
+        index_view=DashboardView(name="Dashboard", url="/admin"),
+        theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+    )
+    # Later pages (eligibility check, schedule upload, claim check, import) are added to this
+    # Admin with ``app.extensions["policy_admin"].add_view(...)`` and subclass the same
+    # secure base views (admin.security).
+    app.extensions["policy_admin"] = admin
+    admin.add_view(AuthorizationView(Authorization, db, name="Authorizations",
+                                     endpoint="authorization"))
+    admin.add_view(PatientView(Patient, db, name="Patients", endpoint="patient"))
+    admin.add_view(PolicyView(Policy, db, name="Policies", endpoint="policy",
+                              category="Policies"))
+    admin.add_view(PolicyVersionView(PolicyVersion, db, name="Policy versions",
+                                     endpoint="policyversion", category="Policies"))
+    admin.add_view(PayerView(Payer, db, name="Payers", endpoint="payer",
+                             category="Reference data"))
+    admin.add_view(DrugView(Drug, db, name="Drugs", endpoint="drug",
+                            category="Reference data"))
+    admin.add_view(ChangeRecordView(ChangeRecord, db, name="Change history",
+                                    endpoint="changerecord"))
 
     @app.route("/")
-    def root():  # noqa: ANN202
+    def root() -> Response:
         return redirect("/admin/")
 
     return admin

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import decimal
+import secrets
 from collections.abc import Callable, Iterator
 from contextvars import ContextVar
 from typing import Any
@@ -192,11 +193,12 @@ def _roots(session: Session) -> tuple[set[Any], set[Any], set[Any]]:
 
 
 def _bump_revision(session: Session) -> None:
+    marker = secrets.randbits(62) + 1
     result = session.execute(
-        update(Revision).where(Revision.name == POLICY_REVISION).values(value=Revision.value + 1)
+        update(Revision).where(Revision.name == POLICY_REVISION).values(value=marker)
     )
     if result.rowcount == 0:
-        session.add(Revision(name=POLICY_REVISION, value=1))
+        session.add(Revision(name=POLICY_REVISION, value=marker))
 
 
 def _before_flush(session: Session, _flush_context: Any, _instances: Any) -> None:

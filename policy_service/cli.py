@@ -6,6 +6,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import click
@@ -134,3 +135,108 @@ def serve_command(host: str, port: int, workers: int) -> None:
     from policy_service.wsgi_server import run_gunicorn
 
     run_gunicorn(host=host, port=port, workers=workers)
+
+
+def _print_summary(summary: dict[str, dict[str, int]]) -> None:
+    """Print an import summary as a table, or "No changes." when nothing was written."""
+    from policy_service.services.bundle import has_changes
+
+    click.echo(f"{'kind':<16}{'created':>9}{'updated':>9}{'unchanged':>11}")
+    for kind, counts in summary.items():
+        click.echo(f"{kind:<16}{counts['created']:>9}{counts['updated']:>9}"
+                   f"{counts['unchanged']:>11}")
+    if not has_changes(summary):
+        click.echo("No changes.")
+
+
+@commands.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "actor", metavar="EMAIL",
+              help="Record the changes as made by this user (default: system).")
+@with_appcontext
+@reports_errors
+def import_command(file: Path, actor: str | None) -> None:
+    """Load a policy bundle (JSON or YAML): all or nothing, idempotent by natural keys."""
+    from policy_service.auth import Permission, find_user, has_permission
+    from policy_service.errors import Forbidden
+    from policy_service.extensions import db
+    from policy_service.services.bundle import import_bundle, read_bundle_file
+
+    if actor:
+        user = find_user(actor)
+        if not has_permission(user, Permission.EDIT_POLICY_DATA):
+            raise Forbidden(f"{actor} may not edit policy data.")
+        actor = user.email
+    summary = import_bundle(read_bundle_file(file), actor or "system")
+    db.session.commit()
+    click.echo(f"Imported {file}.")
+    _print_summary(summary)
+
+
+@commands.command("export")
+@click.argument("file", type=click.Path(dir_okay=False, writable=True, path_type=Path))
+@with_appcontext
+@reports_errors
+def export_command(file: Path) -> None:
+    """Write the whole policy set as a bundle (YAML if FILE ends .yaml/.yml, else JSON)."""
+    from policy_service.services.bundle import dump_bundle_text, export_bundle
+
+    bundle = export_bundle()
+    file.write_text(dump_bundle_text(bundle, file.name), encoding="utf-8")
+    counts = ", ".join(f"{len(records)} {kind}" for kind, records in bundle.items())
+    click.echo(f"Exported {counts} to {file}.")
+
+
+@commands.command("seed")
+@click.option("--path", "directory", type=click.Path(exists=True, file_okay=False,
+                                                     path_type=Path),
+              help="Folder of bundle files (default: the seed_data/ shipped with the service).")
+@with_appcontext
+@reports_errors
+def seed_command(directory: Path | None) -> None:
+    """Load the reference data bundles (every *.yaml/*.json in seed_data/) as one import."""
+    from policy_service.extensions import db
+    from policy_service.services.bundle import bundle_files, import_files, seed_directory
+
+    directory = directory or seed_directory()
+    files = bundle_files(directory) if directory.is_dir() else []
+    if not files:
+        _fail(f"No bundle files (*.yaml, *.yml, *.json) in {directory}.")
+    summary = import_files(files, "system")
+    db.session.commit()
+    click.echo(f"Seeded from {', '.join(f.name for f in files)}.")
+    _print_summary(summary)
+
+
+@commands.command("check-claims")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@with_appcontext
+@reports_errors
+def check_claims_command(file: Path) -> None:
+    """Check every claim of an X12 837P file and print the findings per claim and line."""
+    from policy_service.services.x12 import check_837
+
+    try:
+        text = file.read_text(encoding="ascii")
+    except UnicodeDecodeError as exc:
+        from policy_service.errors import Invalid
+
+        raise Invalid({"file": [f"Not an X12 file: byte {exc.start} is not ASCII."]}) from None
+    for item in check_837(text):
+        if item["error"] is not None:
+            click.secho(f"Claim {item['claim']}: not checked", fg="red")
+            for line in item["error"].lines():
+                click.echo(f"  {line}")
+            continue
+        result = item["result"]
+        colour = "green" if result["status"] == "clean" else "yellow"
+        click.secho(f"Claim {item['claim']}: {result['status']}", fg=colour)
+        for finding in result["findings"]:
+            where = "claim" if finding["line"] is None else f"line {finding['line'] + 1}"
+            click.echo(f"  [{finding['severity']}] {finding['code']} ({where}): "
+                       f"{finding['message']}")
+        expected = ", ".join(
+            "{}{} x{}".format(line["code"], "".join(f"-{m}" for m in line["modifiers"]),
+                              line["units"])
+            for line in result["expected_lines"])
+        click.echo(f"  expected lines: {expected or 'none'}")

@@ -1,16 +1,23 @@
-"""Database lifecycle: apply migrations."""
+"""Database lifecycle: migrations, SQLite transaction behaviour, serialised writes."""
 
 from __future__ import annotations
 
+import random
 import sqlite3
-from typing import Any
+import time
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 from flask import current_app
 from flask_migrate import upgrade
 from sqlalchemy import event
 from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import OperationalError
 
 from policy_service import MIGRATIONS_DIR
+from policy_service.extensions import db
+
+T = TypeVar("T")
 
 
 def migrate_database() -> str:
@@ -44,3 +51,23 @@ def init_engine_events() -> None:
     if not event.contains(Engine, "connect", _sqlite_connect):
         event.listen(Engine, "connect", _sqlite_connect)
         event.listen(Engine, "begin", _sqlite_begin)
+
+
+def run_serialized(operation: Callable[[], T], attempts: int = 8) -> T:
+    """Run ``operation`` and commit; on SQLite, retry when another writer held the database.
+
+    PostgreSQL needs no retry: the services lock the rows they change. SQLite locks the whole
+    file and answers "database is locked" at once to a transaction that read before another
+    wrote, instead of waiting; rolling back and running again is the documented remedy.
+    """
+    for attempt in range(attempts):
+        try:
+            result = operation()
+            db.session.commit()
+            return result
+        except OperationalError as exc:
+            db.session.rollback()
+            if "database is locked" not in str(exc) or attempt == attempts - 1:
+                raise
+            time.sleep(0.005 * (2 ** attempt) * (1 + random.random()))  # noqa: S311
+    raise AssertionError("unreachable")

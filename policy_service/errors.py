@@ -119,7 +119,8 @@ def problem_response(body: dict[str, Any]) -> Response:
     return Response(json.dumps(body), status=body["status"], mimetype=PROBLEM_MIMETYPE)
 
 
-def _http_problem(exc: HTTPException) -> dict[str, Any]:
+def http_problem(exc: HTTPException) -> dict[str, Any]:
+    """Return the problem+json body for an HTTP error (validation messages become errors)."""
     status = exc.code or 500
     code = (exc.name or "error").upper().replace(" ", "_")
     body: dict[str, Any] = {
@@ -160,7 +161,7 @@ def init_errors(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def handle_http_error(exc: HTTPException) -> Response | HTTPException:
         if wants_problem():
-            return problem_response(_http_problem(exc))
+            return problem_response(http_problem(exc))
         return exc
 
     @app.errorhandler(Exception)

@@ -14,7 +14,8 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from sqlalchemy import text
-from sqlalchemy.orm import Session
+from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from policy_service import create_app
 from policy_service.extensions import db
@@ -62,9 +63,10 @@ def session(app: Flask) -> Iterator[Session]:
         connection = db.engine.connect()
         outer = connection.begin()
         original = db.session
-        db.session = db._make_scoped_session(
-            {"bind": connection, "join_transaction_mode": "create_savepoint"}
-        )
+        # A plain Session: Flask-SQLAlchemy's own ignores ``bind`` and would use the engine,
+        # committing for real.
+        factory = sessionmaker(bind=connection, join_transaction_mode="create_savepoint")
+        db.session = scoped_session(factory, scopefunc=_app_ctx_id)
         try:
             yield db.session
         finally:

@@ -2,17 +2,40 @@
 
 from __future__ import annotations
 
-from flask import Flask
+from flask import Flask, Response
+from apispec.ext.marshmallow import MarshmallowPlugin
 from flask_smorest import Api
+from marshmallow import Schema
+from werkzeug.exceptions import HTTPException
 
+from policy_service.errors import http_problem, problem_response, wants_problem
 from policy_service.extensions import csrf
 
-API_BLUEPRINTS: list[str] = []
+class ProblemApi(Api):
+    """flask-smorest's Api answering errors in problem+json under /api, plain HTML elsewhere."""
+
+    def handle_http_exception(self, error: HTTPException) -> Response | HTTPException:
+        """Render an HTTP error as problem+json on API paths."""
+        if wants_problem():
+            return problem_response(http_problem(error))
+        return error
+
+
+def schema_name(schema: type[Schema] | Schema) -> str:
+    """Name OpenAPI components by module and class (ClaimsLine, EligibilityLine), never twice."""
+    cls = schema if isinstance(schema, type) else type(schema)
+    module = cls.__module__.rsplit(".", 1)[-1]
+    base = cls.__name__.removesuffix("Schema")
+    return base if base.lower().startswith(module.lower()) else f"{module.title()}{base}"
+
+
+API_BLUEPRINTS: list[str] = ["eligibility", "usage", "claims"]
 
 
 def init_api(app: Flask) -> Api:
     """Create the API for ``app`` and register every blueprint (tokens, not cookies: no CSRF)."""
-    api = Api(app, spec_kwargs={
+    api = ProblemApi(app, spec_kwargs={
+        "marshmallow_plugin": MarshmallowPlugin(schema_name_resolver=schema_name),
         "components": {"securitySchemes": {
             "bearerAuth": {"type": "http", "scheme": "bearer"}}},
         "security": [{"bearerAuth": []}],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from sqlalchemy import JSON, Index, String
+from sqlalchemy import JSON, BigInteger, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from policy_service.extensions import db
@@ -33,9 +33,13 @@ class ChangeRecord(db.Model):
 
 
 class Revision(db.Model):
-    """A single-row counter bumped whenever policy data changes; caches compare against it."""
+    """A marker changed to a new random value whenever policy data changes.
+
+    Caches compare against it. Random rather than incrementing, so a rolled-back change can
+    never make two different states share one value.
+    """
 
     __tablename__ = "revisions"
 
     name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    value: Mapped[int] = mapped_column(default=0)
+    value: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -104,6 +104,8 @@ class PolicyCode(db.Model):
     hcpcs: Mapped[str] = mapped_column(String(5), primary_key=True)
     payer_id: Mapped[int] = mapped_column(ForeignKey("payers.id"))
 
+    payer: Mapped[Payer] = relationship()
+
 
 class StepTherapyStep(db.Model):
     """One step of a policy's step therapy: try ``count`` of ``any_of`` for ``min_days``."""
@@ -135,8 +137,8 @@ class StepTherapyStep(db.Model):
 
 def sync_policy_codes(version: PolicyVersion) -> None:
     """Make the indexed ``codes`` rows match the version's ``hcpcs`` list and payer."""
-    payer_id = version.policy.payer_id if version.policy else None
-    wanted = {(code, payer_id) for code in version.hcpcs or []}
-    have = {(row.hcpcs, row.payer_id) for row in version.codes}
-    if wanted != have:
-        version.codes = [PolicyCode(hcpcs=code, payer_id=payer) for code, payer in sorted(wanted)]
+    payer = version.policy.payer if version.policy else None
+    wanted = sorted(set(version.hcpcs or []))
+    have = sorted(row.hcpcs for row in version.codes)
+    if wanted != have or any(row.payer is not payer for row in version.codes):
+        version.codes = [PolicyCode(hcpcs=code, payer=payer) for code in wanted]

@@ -1,8 +1,8 @@
 """initial schema
 
-Revision ID: 6bec14d27101
+Revision ID: afb95e2721f7
 Revises: 
-Create Date: 2026-11-26 18:11:04.645920
+Create Date: 2026-11-26 18:13:12.614635
 
 """
 from alembic import op
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 
 # revision identifiers, used by Alembic.
-revision = '6bec14d27101'
+revision = 'afb95e2721f7'
 down_revision = None
 branch_labels = None
 depends_on = None
@@ -80,7 +80,7 @@ def upgrade():
     )
     op.create_table('revisions',
     sa.Column('name', sa.String(length=40), nullable=False),
-    sa.Column('value', sa.Integer(), nullable=False),
+    sa.Column('value', sa.BigInteger(), nullable=False),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_revisions'))
     )
     op.create_table('roles',

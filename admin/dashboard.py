@@ -1,0 +1,109 @@
+"""The home page: what needs attention today, each entry linking to its record."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from flask_admin import AdminIndexView, expose
+from sqlalchemy import select, tuple_
+from sqlalchemy.orm import joinedload
+
+from admin.security import guard_request
+from admin.views.authorizations import low_fraction, low_remaining_clause
+from policy_service.extensions import db
+from policy_service.models import Authorization, ChangeRecord, Policy, PolicyVersion
+from policy_service.models.authorization import USABLE_STATUSES
+
+NEEDS_ACTION_STATUSES = ("requested", "pending", "denied", "appealed")
+
+
+@dataclass
+class Dashboard:
+    """What the home page lists."""
+
+    expiring_14: list[Authorization] = field(default_factory=list)
+    expiring_30: list[Authorization] = field(default_factory=list)
+    low_remaining: list[Authorization] = field(default_factory=list)
+    needs_action: list[Authorization] = field(default_factory=list)
+    policies_changing: list[PolicyVersion] = field(default_factory=list)
+    recent_changes: list[tuple[ChangeRecord, PolicyVersion | None]] = field(default_factory=list)
+
+
+def _authorizations(*conditions: Any) -> list[Authorization]:
+    query = (select(Authorization)
+             .options(joinedload(Authorization.patient), joinedload(Authorization.payer))
+             .where(*conditions)
+             .order_by(Authorization.valid_to, Authorization.number))
+    return list(db.session.scalars(query).unique())
+
+
+def _versions(*conditions: Any) -> list[PolicyVersion]:
+    query = (select(PolicyVersion).join(PolicyVersion.policy)
+             .options(joinedload(PolicyVersion.policy).joinedload(Policy.payer))
+             .where(*conditions)
+             .order_by(PolicyVersion.effective_from, Policy.code))
+    return list(db.session.scalars(query).unique())
+
+
+def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
+    """Collect the home page's lists in a fixed number of queries."""
+    board = Dashboard()
+    in_30 = today + dt.timedelta(days=30)
+    expiring = _authorizations(Authorization.status.in_(USABLE_STATUSES),
+                               Authorization.valid_to >= today, Authorization.valid_to <= in_30)
+    cutoff_14 = today + dt.timedelta(days=14)
+    board.expiring_14 = [a for a in expiring if a.valid_to <= cutoff_14]
+    board.expiring_30 = [a for a in expiring if a.valid_to > cutoff_14]
+    board.low_remaining = _authorizations(low_remaining_clause(fraction),
+                                          Authorization.valid_to >= today)
+    board.needs_action = _authorizations(Authorization.status.in_(NEEDS_ACTION_STATUSES))
+    board.policies_changing = _versions(
+        (PolicyVersion.effective_from.between(today, in_30))
+        | (PolicyVersion.effective_to.between(today, in_30)))
+    since = dt.datetime.combine(today - dt.timedelta(days=7), dt.time())
+    changes = list(db.session.scalars(
+        select(ChangeRecord)
+        .where(ChangeRecord.entity_type == "policy", ChangeRecord.at >= since)
+        .order_by(ChangeRecord.at.desc()).limit(50)))
+    board.recent_changes = list(zip(changes, _versions_by_key(changes), strict=True))
+    return board
+
+
+def _versions_by_key(changes: list[ChangeRecord]) -> list[PolicyVersion | None]:
+    """Return the version each change record is about (None once deleted), in one query."""
+    wanted: dict[tuple[str, dt.date], None] = {}
+    for change in changes:
+        code, _, day = change.entity_key.rpartition("@")
+        try:
+            wanted[(code, dt.date.fromisoformat(day))] = None
+        except ValueError:
+            continue
+    found: dict[tuple[str, dt.date], PolicyVersion] = {}
+    if wanted:
+        for version in _versions(tuple_(Policy.code, PolicyVersion.effective_from).in_(
+                list(wanted))):
+            found[(version.policy.code, version.effective_from)] = version
+    result: list[PolicyVersion | None] = []
+    for change in changes:
+        code, _, day = change.entity_key.rpartition("@")
+        try:
+            result.append(found.get((code, dt.date.fromisoformat(day))))
+        except ValueError:
+            result.append(None)
+    return result
+
+
+class DashboardView(AdminIndexView):
+    """The admin home page; signed-in users with READ only."""
+
+    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+        return guard_request()
+
+    @expose("/")
+    def index(self) -> str:
+        """Show what needs attention today."""
+        today = dt.date.today()
+        return self.render("admin/index.html", board=build_dashboard(today, low_fraction()),
+                           today=today)

@@ -1,0 +1,254 @@
+"""The one secure base every admin view subclasses: login, permissions, CSRF, stale edits.
+
+Access is decided per request from the signed-in user's permissions (never role names):
+anonymous users are sent to the login page, users without READ get 403, and users without
+EDIT_POLICY_DATA get 403 on every write endpoint (create, edit, delete, inline edit, bulk
+actions) and on every POST, because Flask-Admin's inline edit and actions ignore ``can_edit``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import abort, flash, redirect, request, url_for
+from flask_admin.actions import action
+from flask_admin.babel import lazy_gettext
+from flask_admin.contrib.sqla import ModelView
+from flask_security import current_user
+from flask_wtf import FlaskForm
+from markupsafe import Markup
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.wrappers import Response
+from wtforms import Form, HiddenField
+
+from policy_service.audit import AUDITED
+from policy_service.auth import Permission, has_permission
+
+# Views that change data; read-only users get 403 on them even for a GET of the form.
+WRITE_VIEWS = frozenset({"create_view", "edit_view", "delete_view", "ajax_update", "action_view"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+STALE_MESSAGE = "Someone else saved this record after you opened it; reload to see their changes."
+# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def may_read() -> bool:
+    """Return whether the signed-in user may see the admin."""
+    return bool(current_user.is_authenticated) and has_permission(current_user, Permission.READ)
+
+
+def may_edit() -> bool:
+    """Return whether the signed-in user may change policy data."""
+    return bool(current_user.is_authenticated) and has_permission(
+        current_user, Permission.EDIT_POLICY_DATA
+    )
+
+
+def login_redirect() -> Response:
+    """Send an anonymous visitor to the login page, back here afterwards."""
+    return redirect(url_for("security.login", next=request.full_path.rstrip("?")))
+
+
+def guard_request() -> Response | None:
+    """Return the response refusing the current admin request, or None to let it through."""
+    if not current_user.is_authenticated:
+        return login_redirect()
+    if not may_read():
+        abort(403)
+    return None
+
+
+def neutralise_cell(value: Any) -> Any:
+    """Return ``value`` safe for a spreadsheet: text starting like a formula gets a quote."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def history_url(model: Any) -> str | None:
+    """Return the change-history list filtered to ``model``, or None if it is not audited."""
+    audited = AUDITED.get(type(model))
+    if audited is None:
+        return None
+    kind, key, _snapshot = audited
+    return url_for("changerecord.index_view", flt0_entity_type_equals=kind,
+                   flt1_entity_key_equals=key(model))
+
+
+def history_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
+    """Column formatter: a link to the record's change history."""
+    url = history_url(model)
+    return Markup('<a href="{}">History</a>').format(url) if url else Markup("")
+
+
+def external_link(_view: Any, _context: Any, model: Any, name: str) -> Markup:
+    """Column formatter: show a URL as a link that opens in a new tab."""
+    value = getattr(model, name)
+    if not value:
+        return Markup("")
+    if not str(value).startswith(("http://", "https://")):
+        return Markup("{}").format(value)
+    return Markup('<a href="{}" target="_blank" rel="noopener noreferrer">{}</a>').format(
+        value, value
+    )
+
+
+def join_list(_view: Any, _context: Any, model: Any, name: str) -> str:
+    """Column formatter: a JSON list shown as comma-separated text."""
+    return ", ".join(str(v) for v in (getattr(model, name) or []))
+
+
+class AdminForm(FlaskForm):
+    """Flask-WTF's form (CSRF through the app's global protection) that remembers the record
+    it edits, as Flask-Admin's unique-value validator expects."""
+
+    def __init__(self, *args: Any, obj: Any = None, **kwargs: Any) -> None:
+        self._obj = obj
+        super().__init__(*args, obj=obj, **kwargs)
+
+
+class SecureModelView(ModelView):
+    """Base of every admin model view: login required, writes only with EDIT_POLICY_DATA."""
+
+    form_base_class = AdminForm
+    # What this view offers to users allowed to edit; the can_* properties add the user check.
+    allow_create = True
+    allow_edit = True
+    allow_delete = True
+    can_view_details = True
+    can_export = True
+    export_types = ["csv", "xlsx"]
+    page_size = 50
+    can_set_page_size = True
+    named_filter_urls = True
+    column_display_pk = False
+    form_excluded_columns = ["version"]
+    column_export_exclude_list = ["history"]
+    column_labels = {"history": "History"}
+
+    @property  # type: ignore[override]
+    def can_create(self) -> bool:
+        """Create is offered only to users who may edit."""
+        return self.allow_create and may_edit()
+
+    @property  # type: ignore[override]
+    def can_edit(self) -> bool:
+        """Edit is offered only to users who may edit."""
+        return self.allow_edit and may_edit()
+
+    @property  # type: ignore[override]
+    def can_delete(self) -> bool:
+        """Delete is offered only to users who may edit."""
+        return self.allow_delete and may_edit()
+
+    def is_accessible(self) -> bool:
+        """Signed-in users with READ see the view (and its menu entry)."""
+        return may_read()
+
+    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+        refused = guard_request()
+        if refused is not None:
+            return refused
+        if (name in WRITE_VIEWS or request.method not in SAFE_METHODS) and not may_edit():
+            abort(403)
+        if name in WRITE_VIEWS and not self.offers(name):
+            abort(403)
+        return None
+
+    def offers(self, name: str) -> bool:
+        """Return whether this view offers the write endpoint ``name`` to editors at all."""
+        return {
+            "create_view": self.allow_create,
+            "edit_view": self.allow_edit,
+            "delete_view": self.allow_delete,
+            "ajax_update": self.allow_edit and bool(self.column_editable_list),
+            "action_view": self.allow_edit or self.allow_delete,
+        }.get(name, True)
+
+    def is_action_allowed(self, name: str) -> bool:
+        """Bulk actions change data: only for users who may edit, and delete only if offered."""
+        if not may_edit():
+            return False
+        if name == "delete" and not self.allow_delete:
+            return False
+        return super().is_action_allowed(name)
+
+    @action("delete", lazy_gettext("Delete"),
+            lazy_gettext("Are you sure you want to delete selected records?"))
+    def action_delete(self, ids: tuple[str, ...]) -> None:
+        """Bulk delete; ids arrive as text and PostgreSQL will not compare text to integer."""
+        super().action_delete(tuple(int(i) for i in ids if str(i).isdigit()))  # type: ignore[arg-type]
+
+    # --- validation shown on the fields -------------------------------------------------
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """Return ``{field name: message}`` for every business rule the form breaks."""
+        return {}
+
+    def validate_form(self, form: Form) -> bool:
+        """Run the field validators, then the view's business rules, errors on the fields."""
+        valid = super().validate_form(form)
+        endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
+        if endpoint not in {"create_view", "edit_view", "ajax_update"}:
+            return valid
+        for field_name, message in self.check_form(form).items():
+            field = getattr(form, field_name, None)
+            if field is None:
+                # A rule about nested rows marks its own fields; say so at the top too.
+                flash(message, "error")
+                valid = False
+                continue
+            if not isinstance(field.errors, list):
+                field.errors = list(field.errors)
+            field.errors.append(message)
+            valid = False
+        return valid
+
+    # --- stale edits -------------------------------------------------------------------
+
+    def get_edit_form(self) -> type[Form]:
+        """The edit form carries the version the user opened, to refuse stale saves."""
+        base = super().get_edit_form()
+
+        class EditForm(base):  # type: ignore[valid-type, misc]
+            expected_version = HiddenField()
+
+        return EditForm
+
+    def edit_form(self, obj: Any = None) -> Form:
+        """Fill the hidden version on the first display of the edit form."""
+        form = super().edit_form(obj)
+        if request.method == "GET" and obj is not None and hasattr(obj, "version"):
+            form.expected_version.data = str(obj.version)
+        return form
+
+    def update_model(self, form: Form, model: Any) -> bool:
+        """Save, unless someone else saved the record after this form was opened."""
+        expected = getattr(form, "expected_version", None)
+        if (expected is not None and hasattr(model, "version")
+                and str(expected.data or "") != str(model.version)):
+            flash(STALE_MESSAGE, "error")
+            return False
+        return bool(super().update_model(form, model))
+
+    def handle_view_exception(self, exc: Exception) -> bool:
+        """A concurrent save detected at flush is reported as a stale edit, not a crash."""
+        if isinstance(exc, StaleDataError):
+            flash(STALE_MESSAGE, "error")
+            return True
+        return super().handle_view_exception(exc)
+
+    # --- export --------------------------------------------------------------------------
+
+    def get_export_value(self, model: Any, name: Any) -> Any:
+        """Exported cells never start like a spreadsheet formula."""
+        return neutralise_cell(super().get_export_value(model, name))
+
+
+class ReadOnlyModelView(SecureModelView):
+    """A view nobody edits through the admin (change history, earlier versions)."""
+
+    allow_create = False
+    allow_edit = False
+    allow_delete = False
+

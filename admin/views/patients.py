@@ -1,0 +1,54 @@
+"""Patients (external id, birth date, weight; no names) with their therapy history."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_admin.model.form import InlineFormAdmin
+from wtforms import Form
+
+from admin.checks import not_negative
+from admin.fields import options
+from admin.security import SecureModelView, history_link
+from policy_service.models import THERAPY_OUTCOMES, Therapy
+
+
+def therapy_summary(_view: Any, _context: Any, model: Any, _name: str) -> str:
+    """Column formatter: the therapies a patient received, oldest first."""
+    return "; ".join(f"{t} ({t.outcome or 'no outcome'})" for t in model.therapies)
+
+
+class TherapyInline(InlineFormAdmin):
+    """One course of a drug, edited on the patient's page."""
+
+    form_columns = ["id", "drug", "start", "end", "outcome"]
+    form_choices = {"outcome": options(THERAPY_OUTCOMES, blank=True)}
+
+
+class PatientView(SecureModelView):
+    """Patients known by the practice's identifier, with therapy history inline."""
+
+    column_list = ["external_id", "birth_date", "weight_kg", "therapies", "history"]
+    column_searchable_list = ["external_id"]
+    column_filters = ["birth_date"]
+    column_labels = {"external_id": "Patient id", "weight_kg": "Weight (kg)",
+                     "history": "History"}
+    column_formatters = {"therapies": therapy_summary, "history": history_link}
+    column_formatters_export = {"therapies": therapy_summary}
+    column_default_sort = "external_id"
+    inline_models = [TherapyInline(Therapy)]
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """A weight is positive; each therapy ends after it starts."""
+        errors = not_negative(form, ["weight_kg"])
+        for entry in getattr(form, "therapies", []):
+            start, end = entry.form.start.data, entry.form.end.data
+            if start and end and end < start:
+                entry.form.end.errors = [*entry.form.end.errors, f"Must be on or after {start}."]
+                errors.setdefault("therapy_dates", "A therapy ends before it starts.")
+        return errors
+
+    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
+        """Blank outcomes are stored as none."""
+        for therapy in model.therapies:
+            therapy.outcome = therapy.outcome or None

@@ -1,0 +1,142 @@
+"""Policies and their effective-dated versions, with step therapy edited inline."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import flash, redirect, request, url_for
+from flask_admin import expose
+from flask_admin.model.form import InlineFormAdmin
+from markupsafe import Markup
+from sqlalchemy import func, select
+from wtforms import Form
+from wtforms.validators import NumberRange
+
+from admin.checks import date_range, icd10_codes, not_negative, number_positions
+from admin.fields import CommaListField, MultiChoiceField, options
+from admin.security import SecureModelView, external_link, history_link, join_list
+from policy_service.extensions import db
+from policy_service.models import (
+    POLICY_STATUSES,
+    SITES_OF_CARE,
+    THERAPY_OUTCOMES,
+    PolicyVersion,
+    StepTherapyStep,
+)
+from policy_service.services.icd10 import normalise_code
+
+LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care",
+                "documentation_required")
+RETIRED_MESSAGE = "Retired versions are kept read-only; create a new version instead."
+STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
+
+
+def versions_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
+    """Column formatter: every version of a policy, earlier ones included."""
+    url = url_for("policyversion.index_view", flt0_policy_code_equals=model.code)
+    return Markup('<a href="{}">{} version(s)</a>').format(url, len(model.versions))
+
+
+class PolicyView(SecureModelView):
+    """A payer's policy for one drug family; its versions carry the criteria."""
+
+    column_list = ["code", "payer", "title", "versions"]
+    column_searchable_list = ["code", "title"]
+    column_filters = ["payer.code"]
+    column_labels = {"payer.code": "Payer"}
+    column_formatters = {"versions": versions_link}
+    column_formatters_export = {"versions": lambda _v, _c, m, _n: len(m.versions)}
+    column_default_sort = "code"
+    form_columns = ["code", "payer", "title"]
+
+
+class StepInline(InlineFormAdmin):
+    """One step-therapy step, edited on its policy version's page."""
+
+    form_columns = ["id", "any_of", "count", "min_days", "accepted_outcomes"]
+    form_overrides = {"any_of": CommaListField, "accepted_outcomes": MultiChoiceField}
+    form_args = {
+        "any_of": {"label": "Any of (drugs or classes, comma-separated)"},
+        "count": {"validators": [NumberRange(min=1, message="At least one drug must be tried.")]},
+        "min_days": {"validators": [NumberRange(min=0, message="Must be zero or more.")]},
+        "accepted_outcomes": {"vocabulary": STEP_OUTCOMES},
+    }
+
+
+class PolicyVersionView(SecureModelView):
+    """Effective-dated criteria of a policy; retired versions stay read-only."""
+
+    column_list = ["policy", "number", "status", "effective_from", "effective_to", "hcpcs",
+                   "covered_diagnoses", "preferred_products", "sites_of_care",
+                   "prior_auth_required", "source", "history"]
+    column_searchable_list = ["policy.code", "source"]
+    column_filters = ["policy.code", "policy.payer.code", "status", "effective_from",
+                      "effective_to", "prior_auth_required"]
+    column_labels = {"policy.code": "Policy code", "policy.payer.code": "Payer",
+                     "hcpcs": "HCPCS", "number": "Version", "history": "History"}
+    column_formatters = {"source": external_link, "history": history_link,
+                         **{name: join_list for name in LIST_COLUMNS}}
+    column_formatters_export = {name: join_list for name in LIST_COLUMNS}
+    column_default_sort = [("policy.code", False), ("effective_from", True)]
+    column_editable_list = ["status"]
+    form_choices = {"status": options(POLICY_STATUSES)}
+    form_excluded_columns = ["version", "number", "codes"]
+    form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
+                      "preferred_products": CommaListField, "documentation_required":
+                      CommaListField, "sites_of_care": MultiChoiceField}
+    form_args = {
+        "hcpcs": {"label": "HCPCS codes", "upper": True},
+        "covered_diagnoses": {"label": "Covered diagnoses (ICD-10-CM codes or families)",
+                              "upper": True},
+        "preferred_products": {"label": "Preferred products (HCPCS)", "upper": True},
+        "sites_of_care": {"vocabulary": SITES_OF_CARE},
+    }
+    inline_models = [StepInline(StepTherapyStep)]
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """The import's rules: ICD-10 codes, date order, non-negative limits."""
+        errors = icd10_codes(form, "covered_diagnoses")
+        errors |= date_range(form, "effective_from", "effective_to")
+        errors |= not_negative(form, ["max_dose_mg", "max_dose_mg_per_kg", "max_dose_units",
+                                      "min_days_between_doses", "min_age", "max_age",
+                                      "new_starts_only_lookback_days", "approval_days"])
+        if not errors.get("hcpcs") and getattr(form, "hcpcs", None) is not None \
+                and not value_list(form, "hcpcs"):
+            errors["hcpcs"] = "Name at least one HCPCS code."
+        return errors
+
+    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
+        """Number new versions after the policy's last one; store codes normalised."""
+        if is_created:
+            # The new row is already in the session with the default number: don't flush it.
+            with db.session.no_autoflush:
+                last = db.session.scalar(
+                    select(func.max(PolicyVersion.number)).where(
+                        PolicyVersion.policy_id == model.policy.id,
+                        PolicyVersion.id.is_not(None))
+                )
+            model.number = (last or 0) + 1
+        model.covered_diagnoses = [normalise_code(c) for c in model.covered_diagnoses or []]
+        number_positions(model.steps)
+
+    @expose("/edit/", methods=("GET", "POST"))
+    def edit_view(self) -> Any:
+        """Retired versions are history: shown read-only, never edited."""
+        record = self.get_one(request.args.get("id", ""))
+        if record is not None and record.status == "retired":
+            flash(RETIRED_MESSAGE, "info")
+            return redirect(url_for(".details_view", id=record.id))
+        return super().edit_view()
+
+    def update_model(self, form: Form, model: Any) -> bool:
+        """Refuse every write to a retired version, inline status edits included."""
+        if model.status == "retired":
+            flash(RETIRED_MESSAGE, "error")
+            return False
+        return super().update_model(form, model)
+
+
+def value_list(form: Form, name: str) -> list[Any]:
+    """Return the submitted list of ``name`` (empty when missing)."""
+    field = getattr(form, name, None)
+    return list(field.data or []) if field is not None else []

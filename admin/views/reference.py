@@ -1,0 +1,68 @@
+"""Payers with their billing settings; drugs with billing unit and packages."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_admin.model.form import InlineFormAdmin
+from wtforms import Form
+
+from admin.checks import date_range, not_negative, number_positions
+from admin.fields import options
+from admin.security import SecureModelView, external_link, history_link
+from policy_service.models import PAYER_KINDS, DrugPackage
+
+
+class PayerView(SecureModelView):
+    """Payers and the billing settings their claims must follow."""
+
+    column_list = ["code", "name", "kind", "requires_jw_jz", "requires_ndc",
+                   "timely_filing_days", "complex_admin_for_biologics", "history"]
+    column_searchable_list = ["code", "name"]
+    column_filters = ["kind", "requires_jw_jz", "requires_ndc", "complex_admin_for_biologics"]
+    column_labels = {"requires_jw_jz": "JW/JZ required", "requires_ndc": "NDC required",
+                     "complex_admin_for_biologics": "Biologics as complex admin (96413)",
+                     "history": "History"}
+    column_formatters = {"history": history_link}
+    column_default_sort = "code"
+    form_choices = {"kind": options(PAYER_KINDS)}
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """Filing limits cannot be negative."""
+        return not_negative(form, ["timely_filing_days"])
+
+
+class PackageInline(InlineFormAdmin):
+    """The package sizes a drug comes in, edited on the drug's page."""
+
+    form_columns = ["id", "amount", "unit", "single_dose", "ndc"]
+
+
+class DrugView(SecureModelView):
+    """Drugs: HCPCS code, billing unit, biosimilar reference and package sizes."""
+
+    column_list = ["hcpcs", "name", "generic", "biosimilar_of", "billing_unit_amount",
+                   "billing_unit", "route", "admin_class", "mue_units", "packages", "source",
+                   "history"]
+    column_searchable_list = ["hcpcs", "name", "generic"]
+    column_filters = ["generic", "biosimilar_of", "route", "admin_class"]
+    column_labels = {"hcpcs": "HCPCS", "billing_unit_amount": "Billing unit amount",
+                     "mue_units": "MUE units", "history": "History"}
+    column_formatters = {"history": history_link, "source": external_link,
+                         "packages": lambda _v, _c, m, _n: ", ".join(str(p) for p in m.packages)}
+    column_formatters_export = {"packages": lambda _v, _c, m, _n: ", ".join(
+        str(p) for p in m.packages)}
+    column_default_sort = "hcpcs"
+    form_excluded_columns = ["version"]
+    inline_models = [PackageInline(DrugPackage)]
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """Dates in order, amounts positive."""
+        errors = date_range(form, "valid_from", "valid_to")
+        errors |= not_negative(form, ["billing_unit_amount", "mue_units"])
+        return errors
+
+    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
+        """HCPCS codes are stored upper-case, as payers print them."""
+        model.hcpcs = (model.hcpcs or "").strip().upper()
+        number_positions(model.packages)

@@ -1,0 +1,89 @@
+"""A pure-Python evaluator of the rule conditions durable-rules evaluates.
+
+It reads the same data as the engine adapter (rulesets.*.RULES) and must agree with durable
+on every case (tests/test_oracle_property.py checks it on generated cases). It is also the
+readable account of the rules: ``describe(rule)`` turns a condition into a sentence.
+
+Semantics, matching durable's: a test that mentions an absent field (on either side of a
+comparison) does not match; ``$and`` needs every part to match, ``$or`` any part.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from rulesets import CASE_MARKER_FIELD, Finding, Rule, findings_for, get_ruleset
+
+_COMPARE: dict[str, Callable[[Any, Any], bool]] = {
+    "$lt": operator.lt,
+    "$lte": operator.le,
+    "$gt": operator.gt,
+    "$gte": operator.ge,
+}
+_SYMBOL = {"$lt": "<", "$lte": "<=", "$gt": ">", "$gte": ">="}
+
+
+def matches(condition: Mapping[str, Any], case: Mapping[str, Any]) -> bool:
+    """Return whether ``condition`` (durable JSON form) holds for the one case fact."""
+    ((key, operand),) = condition.items()
+    if key == "$and":
+        return all(matches(child, case) for child in operand)
+    if key == "$or":
+        return any(matches(child, case) for child in operand)
+    if key in _COMPARE:
+        ((field, right),) = operand.items()
+        if field not in case:
+            return False
+        if isinstance(right, Mapping):
+            if right["$m"] not in case:
+                return False
+            right = case[right["$m"]]
+        return _COMPARE[key](case[field], right)
+    if key.startswith("$"):
+        raise ValueError(f"operator {key} is not supported by the oracle")
+    return key in case and case[key] == operand
+
+
+def fired_rules(rules: list[Rule], case: Mapping[str, Any]) -> list[str]:
+    """Return the names of the rules whose condition holds, as the engine would fire them."""
+    # The engine stamps its marker on every fact; do the same so the always-firing rule fires.
+    fact = {**case, CASE_MARKER_FIELD: True}
+    return [rule["name"] for rule in rules if matches(rule["condition"], fact)]
+
+
+def evaluate(ruleset: str | list[Rule], case: Mapping[str, Any]) -> list[Finding]:
+    """Return the findings the engine should produce for ``case``, in ruleset order."""
+    rules = get_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
+    return findings_for(rules, fired_rules(rules, case))
+
+
+def describe_condition(condition: Mapping[str, Any]) -> str:
+    """Render a condition as a readable expression, e.g. ``dose_mg > max_dose_mg``."""
+    ((key, operand),) = condition.items()
+    if key in ("$and", "$or"):
+        joiner = " and " if key == "$and" else " or "
+        parts = []
+        for child in operand:
+            text = describe_condition(child)
+            # Parenthesise a nested connective so "a and (b or c)" keeps its meaning.
+            parts.append(f"({text})" if set(child) & {"$and", "$or"} else text)
+        return joiner.join(parts)
+    if key in _COMPARE:
+        ((field, right),) = operand.items()
+        right_text = right["$m"] if isinstance(right, Mapping) else repr(right)
+        return f"{field} {_SYMBOL[key]} {right_text}"
+    if isinstance(operand, bool):
+        return f"{key} is {'true' if operand else 'false'}"
+    return f"{key} == {operand!r}"
+
+
+def describe(rule: Rule) -> str:
+    """Describe a rule for people: its code, severity and when it fires."""
+    if rule["code"] is None:
+        return f"{rule['name']} (no finding): fires on every case"
+    return (
+        f"{rule['code']} ({rule['severity']}, rule {rule['name']}): "
+        f"when {describe_condition(rule['condition'])}"
+    )

@@ -1,0 +1,333 @@
+"""The policy bundle (docs/contract.md): one schema per record kind, for load and dump.
+
+Loading returns only the keys the input gave, so an import can tell "leave as is" from
+"set to null". Cross-field rules (date order, used within approved) are plain functions over a
+mapping of values, so the admin forms and the API run exactly the same checks.
+No database access here: references to other records are checked by the bundle service.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+
+from policy_service.models import (
+    AUTHORIZATION_STATUSES,
+    PAYER_KINDS,
+    POLICY_STATUSES,
+    SITES_OF_CARE,
+    THERAPY_OUTCOMES,
+)
+from policy_service.services.icd10 import code_error, normalise_code
+
+# A Level II HCPCS code (J1745) or a five-character CPT code (96413, 0001F).
+HCPCS_PATTERN = re.compile(r"^(?:[A-Z]\d{4}|\d{4}[0-9A-Z])$")
+HCPCS_MESSAGE = ("Not a HCPCS code: expected a letter and 4 digits (J1745) "
+                 "or a 5-character CPT code.")
+
+Messages = dict[str, Any]
+
+
+def hcpcs_error(code: Any) -> str | None:
+    """Return why ``code`` is not a well-formed HCPCS/CPT code, or None when it is."""
+    if not isinstance(code, str) or not HCPCS_PATTERN.match(code):
+        return HCPCS_MESSAGE
+    return None
+
+
+class HcpcsCode(fields.String):
+    """A HCPCS Level II or CPT code."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        error = hcpcs_error(text)
+        if error:
+            raise ValidationError(error)
+        return text
+
+
+class IcdCode(fields.String):
+    """An ICD-10-CM code or code family that exists in the official code set; stored dotted."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        error = code_error(text)
+        if error:
+            raise ValidationError(error)
+        return normalise_code(text)
+
+
+class Amount(fields.Decimal):
+    """A strictly positive quantity, exact on load and a plain JSON number on dump."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        # The columns keep 3 decimals; rounding here keeps a re-import from looking like a change.
+        kwargs.setdefault("places", 3)
+        kwargs.setdefault("validate", validate.Range(min=0, min_inclusive=False,
+                                                     error="Must be greater than 0."))
+        super().__init__(**kwargs)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return plain_number(value)
+
+
+def plain_number(value: Any) -> int | float | None:
+    """Return ``value`` as an int when integral, else a float (None stays None)."""
+    if value is None:
+        return None
+    number = decimal.Decimal(str(value))
+    if number == number.to_integral_value():
+        return int(number)
+    return float(number)
+
+
+def _positive_int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1, error="Must be at least 1."),
+                          **kwargs)
+
+
+def _non_negative_int(**kwargs: Any) -> fields.Integer:
+    return fields.Integer(strict=True,
+                          validate=validate.Range(min=0, error="Must not be negative."), **kwargs)
+
+
+def _text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=max_length), **kwargs)
+
+
+def _one_of(choices: tuple[str, ...], **kwargs: Any) -> fields.String:
+    return fields.String(
+        validate=validate.OneOf(choices, error="Must be one of: {choices}."), **kwargs
+    )
+
+
+def _merge(errors: Messages, field: str, message: str) -> None:
+    errors.setdefault(field, []).append(message)
+
+
+def date_range_errors(values: Mapping[str, Any], start: str, end: str) -> Messages:
+    """Return an error on ``end`` when both dates are given and it falls before ``start``."""
+    first, last = values.get(start), values.get(end)
+    if isinstance(first, dt.date) and isinstance(last, dt.date) and last < first:
+        return {end: [f"Must not be before {start} ({first.isoformat()})."]}
+    return {}
+
+
+def validate_drug_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of a drug (validity window, biosimilar of itself)."""
+    errors = date_range_errors(values, "valid_from", "valid_to")
+    if values.get("biosimilar_of") and values.get("biosimilar_of") == values.get("hcpcs"):
+        _merge(errors, "biosimilar_of", "A drug cannot be a biosimilar of itself.")
+    return errors
+
+
+def validate_policy_version_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of one policy version (dates, age range)."""
+    errors = date_range_errors(values, "effective_from", "effective_to")
+    min_age, max_age = values.get("min_age"), values.get("max_age")
+    if isinstance(min_age, int) and isinstance(max_age, int) and max_age < min_age:
+        _merge(errors, "max_age", f"Must not be below min_age ({min_age}).")
+    return errors
+
+
+def validate_therapy_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of one therapy course (it cannot end before it starts)."""
+    return date_range_errors(values, "start", "end")
+
+
+def validate_patient_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of a patient and their therapies."""
+    errors: Messages = {}
+    therapy_errors = {
+        index: problems
+        for index, therapy in enumerate(values.get("therapies") or [])
+        if isinstance(therapy, Mapping) and (problems := validate_therapy_fields(therapy))
+    }
+    if therapy_errors:
+        errors["therapies"] = therapy_errors
+    return errors
+
+
+def validate_authorization_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of an authorization (window, usage within approval)."""
+    errors = date_range_errors(values, "valid_from", "valid_to")
+    for used, approved in (("used_units", "approved_units"), ("used_visits", "approved_visits")):
+        used_value, approved_value = values.get(used), values.get(approved)
+        if (isinstance(used_value, int) and isinstance(approved_value, int)
+                and used_value > approved_value):
+            _merge(errors, used, f"{used_value} is more than the {approved_value} approved.")
+    return errors
+
+
+class BundleRecordSchema(Schema):
+    """Base of every bundle schema: unknown keys are errors."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class PayerSchema(BundleRecordSchema):
+    """A payer and its billing settings; natural key ``id``."""
+
+    id = _text(40, required=True)
+    name = _text(200)
+    kind = _one_of(PAYER_KINDS)
+    requires_jw_jz = fields.Boolean()
+    requires_ndc = fields.Boolean()
+    timely_filing_days = _positive_int()
+    complex_admin_for_biologics = fields.Boolean()
+    notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+
+class BillingUnitSchema(BundleRecordSchema):
+    """What one billed unit of a drug holds (10 mg)."""
+
+    amount = Amount(required=True)
+    unit = _text(20, required=True)
+
+
+class PackageSchema(BundleRecordSchema):
+    """One package size a drug is sold in."""
+
+    amount = Amount(required=True)
+    unit = _text(20)
+    single_dose = fields.Boolean()
+    ndc = fields.String(allow_none=True, validate=validate.Length(max=20))
+
+
+class DrugSchema(BundleRecordSchema):
+    """A billable drug product; natural key ``hcpcs``."""
+
+    hcpcs = HcpcsCode(required=True)
+    name = _text(200)
+    generic = _text(100)
+    biosimilar_of = HcpcsCode(allow_none=True)
+    billing_unit = fields.Nested(BillingUnitSchema)
+    packages = fields.List(fields.Nested(PackageSchema))
+    route = fields.String(allow_none=True, validate=validate.Length(max=20))
+    admin_class = fields.String(allow_none=True, validate=validate.Length(max=30))
+    valid_from = fields.Date(allow_none=True)
+    valid_to = fields.Date(allow_none=True)
+    mue_units = _positive_int(allow_none=True)
+    source = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_drug_fields(data):
+            raise ValidationError(errors)
+
+
+class MaxDoseSchema(BundleRecordSchema):
+    """Dose limits per administration; any of them may be null."""
+
+    mg_per_kg = Amount(allow_none=True)
+    mg = Amount(allow_none=True)
+    units = _positive_int(allow_none=True)
+
+
+class StepSchema(BundleRecordSchema):
+    """One step-therapy step: try ``count`` of ``any_of`` for at least ``min_days``."""
+
+    any_of = fields.List(_text(100), required=True,
+                         validate=validate.Length(min=1, error="List at least one drug or class."))
+    count = _positive_int()
+    min_days = _non_negative_int()
+    accepted_outcomes = fields.List(_one_of(THERAPY_OUTCOMES))
+
+
+class PolicyVersionSchema(BundleRecordSchema):
+    """One effective-dated version of a policy; natural key (``id``, ``effective_from``)."""
+
+    id = _text(120, required=True)
+    effective_from = fields.Date(required=True)
+    version = _positive_int()
+    payer = _text(40)
+    title = fields.String(allow_none=True, validate=validate.Length(max=200))
+    hcpcs = fields.List(HcpcsCode())
+    effective_to = fields.Date(allow_none=True)
+    status = _one_of(POLICY_STATUSES)
+    prior_auth_required = fields.Boolean()
+    covered_diagnoses = fields.List(IcdCode())
+    preferred_products = fields.List(HcpcsCode())
+    sites_of_care = fields.List(_one_of(SITES_OF_CARE))
+    max_dose = fields.Nested(MaxDoseSchema)
+    min_days_between_doses = _positive_int(allow_none=True)
+    min_age = _non_negative_int(allow_none=True)
+    max_age = _non_negative_int(allow_none=True)
+    step_therapy = fields.List(fields.Nested(StepSchema))
+    new_starts_only_lookback_days = _positive_int(allow_none=True)
+    approval_days = _positive_int(allow_none=True)
+    documentation_required = fields.List(_text(500))
+    source = fields.String(allow_none=True, validate=validate.Length(max=1000))
+    notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_policy_version_fields(data):
+            raise ValidationError(errors)
+
+
+class TherapySchema(BundleRecordSchema):
+    """One course of a drug a patient received."""
+
+    drug = _text(100, required=True)
+    start = fields.Date(required=True)
+    end = fields.Date(allow_none=True)
+    outcome = _one_of(THERAPY_OUTCOMES, allow_none=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_therapy_fields(data):
+            raise ValidationError(errors)
+
+
+class PatientSchema(BundleRecordSchema):
+    """A patient by the practice's own id, with therapy history; natural key ``id``."""
+
+    id = _text(64, required=True)
+    birth_date = fields.Date(allow_none=True)
+    weight_kg = Amount(allow_none=True, places=2)
+    therapies = fields.List(fields.Nested(TherapySchema))
+
+
+class AuthorizationSchema(BundleRecordSchema):
+    """A prior authorization; natural key ``number``."""
+
+    number = _text(64, required=True)
+    payer = _text(40)
+    patient = _text(64)
+    hcpcs = fields.List(HcpcsCode())
+    status = _one_of(AUTHORIZATION_STATUSES)
+    approved_units = _positive_int(allow_none=True)
+    approved_visits = _positive_int(allow_none=True)
+    used_units = _non_negative_int()
+    used_visits = _non_negative_int()
+    valid_from = fields.Date()
+    valid_to = fields.Date()
+    diagnoses = fields.List(IcdCode())
+    site_of_care = _one_of(SITES_OF_CARE, allow_none=True)
+    notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_authorization_fields(data):
+            raise ValidationError(errors)
+
+
+class BundleSchema(BundleRecordSchema):
+    """A whole bundle: every section optional."""
+
+    payers = fields.List(fields.Nested(PayerSchema))
+    drugs = fields.List(fields.Nested(DrugSchema))
+    policies = fields.List(fields.Nested(PolicyVersionSchema))
+    patients = fields.List(fields.Nested(PatientSchema))
+    authorizations = fields.List(fields.Nested(AuthorizationSchema))
+
+
+BUNDLE_KINDS = ("payers", "drugs", "policies", "patients", "authorizations")

@@ -1,0 +1,155 @@
+"""Request and response schemas of POST /api/v1/claims/check (docs/contract.md)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from typing import Any
+
+from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+
+from policy_service.billing.administration import KINDS, Infusion
+from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.services.claims import Claim, ClaimAdministration, ClaimLine
+
+Positive = validate.Range(min=0, min_inclusive=False, error="Must be greater than 0.")
+MODIFIER_PATTERN = re.compile(r"^[A-Z0-9]{2}$")
+NDC_PATTERN = re.compile(r"^(?:\d{4,5}-\d{3,4}-\d{1,2}|\d{11})$")
+
+
+class StrictSchema(Schema):
+    """Unknown keys are errors."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class Clock(fields.Field):
+    """A time of day ("10:00") or, for an infusion past midnight, a date and time."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> dt.time | dt.datetime:
+        if not isinstance(value, str):
+            raise ValidationError("Give a time as HH:MM (or YYYY-MM-DDTHH:MM).")
+        try:
+            return dt.datetime.fromisoformat(value) if "T" in value \
+                else dt.time.fromisoformat(value)
+        except ValueError:
+            raise ValidationError(f"{value!r} is not a time (HH:MM) or date-time "
+                                  "(YYYY-MM-DDTHH:MM).") from None
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return value.isoformat() if value is not None else None
+
+
+class Modifier(fields.String):
+    """A two-character HCPCS modifier (JW, JZ, 25, RT, 50...)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs).upper()
+        if not MODIFIER_PATTERN.match(text):
+            raise ValidationError("A modifier is two letters or digits (JW, 25, RT).")
+        return text
+
+
+class PatientRefSchema(StrictSchema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    birth_date = fields.Date()
+    weight_kg = fields.Decimal(validate=Positive)
+
+
+class PackageCountSchema(StrictSchema):
+    amount = fields.Decimal(required=True, validate=Positive)
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class InfusionSchema(StrictSchema):
+    kind = fields.String(required=True, validate=validate.OneOf(KINDS))
+    start = Clock(allow_none=True)
+    stop = Clock(allow_none=True)
+    drug = fields.String(validate=validate.Length(min=1, max=100))
+
+
+class AdministrationSchema(StrictSchema):
+    hcpcs = HcpcsCode(required=True)
+    administered_mg = fields.Decimal(allow_none=True, validate=Positive)
+    packages = fields.List(fields.Nested(PackageCountSchema), allow_none=True)
+    infusions = fields.List(fields.Nested(InfusionSchema), allow_none=True)
+
+
+class LineSchema(StrictSchema):
+    code = HcpcsCode(required=True)
+    units = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    modifiers = fields.List(Modifier(), load_default=list, validate=validate.Length(max=4))
+    ndc = fields.String(allow_none=True, validate=validate.Regexp(
+        NDC_PATTERN, error="An NDC is 5-4-2 with dashes (57894-0030-01) or 11 digits."))
+
+
+class ClaimRequestSchema(StrictSchema):
+    """One claim, before it leaves the practice."""
+
+    payer = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    patient = fields.Nested(PatientRefSchema, required=True)
+    date_of_service = fields.Date(required=True)
+    submitted_on = fields.Date(allow_none=True, metadata={
+        "description": "Day the payer receives the claim (default: today)."})
+    diagnosis_codes = fields.List(IcdCode(), load_default=list)
+    authorization_number = fields.String(allow_none=True,
+                                         validate=validate.Length(min=1, max=64))
+    place_of_service = fields.String(
+        allow_none=True,
+        validate=validate.Regexp(r"^\d{2}$", error="A place of service is two digits (11)."),
+        metadata={"description": "CMS POS code: 11 office, 12 home, 19/22 hospital "
+                                 "outpatient, 49 independent clinic (infusion center)."})
+    administration = fields.Nested(AdministrationSchema, allow_none=True)
+    lines = fields.List(fields.Nested(LineSchema), required=True,
+                        validate=validate.Length(min=1, max=50))
+
+    @post_load
+    def to_claim(self, data: dict[str, Any], **_: Any) -> Claim:
+        """Build the service's claim object."""
+        admin = data.get("administration")
+        return Claim(
+            payer=data["payer"],
+            patient_id=data["patient"]["id"],
+            birth_date=data["patient"].get("birth_date"),
+            weight_kg=data["patient"].get("weight_kg"),
+            date_of_service=data["date_of_service"],
+            submitted_on=data.get("submitted_on"),
+            diagnosis_codes=list(data["diagnosis_codes"]),
+            authorization_number=data.get("authorization_number"),
+            place_of_service=data.get("place_of_service"),
+            administration=ClaimAdministration(
+                hcpcs=admin["hcpcs"],
+                administered_mg=admin.get("administered_mg"),
+                packages=[(p["amount"], p["count"]) for p in admin["packages"]]
+                if admin.get("packages") else None,
+                infusions=[Infusion(i["kind"], i.get("start"), i.get("stop"), i.get("drug"))
+                           for i in admin.get("infusions") or []],
+            ) if admin else None,
+            lines=[ClaimLine(line["code"], line["units"], tuple(line["modifiers"]),
+                             line.get("ndc")) for line in data["lines"]],
+        )
+
+
+class FindingSchema(Schema):
+    code = fields.String()
+    severity = fields.String()
+    line = fields.Integer(allow_none=True)
+    message = fields.String()
+    rule = fields.String()
+
+
+class ExpectedLineSchema(Schema):
+    code = fields.String()
+    units = fields.Integer()
+    modifiers = fields.List(fields.String())
+    ndc = fields.String()
+
+
+class ClaimResponseSchema(Schema):
+    """The status, every finding naming its line, and the lines the facts support."""
+
+    status = fields.String()
+    findings = fields.List(fields.Nested(FindingSchema))
+    expected_lines = fields.List(fields.Nested(ExpectedLineSchema))

@@ -1,0 +1,171 @@
+"""Request and response schemas of POST /api/v1/eligibility (docs/contract.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
+
+from policy_service.errors import Invalid
+from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
+from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.services.eligibility import EligibilityRequest, TherapyFact
+
+Positive = validate.Range(min=0, min_inclusive=False, error="Must be greater than 0.")
+
+
+class StrictSchema(Schema):
+    """Unknown keys are errors."""
+
+    class Meta:
+        unknown = RAISE
+
+
+class PatientRefSchema(StrictSchema):
+    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    birth_date = fields.Date()
+    weight_kg = fields.Decimal(validate=Positive)
+
+
+class DoseSchema(StrictSchema):
+    mg = fields.Decimal(validate=Positive)
+    mg_per_kg = fields.Decimal(validate=Positive)
+
+    @validates_schema
+    def exactly_one(self, data: dict[str, Any], **_: Any) -> None:
+        """A dose is given in mg or in mg/kg, not both and not neither."""
+        if ("mg" in data) == ("mg_per_kg" in data):
+            raise ValidationError("Give the dose as exactly one of mg or mg_per_kg.", "mg")
+
+
+class PackageCountSchema(StrictSchema):
+    amount = fields.Decimal(required=True, validate=Positive)
+    count = fields.Integer(required=True, validate=validate.Range(min=1))
+
+
+class TherapySchema(StrictSchema):
+    drug = fields.String(required=True, validate=validate.Length(min=1, max=100))
+    start = fields.Date(required=True)
+    end = fields.Date(allow_none=True)
+    outcome = fields.String(allow_none=True, validate=validate.OneOf(THERAPY_OUTCOMES))
+
+    @validates_schema
+    def ends_after_start(self, data: dict[str, Any], **_: Any) -> None:
+        """A therapy cannot end before it starts."""
+        if data.get("end") and data["end"] < data["start"]:
+            raise ValidationError("Ends before it starts.", "end")
+
+
+class EligibilityRequestSchema(StrictSchema):
+    """One planned treatment."""
+
+    patient = fields.Nested(PatientRefSchema, required=True)
+    payer = fields.String(required=True, validate=validate.Length(min=1, max=40))
+    date_of_service = fields.Date(required=True)
+    site_of_care = fields.String(validate=validate.OneOf(SITES_OF_CARE))
+    diagnosis_codes = fields.List(IcdCode(), load_default=list)
+    hcpcs = HcpcsCode(required=True)
+    dose = fields.Nested(DoseSchema, required=True)
+    packages = fields.List(fields.Nested(PackageCountSchema))
+    prior_therapies = fields.List(fields.Nested(TherapySchema), load_default=list)
+    authorization_number = fields.String(validate=validate.Length(min=1, max=64))
+    last_dose_date = fields.Date(metadata={"description": "Date of the previous dose, if known "
+                                                          "and not recorded as authorization use."})
+
+    @post_load
+    def to_request(self, data: dict[str, Any], **_: Any) -> EligibilityRequest:
+        """Build the service's request object."""
+        patient = data["patient"]
+        return EligibilityRequest(
+            patient_id=patient["id"],
+            birth_date=patient.get("birth_date"),
+            weight_kg=patient.get("weight_kg"),
+            payer=data["payer"],
+            date_of_service=data["date_of_service"],
+            hcpcs=data["hcpcs"],
+            diagnosis_codes=list(data["diagnosis_codes"]),
+            site_of_care=data.get("site_of_care"),
+            dose_mg=data["dose"].get("mg"),
+            dose_mg_per_kg=data["dose"].get("mg_per_kg"),
+            packages=[(p["amount"], p["count"]) for p in data["packages"]]
+            if data.get("packages") else None,
+            prior_therapies=[TherapyFact(t["drug"], t["start"], t.get("end"), t.get("outcome"))
+                             for t in data["prior_therapies"]],
+            authorization_number=data.get("authorization_number"),
+            last_dose_date=data.get("last_dose_date"),
+        )
+
+
+def load_request(item: Any) -> EligibilityRequest | Invalid:
+    """Load one request, or return the Invalid naming its bad fields (batches keep going)."""
+    if not isinstance(item, dict):
+        return Invalid({"(item)": ["Expected an object."]})
+    try:
+        return EligibilityRequestSchema().load(item)
+    except ValidationError as exc:
+        return Invalid(exc.messages)
+
+
+class BatchRequestSchema(StrictSchema):
+    """A whole schedule; each item is validated on its own so one bad item fails alone."""
+
+    items = fields.List(fields.Dict(), required=True,
+                        validate=validate.Length(min=1, max=5000))
+
+
+class PolicyRefSchema(Schema):
+    id = fields.String()
+    version = fields.Integer()
+    source = fields.String(allow_none=True)
+    effective_from = fields.String()
+
+
+class FindingSchema(Schema):
+    code = fields.String()
+    severity = fields.String()
+    rule = fields.String()
+    message = fields.String()
+    policy = fields.Nested(PolicyRefSchema, allow_none=True)
+
+
+class LineSchema(Schema):
+    code = fields.String()
+    units = fields.Integer()
+    modifiers = fields.List(fields.String())
+
+
+class BillingSchema(Schema):
+    administered_units = fields.Integer()
+    discarded_units = fields.Integer()
+    lines = fields.List(fields.Nested(LineSchema))
+
+
+class AuthorizationRefSchema(Schema):
+    number = fields.String()
+    status = fields.String()
+    remaining_units = fields.Integer(allow_none=True)
+    remaining_visits = fields.Integer(allow_none=True)
+    valid_from = fields.String()
+    valid_to = fields.String()
+
+
+class EligibilityResponseSchema(Schema):
+    """The decision with every reason, the billing lines and the authorization drawn on."""
+
+    decision = fields.String()
+    findings = fields.List(fields.Nested(FindingSchema))
+    billing = fields.Nested(BillingSchema, allow_none=True)
+    authorization = fields.Nested(AuthorizationRefSchema, allow_none=True)
+    policy = fields.Nested(PolicyRefSchema, allow_none=True)
+
+
+class BatchResponseSchema(Schema):
+    results = fields.List(fields.Dict())

@@ -1,0 +1,1 @@
+"""Domain services: they take explicit arguments, flush, and raise domain errors."""

@@ -1,0 +1,82 @@
+"""ICD-10-CM codes and code families, checked against the real code set shipped offline.
+
+A *family* is any category, subcategory or code (``M05``, ``L40.5``, ``M05.79``); it covers
+itself and every code below it. Lookups are cached because eligibility checks call them per
+diagnosis on every request.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Iterable
+from functools import lru_cache
+from types import ModuleType
+
+# Categories are three characters; anything after them is the (dotted) subcategory part.
+# Chapters ("13") and blocks ("M05-M14") exist in the code set but are not diagnoses.
+# Input may omit the dot (M0579) but may not put it anywhere else.
+_SHAPE = re.compile(r"^[A-Z][0-9][0-9A-Z](?:\.?[0-9A-Z]{1,4})?$")
+
+
+@lru_cache(maxsize=1)
+def _code_set() -> ModuleType:
+    # simple_icd_10_cm loads its data with importlib.resources.read_text, deprecated since
+    # Python 3.11; the warning is the library's, not ours, and would fail a warnings-as-errors run.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+@lru_cache(maxsize=65536)
+def normalise_code(code: str) -> str:
+    """Return ``code`` upper-cased with its dot after the category (``m0579`` -> ``M05.79``)."""
+    compact = code.strip().upper().replace(".", "")
+    if len(compact) > 3:
+        return f"{compact[:3]}.{compact[3:]}"
+    return compact
+
+
+@lru_cache(maxsize=65536)
+def is_valid_code(code: str) -> bool:
+    """Return whether ``code`` is an ICD-10-CM category, subcategory or code (dot optional)."""
+    if not isinstance(code, str):
+        return False
+    if not _SHAPE.match(code.strip().upper()):
+        return False
+    return bool(_code_set().is_valid_item(normalise_code(code)))
+
+
+def code_error(code: str) -> str | None:
+    """Return why ``code`` is not a usable ICD-10-CM code or family, or None when it is."""
+    if not isinstance(code, str) or not code.strip():
+        return "Not an ICD-10-CM code."
+    if not is_valid_code(code):
+        return f"{code!r} is not an ICD-10-CM code or code family."
+    return None
+
+
+@lru_cache(maxsize=65536)
+def description(code: str) -> str | None:
+    """Return the official description of ``code``, or None when it does not exist."""
+    if not is_valid_code(code):
+        return None
+    return str(_code_set().get_description(normalise_code(code)))
+
+
+@lru_cache(maxsize=65536)
+def _compact(code: str) -> str:
+    return code.strip().upper().replace(".", "")
+
+
+@lru_cache(maxsize=65536)
+def _matches(code: str, families: tuple[str, ...]) -> bool:
+    compact = _compact(code)
+    return any(compact.startswith(_compact(family)) for family in families if family.strip())
+
+
+def diagnosis_matches(code: str, families: Iterable[str]) -> bool:
+    """Return whether ``code`` falls under any of ``families`` (``M05`` covers ``M05.79``)."""
+    return _matches(code, tuple(families))

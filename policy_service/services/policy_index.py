@@ -1,0 +1,220 @@
+"""An in-memory index of payers, drugs and every effective-dated policy version.
+
+Policies change rarely and are read on every check. The index is rebuilt only when the
+``policies`` revision counter in the database moves (one cheap query per check or batch), so it
+stays correct across processes and hosts without a cache server.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections import defaultdict
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from policy_service.audit import POLICY_REVISION
+from policy_service.extensions import db
+from policy_service.models import Drug, Payer, Policy, PolicyVersion, Revision
+
+
+@dataclass(frozen=True, slots=True)
+class StepView:
+    """One step-therapy step, detached from the session."""
+
+    any_of: tuple[str, ...]
+    count: int
+    min_days: int
+    accepted_outcomes: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyView:
+    """One policy version as the checks read it, detached from the session."""
+
+    code: str
+    number: int
+    payer_code: str
+    payer_name: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+    status: str
+    hcpcs: tuple[str, ...]
+    prior_auth_required: bool
+    covered_diagnoses: tuple[str, ...]
+    preferred_products: tuple[str, ...]
+    sites_of_care: tuple[str, ...]
+    max_dose_mg: Decimal | None
+    max_dose_mg_per_kg: Decimal | None
+    max_dose_units: int | None
+    min_days_between_doses: int | None
+    min_age: int | None
+    max_age: int | None
+    new_starts_only_lookback_days: int | None
+    approval_days: int | None
+    source: str | None
+    steps: tuple[StepView, ...]
+
+    def covers_date(self, day: dt.date) -> bool:
+        """Return whether this version is in effect on ``day``."""
+        ended = self.effective_to is not None and day > self.effective_to
+        return self.effective_from <= day and not ended
+
+    @property
+    def label(self) -> str:
+        """How a scheduler reads this policy: payer, drug family, version, effective date."""
+        family = self.code.split("/", 1)[-1]
+        return (f"{self.payer_name}'s {family} policy (v{self.number}, "
+                f"effective {self.effective_from.isoformat()})")
+
+
+@dataclass(frozen=True, slots=True)
+class PackageView:
+    """A package size of a drug."""
+
+    amount: Decimal
+    unit: str
+    single_dose: bool
+
+
+@dataclass(frozen=True, slots=True)
+class DrugView:
+    """A drug's billing data, detached from the session."""
+
+    hcpcs: str
+    name: str
+    generic: str
+    biosimilar_of: str | None
+    billing_unit_amount: Decimal
+    billing_unit: str
+    admin_class: str | None
+    valid_from: dt.date | None
+    valid_to: dt.date | None
+    mue_units: int | None
+    packages: tuple[PackageView, ...]
+
+    @property
+    def molecule(self) -> str:
+        """The molecule without biosimilar suffix (infliximab-dyyb -> infliximab)."""
+        return self.generic.split("-")[0].split(" ")[0].lower()
+
+
+@dataclass(frozen=True, slots=True)
+class PayerView:
+    """A payer's billing settings, detached from the session."""
+
+    code: str
+    name: str
+    kind: str
+    requires_jw_jz: bool
+    requires_ndc: bool
+    timely_filing_days: int
+    complex_admin_for_biologics: bool
+
+
+@dataclass
+class PolicyIndex:
+    """Payers, drugs and policy versions keyed for constant-time lookups."""
+
+    revision: int
+    payers: dict[str, PayerView] = field(default_factory=dict)
+    drugs: dict[str, DrugView] = field(default_factory=dict)
+    versions: dict[tuple[str, str], list[PolicyView]] = field(default_factory=dict)
+
+    def policy_for(self, payer_code: str, hcpcs: str, day: dt.date) -> PolicyView | None:
+        """Return the policy version in effect for this payer and drug on ``day``."""
+        in_effect = [v for v in self.versions.get((payer_code, hcpcs), ()) if v.covers_date(day)]
+        return max(in_effect, key=lambda v: v.effective_from) if in_effect else None
+
+    def names_for(self, hcpcs: str) -> set[str]:
+        """Every name a therapy record may use for this drug: code, generic, brand, molecule."""
+        drug = self.drugs.get(hcpcs)
+        if drug is None:
+            return {hcpcs.lower()}
+        return {hcpcs.lower(), drug.generic.lower(), drug.name.lower()}
+
+
+def _decimal(value: Decimal | None) -> Decimal | None:
+    return Decimal(value) if value is not None else None
+
+
+def load_index(revision: int) -> PolicyIndex:
+    """Read every payer, drug and non-draft policy version into a new index."""
+    index = PolicyIndex(revision=revision)
+    for payer in db.session.scalars(select(Payer)):
+        index.payers[payer.code] = PayerView(
+            payer.code, payer.name, payer.kind, payer.requires_jw_jz, payer.requires_ndc,
+            payer.timely_filing_days, payer.complex_admin_for_biologics)
+    for drug in db.session.scalars(select(Drug).options(selectinload(Drug.packages))):
+        index.drugs[drug.hcpcs] = DrugView(
+            drug.hcpcs, drug.name, drug.generic, drug.biosimilar_of,
+            Decimal(drug.billing_unit_amount), drug.billing_unit, drug.admin_class,
+            drug.valid_from, drug.valid_to, drug.mue_units,
+            tuple(PackageView(Decimal(p.amount), p.unit, p.single_dose) for p in drug.packages))
+    query = (
+        select(PolicyVersion)
+        .where(PolicyVersion.status != "draft")
+        .options(selectinload(PolicyVersion.steps),
+                 selectinload(PolicyVersion.policy).selectinload(Policy.payer))
+    )
+    versions: dict[tuple[str, str], list[PolicyView]] = defaultdict(list)
+    for version in db.session.scalars(query):
+        payer = version.policy.payer
+        view = PolicyView(
+            code=version.policy.code, number=version.number, payer_code=payer.code,
+            payer_name=payer.name, effective_from=version.effective_from,
+            effective_to=version.effective_to, status=version.status,
+            hcpcs=tuple(version.hcpcs or ()), prior_auth_required=version.prior_auth_required,
+            covered_diagnoses=tuple(version.covered_diagnoses or ()),
+            preferred_products=tuple(version.preferred_products or ()),
+            sites_of_care=tuple(version.sites_of_care or ()),
+            max_dose_mg=_decimal(version.max_dose_mg),
+            max_dose_mg_per_kg=_decimal(version.max_dose_mg_per_kg),
+            max_dose_units=version.max_dose_units,
+            min_days_between_doses=version.min_days_between_doses,
+            min_age=version.min_age, max_age=version.max_age,
+            new_starts_only_lookback_days=version.new_starts_only_lookback_days,
+            approval_days=version.approval_days, source=version.source,
+            steps=tuple(StepView(tuple(s.any_of or ()), s.count, s.min_days,
+                                 tuple(s.accepted_outcomes or ())) for s in version.steps),
+        )
+        for hcpcs in view.hcpcs:
+            versions[(payer.code, hcpcs)].append(view)
+    index.versions = {key: sorted(views, key=lambda v: v.effective_from)
+                      for key, views in versions.items()}
+    return index
+
+
+def stored_revision() -> int:
+    """Return the policy revision counter stored in the database (0 before any change)."""
+    value = db.session.scalar(select(Revision.value).where(Revision.name == POLICY_REVISION))
+    return value or 0
+
+
+class IndexCache:
+    """The process's current index, rebuilt when the stored revision moves."""
+
+    def __init__(self) -> None:
+        self._index: PolicyIndex | None = None
+        self._lock = threading.Lock()
+
+    def current(self) -> PolicyIndex:
+        """Return an index matching the database's current revision."""
+        revision = stored_revision()
+        index = self._index
+        if index is not None and index.revision == revision:
+            return index
+        with self._lock:
+            if self._index is None or self._index.revision != revision:
+                self._index = load_index(revision)
+            return self._index
+
+    def clear(self) -> None:
+        """Forget the index (tests that switch databases)."""
+        self._index = None
+
+
+index_cache = IndexCache()

@@ -1,0 +1,226 @@
+"""Admin forms: validation on the fields, list fields, stale edits, retired versions, history."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable
+from typing import Any
+
+from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from admin.security import STALE_MESSAGE
+from policy_service.models import Authorization, ChangeRecord, Patient, PolicyVersion
+
+Login = Callable[[str], Any]
+
+
+def version_form(policy_id: int, **overrides: Any) -> dict[str, Any]:
+    """Form data for a new policy version with one step-therapy step."""
+    data = {
+        "policy": policy_id, "effective_from": "2027-01-01", "effective_to": "",
+        "status": "draft", "hcpcs": "j1745, Q5103", "prior_auth_required": "y",
+        "covered_diagnoses": "M05, m06, L40.5", "preferred_products": "Q5103",
+        "sites_of_care": ["office", "home"], "documentation_required": "",
+        "source": "https://example.org/policy.pdf#s2",
+        "steps-0-any_of": "methotrexate, leflunomide", "steps-0-count": "1",
+        "steps-0-min_days": "90", "steps-0-accepted_outcomes": ["intolerance"],
+    }
+    data.update(overrides)
+    return data
+
+
+def authorization_form(records: Any, **overrides: Any) -> dict[str, Any]:
+    """Edit-form data for the fixture's authorization, as the page would post it."""
+    auth = records.authorization
+    data = {
+        "number": auth.number, "patient": auth.patient_id, "payer": auth.payer_id,
+        "hcpcs": "J1745", "status": "approved", "approved_units": "160",
+        "approved_visits": "4", "used_units": "0", "used_visits": "0",
+        "valid_from": auth.valid_from.isoformat(), "valid_to": auth.valid_to.isoformat(),
+        "diagnoses": "M05.79", "site_of_care": "office", "notes": "",
+        "expected_version": str(auth.version),
+    }
+    data.update(overrides)
+    return data
+
+
+def field_errors(page: str, field: str) -> str:
+    """Return the HTML of the form group of ``field`` (where its messages are shown)."""
+    start = page.index(f'id="{field}"')
+    return page[start:start + 1500]
+
+
+def test_coordinator_creates_version_with_step_and_lists(client: FlaskClient, login: Login,
+                                                         records: Any, session: Session) -> None:
+    login("coordinator")
+    response = client.post("/admin/policyversion/new/", data=version_form(records.policy.id))
+    assert response.status_code == 302, response.get_data(as_text=True)
+    created = session.scalar(select(PolicyVersion).where(
+        PolicyVersion.effective_from == dt.date(2027, 1, 1)))
+    assert created.number == 2
+    assert created.hcpcs == ["J1745", "Q5103"]
+    assert created.covered_diagnoses == ["M05", "M06", "L40.5"]
+    assert created.sites_of_care == ["office", "home"]
+    assert [s.as_dict() for s in created.steps] == [{
+        "any_of": ["methotrexate", "leflunomide"], "count": 1, "min_days": 90,
+        "accepted_outcomes": ["intolerance"]}]
+
+
+def test_invalid_icd10_code_is_shown_on_its_field(client: FlaskClient, login: Login,
+                                                  records: Any, session: Session) -> None:
+    login("coordinator")
+    response = client.post("/admin/policyversion/new/", data=version_form(
+        records.policy.id, covered_diagnoses="M05, M99.999X", effective_to="2026-12-01"))
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert "is not an ICD-10-CM code or code family" in field_errors(page, "covered_diagnoses")
+    assert "Must be on or after 2027-01-01" in field_errors(page, "effective_to")
+    assert session.scalar(select(PolicyVersion).where(
+        PolicyVersion.effective_from == dt.date(2027, 1, 1))) is None
+
+
+def test_authorization_units_rules_on_fields(client: FlaskClient, login: Login,
+                                             records: Any, session: Session) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    response = client.post(url, data=authorization_form(records, used_units="170",
+                                                        approved_visits="-1",
+                                                        diagnoses="M05.79, XYZ"))
+    page = response.get_data(as_text=True)
+    assert "Cannot be more than the 160 approved." in field_errors(page, "used_units")
+    assert "Must be zero or more." in field_errors(page, "approved_visits")
+    assert "&#39;XYZ&#39; is not an ICD-10-CM code" in field_errors(page, "diagnoses")
+    session.expire_all()
+    assert session.get(Authorization, records.authorization.id).used_units == 0
+
+
+def test_stale_edit_is_refused(client: FlaskClient, login: Login, records: Any,
+                               session: Session) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    opened = authorization_form(records)
+    first = client.post(url, data={**opened, "used_units": "10"})
+    assert first.status_code == 302
+    second = client.post(url, data={**opened, "used_units": "20"})
+    assert second.status_code == 200
+    assert STALE_MESSAGE in second.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(Authorization, records.authorization.id).used_units == 10
+
+
+def test_edit_form_carries_the_opened_version(client: FlaskClient, login: Login,
+                                              records: Any) -> None:
+    login("coordinator")
+    page = client.get(f"/admin/authorization/edit/?id={records.authorization.id}")
+    assert (f'name="expected_version" type="hidden" value="{records.authorization.version}"'
+            in page.get_data(as_text=True))
+
+
+def test_retired_versions_are_read_only(client: FlaskClient, login: Login, records: Any,
+                                        session: Session) -> None:
+    records.version.status = "retired"
+    session.flush()
+    login("coordinator")
+    response = client.get(f"/admin/policyversion/edit/?id={records.version.id}")
+    assert response.status_code == 302
+    assert "/admin/policyversion/details/" in response.location
+    details = client.get(response.location).get_data(as_text=True)
+    assert "Retired versions are kept read-only" in details
+    inline = client.post("/admin/policyversion/ajax/update/",
+                         data={"list_form_pk": records.version.id, "status": "active"})
+    assert inline.status_code == 500  # Flask-Admin's inline editor shows the refusal text
+    assert "Retired versions are kept read-only" in inline.get_data(as_text=True)
+    session.expire_all()
+    assert session.get(PolicyVersion, records.version.id).status == "retired"
+    assert "ACME/infliximab" in details
+
+
+def test_history_link_lists_the_records_changes(client: FlaskClient, login: Login,
+                                                records: Any) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    client.post(url, data=authorization_form(records, used_units="40"))
+    listing = client.get("/admin/authorization/").get_data(as_text=True)
+    link = ("/admin/changerecord/?flt0_entity_type_equals=authorization&amp;"
+            "flt1_entity_key_equals=A-1001")
+    assert link in listing
+    history = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
+    assert "used_units" in history
+    assert "A-1001" in history
+
+
+def test_change_history_is_read_only(client: FlaskClient, login: Login, records: Any,
+                                     session: Session) -> None:
+    login("admin")
+    change = session.scalars(select(ChangeRecord)).first()
+    assert client.get(f"/admin/changerecord/edit/?id={change.id}").status_code == 403
+    details = client.get(f"/admin/changerecord/details/?id={change.id}").get_data(as_text=True)
+    assert change.entity_key in details
+
+
+def test_authorization_filters(client: FlaskClient, login: Login, records: Any,
+                               session: Session) -> None:
+    today = dt.date.today()
+    later = Authorization(number="A-LATER", patient=records.patient, payer=records.payer,
+                          hcpcs=["Q5103"], status="approved", approved_units=100,
+                          used_units=90, valid_from=today, valid_to=today + dt.timedelta(days=25))
+    session.add(later)
+    session.flush()
+    login("scheduler")
+
+    def numbers(query: str) -> set[str]:
+        page = client.get(f"/admin/authorization/?{query}").get_data(as_text=True)
+        return set(re.findall(r'class="col-number">\s*([\w-]+)\s*<', page))
+
+    assert numbers("flt0_expiring_within=14") == {"A-1001"}
+    assert numbers("flt0_expiring_within=30") == {"A-1001", "A-LATER"}
+    assert numbers("flt0_low_remaining_is=1") == {"A-LATER"}
+    assert numbers("flt0_drug_hcpcs_includes=J1745") == {"A-1001"}
+
+
+def test_editor_inline_edit_and_bulk_delete(client: FlaskClient, login: Login, records: Any,
+                                            session: Session) -> None:
+    login("coordinator")
+    auth_id = records.authorization.id
+    inline = client.post("/admin/authorization/ajax/update/",
+                         data={"list_form_pk": auth_id, "status": "cancelled"})
+    assert inline.status_code == 200
+    session.expire_all()
+    assert session.get(Authorization, auth_id).status == "cancelled"
+    deleted = client.post("/admin/authorization/action/",
+                          data={"action": "delete", "rowid": [str(auth_id)]})
+    assert deleted.status_code == 302
+    session.expire_all()
+    assert session.get(Authorization, auth_id) is None
+
+
+def test_policy_lists_all_its_versions_read_only_for_schedulers(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    session.add(PolicyVersion(policy=records.policy, number=2, status="draft",
+                              effective_from=dt.date(2030, 1, 1), hcpcs=["J1745"]))
+    session.flush()
+    login("scheduler")
+    listing = client.get("/admin/policy/").get_data(as_text=True)
+    link = "/admin/policyversion/?flt0_policy_code_equals=ACME/infliximab"
+    assert f'href="{link}">2 version(s)' in listing
+    versions = client.get(link).get_data(as_text=True)
+    assert "2030-01-01" in versions
+    assert "/admin/policyversion/edit/" not in versions
+
+
+def test_patient_therapy_dates_are_checked(client: FlaskClient, login: Login,
+                                           session: Session) -> None:
+    login("coordinator")
+    data = {"external_id": "P777", "birth_date": "1970-05-05", "weight_kg": "70",
+            "therapies-0-drug": "methotrexate", "therapies-0-start": "2025-06-01",
+            "therapies-0-end": "2025-01-01", "therapies-0-outcome": "intolerance"}
+    refused = client.post("/admin/patient/new/", data=data)
+    page = refused.get_data(as_text=True)
+    assert "Must be on or after 2025-06-01." in field_errors(page, "therapies-0-end")
+    accepted = client.post("/admin/patient/new/", data={**data, "therapies-0-end": "2025-09-01"})
+    assert accepted.status_code == 302
+    patient = session.scalar(select(Patient).where(Patient.external_id == "P777"))
+    assert [(t.drug, t.outcome) for t in patient.therapies] == [("methotrexate", "intolerance")]

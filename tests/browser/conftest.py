@@ -1,0 +1,158 @@
+"""A live server on its own SQLite file and Debian's Chromium driven by Playwright (sync API).
+
+The browser is never downloaded: if /usr/bin/chromium is missing the tests fail, they do not
+skip (CI installs it with apt-get).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from policy_service import create_app
+from policy_service.extensions import db
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+PASSWORD = "correct-horse-battery"
+ROLES = ("admin", "coordinator", "scheduler", "biller")
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
+
+
+@dataclass
+class LiveServer:
+    """The running app: its base URL and the ids of the seeded records."""
+
+    url: str
+    authorization_id: int
+    version_id: int
+
+
+def _seed() -> tuple[int, int]:
+    from policy_service.auth import create_user
+    from policy_service.models import (
+        Authorization,
+        Drug,
+        DrugPackage,
+        Patient,
+        Payer,
+        Policy,
+        PolicyVersion,
+        StepTherapyStep,
+    )
+
+    for role in ROLES:
+        create_user(f"{role}@example.org", role, PASSWORD)
+    today = dt.date.today()
+    payer = Payer(code="ACME", name="Acme Health", kind="commercial")
+    policy = Policy(code="ACME/infliximab", payer=payer, title="Infliximab")
+    db.session.add_all([payer, policy,
+                        Drug(hcpcs="J1745", name="Remicade", generic="infliximab",
+                             billing_unit_amount=Decimal(10),
+                             packages=[DrugPackage(position=0, amount=Decimal(100))])])
+    db.session.flush()
+    version = PolicyVersion(policy=policy, number=1, status="active",
+                            effective_from=today - dt.timedelta(days=90), hcpcs=["J1745"],
+                            covered_diagnoses=["M05", "M06"], sites_of_care=["office"],
+                            source="https://example.org/acme.pdf#s3",
+                            steps=[StepTherapyStep(position=0, any_of=["methotrexate"],
+                                                   min_days=90)])
+    patient = Patient(external_id="P001", birth_date=dt.date(1961, 3, 2),
+                      weight_kg=Decimal(80))
+    authorization = Authorization(number="A-1001", patient=patient, payer=payer,
+                                  hcpcs=["J1745"], status="approved", approved_units=160,
+                                  approved_visits=4, used_units=150, used_visits=1,
+                                  valid_from=today - dt.timedelta(days=30),
+                                  valid_to=today + dt.timedelta(days=10),
+                                  diagnoses=["M05.79"], site_of_care="office")
+    db.session.add_all([version, patient, authorization])
+    db.session.commit()
+    return authorization.id, version.id
+
+
+@pytest.fixture(scope="session")
+def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """The app served by werkzeug on a free localhost port, on a fresh SQLite file."""
+    root = tmp_path_factory.mktemp("browser")
+    app = create_app({
+        "SQLALCHEMY_DATABASE_URI": f"sqlite:///{root / 'browser.db'}",
+        "SECRET_KEY": "browser-test-secret-key",
+        "SECURITY_PASSWORD_HASH": "plaintext",
+        "SECURITY_PASSWORD_SALT": "browser-salt",
+    })
+    with app.app_context():
+        from policy_service.database import migrate_database
+
+        migrate_database()
+        authorization_id, version_id = _seed()
+    server: BaseWSGIServer = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", authorization_id, version_id)
+    finally:
+        server.shutdown()
+        thread.join(timeout=10)
+        with app.app_context():
+            db.engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    """Debian's Chromium, headless."""
+    if not CHROMIUM.exists():
+        pytest.fail(f"{CHROMIUM} is missing: install it with 'apt-get install -y chromium'.")
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def context(browser: Browser) -> Iterator[BrowserContext]:
+    """A fresh browser profile (no cookies) per test."""
+    browser_context = browser.new_context(viewport={"width": 1400, "height": 900})
+    yield browser_context
+    browser_context.close()
+
+
+@pytest.fixture
+def page(context: BrowserContext) -> Page:
+    """One tab of the fresh profile."""
+    return context.new_page()
+
+
+@pytest.fixture
+def sign_in(live_server: LiveServer) -> Callable[[Page, str], None]:
+    """Sign a page in as the seeded user of ``role`` through the login form."""
+
+    def do(page: Page, role: str) -> None:
+        page.goto(f"{live_server.url}/login")
+        page.fill("input[name=email]", f"{role}@example.org")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("input[type=submit]")
+        page.wait_for_url(f"{live_server.url}/admin/")
+
+    return do
+
+
+@pytest.fixture
+def screenshot() -> Callable[[Page, str], Path]:
+    """Save a full-page screenshot as a test artifact."""
+
+    def save(page: Page, name: str) -> Path:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        path = SCREENSHOTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=True)
+        return path
+
+    return save

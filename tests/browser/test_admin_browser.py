@@ -1,0 +1,121 @@
+"""The admin UI in a real Chromium: sign-in, roles, policy editing, stale edits, dashboard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import BrowserContext, Page, expect
+
+from admin.security import STALE_MESSAGE
+
+pytestmark = pytest.mark.browser
+
+SignIn = Callable[[Page, str], None]
+Screenshot = Callable[[Page, str], Path]
+
+
+def test_login_and_logout(page: Page, live_server, sign_in: SignIn,
+                          screenshot: Screenshot) -> None:
+    page.goto(f"{live_server.url}/admin/")
+    expect(page).to_have_url(f"{live_server.url}/login?next=/admin/")
+    screenshot(page, "login")
+    sign_in(page, "coordinator")
+    expect(page.locator("#signed-in-as")).to_contain_text("coordinator@example.org")
+    page.click("#logout")
+    expect(page).to_have_url(f"{live_server.url}/login")
+    page.goto(f"{live_server.url}/admin/payer/")
+    expect(page).to_have_url(f"{live_server.url}/login?next=/admin/payer/")
+
+
+def test_dashboard_lists_expiring_authorization(page: Page, live_server, sign_in: SignIn,
+                                                screenshot: Screenshot) -> None:
+    sign_in(page, "biller")
+    expiring = page.locator("#expiring-14")
+    expect(expiring).to_contain_text("A-1001")
+    expect(page.locator("#low-remaining")).to_contain_text("A-1001")
+    screenshot(page, "dashboard")
+    expiring.get_by_role("link", name="A-1001").click()
+    expect(page).to_have_url(
+        f"{live_server.url}/admin/authorization/details/?id={live_server.authorization_id}")
+    expect(page.locator("body")).to_contain_text("M05.79")
+
+
+def test_scheduler_cannot_edit_a_policy(page: Page, live_server, sign_in: SignIn,
+                                        screenshot: Screenshot) -> None:
+    sign_in(page, "scheduler")
+    page.goto(f"{live_server.url}/admin/policyversion/")
+    expect(page.locator("body")).to_contain_text("ACME/infliximab")
+    expect(page.locator("a[href*='/policyversion/edit/']")).to_have_count(0)
+    expect(page.locator("a[href*='/policyversion/new/']")).to_have_count(0)
+    screenshot(page, "policy-versions-scheduler")
+    token = page.locator("input[name=csrf_token]").first.get_attribute("value")
+    forged = page.request.post(
+        f"{live_server.url}/admin/policyversion/edit/?id={live_server.version_id}",
+        form={"csrf_token": token or "", "status": "retired"})
+    assert forged.status == 403
+    page.goto(f"{live_server.url}/admin/policyversion/details/?id={live_server.version_id}")
+    expect(page.locator("body")).to_contain_text("active")
+
+
+def add_version(page: Page, url: str, effective_from: str, diagnoses: str) -> None:
+    """Fill the new-version form with one step and save it."""
+    page.goto(f"{url}/admin/policyversion/new/")
+    page.locator("select#policy").select_option(label="ACME/infliximab", force=True)
+    page.fill("#effective_from", effective_from)
+    page.locator("select#status").select_option("draft", force=True)
+    page.fill("#hcpcs", "J1745")
+    page.fill("#covered_diagnoses", diagnoses)
+    page.locator("select#sites_of_care").select_option(["office", "home"])
+    page.click("#steps-button")
+    page.fill("#steps-0-any_of", "methotrexate, leflunomide")
+    page.fill("#steps-0-count", "1")
+    page.fill("#steps-0-min_days", "90")
+    page.locator("input[type=submit][value=Save]").click()
+
+
+def test_coordinator_creates_version_then_bad_icd10_is_refused(
+        page: Page, live_server, sign_in: SignIn, screenshot: Screenshot) -> None:
+    sign_in(page, "coordinator")
+    add_version(page, live_server.url, "2031-01-01", "M05, L40.5")
+    expect(page.locator(".alert-success")).to_contain_text("Record was successfully created")
+    expect(page.locator("body")).to_contain_text("2031-01-01")
+    screenshot(page, "policy-versions-coordinator")
+
+    add_version(page, live_server.url, "2032-01-01", "M05, Q99.9X9")
+    field = page.locator("#covered_diagnoses").locator("xpath=..")
+    expect(field).to_contain_text("'Q99.9X9' is not an ICD-10-CM code or code family.")
+    screenshot(page, "policy-version-invalid-icd10")
+    page.goto(f"{live_server.url}/admin/policyversion/")
+    expect(page.locator("body")).not_to_contain_text("2032-01-01")
+
+
+def test_stale_edit_is_refused(context: BrowserContext, live_server, sign_in: SignIn,
+                               screenshot: Screenshot) -> None:
+    first, second = context.new_page(), context.new_page()
+    sign_in(first, "coordinator")
+    edit_url = f"{live_server.url}/admin/authorization/edit/?id={live_server.authorization_id}"
+    first.goto(edit_url)
+    second.goto(edit_url)
+    screenshot(first, "authorization-edit")
+    first.fill("#notes", "Called the payer on Monday")
+    first.locator("input[type=submit][value=Save]").click()
+    expect(first.locator(".alert-success")).to_contain_text("Record was successfully saved")
+    second.fill("#notes", "Faxed the renewal")
+    second.locator("input[type=submit][value=Save]").click()
+    expect(second.locator(".alert")).to_contain_text(STALE_MESSAGE)
+    screenshot(second, "authorization-stale-edit")
+    second.goto(edit_url)
+    expect(second.locator("#notes")).to_have_value("Called the payer on Monday")
+
+
+def test_main_lists_render(page: Page, live_server, sign_in: SignIn,
+                           screenshot: Screenshot) -> None:
+    sign_in(page, "admin")
+    for view, expected in [("authorization", "A-1001"), ("patient", "P001"),
+                           ("payer", "ACME"), ("drug", "J1745"), ("policy", "ACME/infliximab"),
+                           ("changerecord", "A-1001")]:
+        page.goto(f"{live_server.url}/admin/{view}/")
+        expect(page.locator("table.model-list")).to_contain_text(expected)
+        screenshot(page, f"list-{view}")

@@ -1,0 +1,105 @@
+"""Small builders for test data: ``make_policy(**overrides)`` and friends."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import select
+
+from policy_service.extensions import db
+from policy_service.models import (
+    Authorization,
+    Drug,
+    DrugPackage,
+    Patient,
+    Payer,
+    Policy,
+    PolicyVersion,
+    StepTherapyStep,
+    Therapy,
+)
+
+
+def make_payer(code: str = "MEDICARE-B", **overrides: Any) -> Payer:
+    """Return the payer with ``code``, creating it with Medicare-like settings."""
+    payer = db.session.scalar(select(Payer).where(Payer.code == code))
+    if payer:
+        return payer
+    values = {"name": "Medicare Part B", "kind": "medicare", "requires_jw_jz": True,
+              "requires_ndc": False, "timely_filing_days": 365,
+              "complex_admin_for_biologics": True}
+    payer = Payer(code=code, **{**values, **overrides})
+    db.session.add(payer)
+    db.session.flush()
+    return payer
+
+
+def make_drug(hcpcs: str = "J1745", **overrides: Any) -> Drug:
+    """Return the drug with ``hcpcs``, creating infliximab-like billing data."""
+    drug = db.session.scalar(select(Drug).where(Drug.hcpcs == hcpcs))
+    if drug:
+        return drug
+    packages = overrides.pop("packages", [(100, True)])
+    values = {"name": "Remicade", "generic": "infliximab", "billing_unit_amount": Decimal(10),
+              "billing_unit": "mg", "route": "IV", "admin_class": "biologic"}
+    drug = Drug(hcpcs=hcpcs, **{**values, **overrides})
+    drug.packages = [DrugPackage(position=i, amount=Decimal(amount), unit="mg",
+                                 single_dose=single)
+                     for i, (amount, single) in enumerate(packages)]
+    db.session.add(drug)
+    db.session.flush()
+    return drug
+
+
+def make_policy(code: str = "MEDICARE-B/infliximab", payer: Payer | None = None,
+                steps: list[dict[str, Any]] | None = None, **overrides: Any) -> PolicyVersion:
+    """Create a policy version (and its policy if new) with sensible infliximab defaults."""
+    payer = payer or make_payer()
+    policy = db.session.scalar(select(Policy).where(Policy.code == code))
+    if policy is None:
+        policy = Policy(code=code, payer=payer)
+        db.session.add(policy)
+    values: dict[str, Any] = {
+        "effective_from": dt.date(2026, 1, 1), "effective_to": None, "status": "active",
+        "hcpcs": ["J1745", "Q5103"], "prior_auth_required": True,
+        "covered_diagnoses": ["M05", "M06", "L40.5", "M45"], "preferred_products": [],
+        "sites_of_care": ["office", "hospital_outpatient", "ambulatory_infusion_center", "home"],
+        "max_dose_mg_per_kg": Decimal(10), "min_days_between_doses": 28, "min_age": 18,
+        "approval_days": 365, "source": "https://example.org/policy.pdf#section-3",
+    }
+    values.update(overrides)
+    number = values.pop("number", len(policy.versions) + 1)
+    version = PolicyVersion(policy=policy, number=number, **values)
+    version.steps = [StepTherapyStep(position=i, **step) for i, step in enumerate(steps or [])]
+    db.session.add(version)
+    db.session.flush()
+    return version
+
+
+def make_patient(external_id: str = "P001", therapies: list[dict[str, Any]] | None = None,
+                 **overrides: Any) -> Patient:
+    """Create a patient (born 1961, 80 kg) with an optional therapy history."""
+    values = {"birth_date": dt.date(1961, 3, 2), "weight_kg": Decimal(80)}
+    patient = Patient(external_id=external_id, **{**values, **overrides})
+    patient.therapies = [Therapy(**t) for t in therapies or []]
+    db.session.add(patient)
+    db.session.flush()
+    return patient
+
+
+def make_authorization(number: str = "A-1001", patient: Patient | None = None,
+                       payer: Payer | None = None, **overrides: Any) -> Authorization:
+    """Create an approved authorization for J1745 valid in the first half of 2026."""
+    values: dict[str, Any] = {
+        "hcpcs": ["J1745"], "status": "approved", "approved_units": 160, "approved_visits": 4,
+        "used_units": 0, "used_visits": 0, "valid_from": dt.date(2026, 1, 1),
+        "valid_to": dt.date(2026, 6, 30), "diagnoses": ["M05.79"], "site_of_care": "office",
+    }
+    values.update(overrides)
+    auth = Authorization(number=number, patient=patient or make_patient(),
+                         payer=payer or make_payer(), **values)
+    db.session.add(auth)
+    db.session.flush()
+    return auth

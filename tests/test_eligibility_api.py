@@ -1,0 +1,224 @@
+"""POST /api/v1/eligibility: every finding code, the decision, billing lines and errors."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+
+BASE_REQUEST: dict[str, Any] = {
+    "patient": {"id": "P001"},
+    "payer": "MEDICARE-B",
+    "date_of_service": "2026-03-10",
+    "site_of_care": "office",
+    "diagnosis_codes": ["M05.79"],
+    "hcpcs": "J1745",
+    "dose": {"mg": 400},
+    "packages": [{"amount": 100, "count": 4}],
+    "prior_therapies": [],
+}
+METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
+                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
+CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
+                "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
+                                                      "contraindication"]}
+
+
+def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | None = None,
+                authorization: dict[str, Any] | None = None, with_auth: bool = True) -> None:
+    """Medicare Part B, infliximab, one patient who failed methotrexate, one authorization."""
+    payer = make_payer()
+    make_drug("J1745")
+    make_drug("Q5103", name="Inflectra", generic="infliximab-dyyb", biosimilar_of="J1745")
+    make_policy(payer=payer, steps=[CSDMARD_STEP], **(policy or {}))
+    person = make_patient("P001", therapies=[METHOTREXATE_FAILED], **(patient or {}))
+    if with_auth:
+        make_authorization("A-1001", patient=person, payer=payer, **(authorization or {}))
+
+
+def post(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    return client.post("/api/v1/eligibility", json=body, headers=headers)
+
+
+def request_with(**changes: Any) -> dict[str, Any]:
+    body = copy.deepcopy(BASE_REQUEST)
+    body.update(changes)
+    return body
+
+
+def test_clean_request_is_eligible_with_jz_line(client, session, auth_header) -> None:
+    build_world()
+    response = post(client, auth_header("scheduler"), BASE_REQUEST)
+    assert response.status_code == 200, response.json
+    body = response.json
+    assert body["decision"] == "eligible"
+    assert body["findings"] == []
+    assert body["billing"] == {"administered_units": 40, "discarded_units": 0,
+                               "lines": [{"code": "J1745", "units": 40, "modifiers": ["JZ"]}]}
+    assert body["authorization"]["number"] == "A-1001"
+    assert body["authorization"]["remaining_units"] == 160
+    assert body["policy"]["id"] == "MEDICARE-B/infliximab"
+
+
+def test_waste_gives_jw_line(client, session, auth_header) -> None:
+    build_world()
+    body = post(client, auth_header("scheduler"), request_with(dose={"mg": 350})).json
+    assert body["billing"]["lines"] == [
+        {"code": "J1745", "units": 35, "modifiers": []},
+        {"code": "J1745", "units": 5, "modifiers": ["JW"]},
+    ]
+
+
+Setup = Callable[[], None]
+
+def _world_without_history() -> None:
+    payer = make_payer()
+    make_drug("J1745")
+    make_drug("Q5103", name="Inflectra", generic="infliximab-dyyb", biosimilar_of="J1745")
+    make_policy(payer=payer, steps=[CSDMARD_STEP])
+    make_authorization("A-1001", patient=make_patient("P001"), payer=payer)
+
+
+FINDING_CASES: list[tuple[str, Setup, dict[str, Any], str, str]] = [
+    ("DIAGNOSIS_NOT_COVERED", build_world, {"diagnosis_codes": ["L40.0"]}, "not_eligible",
+     "L40.0"),
+    ("STEP_THERAPY_NOT_MET", _world_without_history, {}, "not_eligible", "methotrexate"),
+    ("NON_PREFERRED_PRODUCT", lambda: build_world(policy={"preferred_products": ["Q5103"]}),
+     {}, "not_eligible", "Q5103"),
+    ("SITE_OF_CARE_NOT_ALLOWED", lambda: build_world(policy={"sites_of_care": ["office"]}),
+     {"site_of_care": "home"}, "not_eligible", "home"),
+    ("DOSE_EXCEEDS_LIMIT", build_world,
+     {"dose": {"mg": 900}, "packages": [{"amount": 100, "count": 9}]}, "not_eligible", "800"),
+    ("DOSE_TOO_SOON", build_world, {"last_dose_date": "2026-03-01"}, "not_eligible", "28"),
+    ("AGE_NOT_COVERED", lambda: build_world(patient={"birth_date": dt.date(2012, 5, 1)}), {},
+     "not_eligible", "18"),
+    ("MISSING_INFORMATION", lambda: build_world(patient={"weight_kg": None}),
+     {"dose": {"mg_per_kg": 5}, "packages": []}, "needs_information", "weight"),
+    ("NO_POLICY", lambda: (build_world(), make_payer("CIGNA", name="Cigna", kind="commercial")),
+     {"payer": "CIGNA"}, "needs_information", "Cigna"),
+    ("AUTH_REQUIRED", lambda: build_world(with_auth=False), {}, "needs_authorization",
+     "authorization"),
+    ("AUTH_EXPIRED", lambda: build_world(authorization={"valid_to": dt.date(2026, 3, 1)}), {},
+     "needs_authorization", "2026-03-01"),
+    ("AUTH_NOT_YET_VALID",
+     lambda: build_world(authorization={"valid_from": dt.date(2026, 4, 1)}), {},
+     "needs_authorization", "2026-04-01"),
+    ("AUTH_NOT_APPROVED", lambda: build_world(authorization={"status": "pending"}), {},
+     "needs_authorization", "pending"),
+    ("AUTH_DRUG_MISMATCH", lambda: build_world(authorization={"hcpcs": ["Q5103"]}), {},
+     "needs_authorization", "Q5103"),
+    ("AUTH_DIAGNOSIS_MISMATCH", lambda: build_world(authorization={"diagnoses": ["M45"]}), {},
+     "needs_authorization", "M45"),
+    ("AUTH_SITE_MISMATCH", lambda: build_world(authorization={"site_of_care": "home"}), {},
+     "needs_authorization", "home"),
+    ("AUTH_UNITS_EXCEEDED", lambda: build_world(authorization={"used_units": 130}), {},
+     "needs_authorization", "30"),
+    ("AUTH_VISITS_EXHAUSTED", lambda: build_world(authorization={"used_visits": 4}), {},
+     "needs_authorization", "visit"),
+    ("AUTH_EXPIRING_SOON", build_world, {"date_of_service": "2026-06-15"}, "eligible",
+     "2026-06-30"),
+    ("AUTH_UNITS_LOW",
+     lambda: build_world(authorization={"approved_units": 400, "used_units": 330}), {},
+     "eligible", "70"),
+]
+
+
+@pytest.mark.parametrize(("code", "setup", "changes", "decision", "in_message"), FINDING_CASES,
+                         ids=[case[0] for case in FINDING_CASES])
+def test_every_finding_code_through_the_api(client, session, auth_header, code, setup, changes,
+                                            decision, in_message) -> None:
+    setup()
+    response = post(client, auth_header("scheduler"), request_with(**changes))
+    assert response.status_code == 200, response.json
+    body = response.json
+    codes = [f["code"] for f in body["findings"]]
+    assert code in codes
+    assert body["decision"] == decision
+    finding = next(f for f in body["findings"] if f["code"] == code)
+    assert in_message in finding["message"], finding["message"]
+
+
+def test_every_eligibility_code_has_an_api_case() -> None:
+    from rulesets.eligibility import eligibility_codes
+
+    assert set(eligibility_codes()) == {case[0] for case in FINDING_CASES}
+
+
+def test_policy_version_in_effect_on_date_of_service_is_used(client, session,
+                                                              auth_header) -> None:
+    build_world(policy={"effective_to": dt.date(2026, 6, 30), "covered_diagnoses": ["M05"]})
+    make_policy(effective_from=dt.date(2026, 7, 1), covered_diagnoses=["M45"],
+                steps=[CSDMARD_STEP])
+    march = post(client, auth_header("scheduler"), BASE_REQUEST).json
+    assert "DIAGNOSIS_NOT_COVERED" not in [f["code"] for f in march["findings"]]
+    assert march["policy"]["version"] == 1
+    july = post(client, auth_header("scheduler"),
+                request_with(date_of_service="2026-07-10")).json
+    assert "DIAGNOSIS_NOT_COVERED" in [f["code"] for f in july["findings"]]
+    assert july["policy"]["version"] == 2
+
+
+def test_new_starts_only_exempts_a_patient_on_the_drug(client, session, auth_header) -> None:
+    build_world(policy={"new_starts_only_lookback_days": 120})
+    headers = auth_header("scheduler")
+    on_drug = {"drug": "J1745", "start": "2025-10-01", "end": None, "outcome": "ongoing"}
+    without = post(client, headers, request_with(patient={"id": "P002"})).json
+    assert "STEP_THERAPY_NOT_MET" in [f["code"] for f in without["findings"]]
+    exempt = post(client, headers, request_with(patient={"id": "P002"},
+                                                prior_therapies=[on_drug])).json
+    assert "STEP_THERAPY_NOT_MET" not in [f["code"] for f in exempt["findings"]]
+
+
+def test_mg_per_kg_dose_uses_stored_weight(client, session, auth_header) -> None:
+    build_world()
+    body = post(client, auth_header("scheduler"),
+                request_with(dose={"mg_per_kg": 5}, packages=[])).json
+    assert body["billing"]["administered_units"] == 40
+
+
+def test_bad_input_names_each_field(client, session, auth_header) -> None:
+    build_world()
+    body = request_with(payer="", hcpcs="J17", diagnosis_codes=["M05.79", "M99.999"],
+                        dose={"mg": -1}, colour="blue")
+    response = post(client, auth_header("scheduler"), body)
+    assert response.status_code == 422
+    assert response.content_type == "application/problem+json"
+    fields = {e["field"] for e in response.json["errors"]}
+    assert {"payer", "hcpcs", "diagnosis_codes[1]", "dose.mg", "colour"} <= fields
+
+
+def test_unknown_payer_is_a_422_naming_the_field(client, session, auth_header) -> None:
+    build_world()
+    response = post(client, auth_header("scheduler"), request_with(payer="NOPE"))
+    assert response.status_code == 422
+    assert response.json["errors"] == [{"field": "payer", "message": "Unknown payer 'NOPE'."}]
+
+
+@pytest.mark.parametrize(("role", "status"), [("scheduler", 200), ("coordinator", 200),
+                                              ("admin", 200), ("biller", 403)])
+def test_roles_that_may_check_eligibility(client, session, auth_header, role, status) -> None:
+    build_world()
+    assert post(client, auth_header(role), BASE_REQUEST).status_code == status
+
+
+def test_no_token_is_401_problem(client, session) -> None:
+    response = client.post("/api/v1/eligibility", json=BASE_REQUEST)
+    assert response.status_code == 401
+    assert response.json["code"] == "UNAUTHORIZED"
+
+
+def test_batch_keeps_order_and_isolates_a_bad_item(client, session, auth_header) -> None:
+    build_world()
+    items = [BASE_REQUEST, request_with(hcpcs="XX"), request_with(diagnosis_codes=["L40.0"])]
+    response = client.post("/api/v1/eligibility/batch", json={"items": items},
+                           headers=auth_header("scheduler"))
+    assert response.status_code == 200
+    results = response.json["results"]
+    assert [r.get("decision") for r in results] == ["eligible", None, "not_eligible"]
+    assert results[1]["status"] == 422
+    assert results[1]["errors"][0]["field"] == "hcpcs"
