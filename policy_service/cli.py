@@ -240,3 +240,81 @@ def check_claims_command(file: Path) -> None:
                               line["units"])
             for line in result["expected_lines"])
         click.echo(f"  expected lines: {expected or 'none'}")
+
+
+TABLE_COLUMNS = ("row", "patient_id", "date_of_service", "hcpcs", "decision", "codes", "billing")
+DECISION_COLOURS = {"eligible": "green", "needs_authorization": "yellow",
+                    "needs_information": "yellow", "not_eligible": "red", "error": "red"}
+
+
+def _print_table(results: list[dict[str, Any]]) -> None:
+    widths = {c: max([len(c)] + [len(str(r[c])) for r in results]) for c in TABLE_COLUMNS}
+    click.echo("  ".join(c.ljust(widths[c]) for c in TABLE_COLUMNS))
+    for result in results:
+        cells = [str(result[c]).ljust(widths[c]) for c in TABLE_COLUMNS]
+        cells[4] = click.style(cells[4], fg=DECISION_COLOURS.get(result["decision"]))
+        click.echo("  ".join(cells))
+
+
+def _write_results(results: list[dict[str, Any]], out: Path) -> None:
+    import csv
+    import json
+
+    if out.suffix.lower() == ".json":
+        out.write_text(json.dumps(results, indent=2) + "\n")
+        return
+    with out.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=list(results[0]) if results else ["row"])
+        writer.writeheader()
+        writer.writerows(results)
+
+
+@commands.command("check")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
+              help="Also write the results as CSV (or JSON if the name ends .json).")
+@with_appcontext
+@reports_errors
+def check_command(file: Path, out: Path | None) -> None:
+    """Check eligibility for every planned treatment in a CSV or JSON schedule."""
+    from collections import Counter
+
+    from policy_service.services.schedule import check_schedule, read_schedule
+
+    rows = read_schedule(file.read_text(encoding="utf-8-sig"), file.name)
+    with click.progressbar(length=len(rows), label="Checking", file=sys.stderr,
+                           show_pos=True) as bar:
+        results = check_schedule(rows, progress=bar.update)
+    _print_table(results)
+    counts = Counter(r["decision"] for r in results)
+    click.echo(", ".join(f"{n} {decision}" for decision, n in sorted(counts.items())))
+    if out:
+        _write_results(results, out)
+        click.echo(f"Results written to {out}")
+
+
+@commands.command("quickstart")
+@click.option("--host", default="127.0.0.1", show_default=True)
+@click.option("--port", default=8000, show_default=True, type=int)
+@click.pass_context
+@with_appcontext
+def quickstart_command(ctx: click.Context, host: str, port: int) -> None:
+    """Create the database, load the seed data, create the first admin, and serve."""
+    import secrets
+
+    from sqlalchemy import select
+
+    from policy_service.models import User
+
+    ctx.invoke(init_command)
+    ctx.invoke(seed_command, directory=None)
+    from policy_service.extensions import db
+
+    if db.session.scalar(select(User.id).limit(1)) is None:
+        password = secrets.token_urlsafe(12)
+        ctx.invoke(create_user_command, email="admin@example.org", role="admin",
+                   password=password)
+        click.secho(f"Sign in as admin@example.org with password {password} "
+                    "(shown once; change it or create your own users).", fg="green")
+    click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
+    ctx.invoke(serve_command, host=host, port=port, workers=2)

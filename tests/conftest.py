@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
-from sqlalchemy import text
 from flask_sqlalchemy.session import _app_ctx_id
+from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from policy_service import create_app

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from flask import Flask, Response
 from apispec.ext.marshmallow import MarshmallowPlugin
+from flask import Flask, Response
 from flask_smorest import Api
 from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
 from policy_service.errors import http_problem, problem_response, wants_problem
 from policy_service.extensions import csrf
+
 
 class ProblemApi(Api):
     """flask-smorest's Api answering errors in problem+json under /api, plain HTML elsewhere."""
@@ -29,7 +30,7 @@ def schema_name(schema: type[Schema] | Schema) -> str:
     return base if base.lower().startswith(module.lower()) else f"{module.title()}{base}"
 
 
-API_BLUEPRINTS: list[str] = ["eligibility", "usage", "claims"]
+API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims"]
 
 
 def init_api(app: Flask) -> Api:

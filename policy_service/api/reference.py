@@ -97,7 +97,7 @@ def authorization_item(auth: Authorization) -> dict[str, Any]:
 
 @blp.route("/payers", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(PayerArgs, location="query")
+@blp.arguments(PayerArgs, location="query", unknown=RAISE)
 def list_payers(args: dict[str, Any]) -> dict[str, Any]:
     """List payers with their billing settings."""
     query = select(Payer).order_by(Payer.code)
@@ -118,7 +118,7 @@ def get_payer(code: str) -> dict[str, Any]:
 
 @blp.route("/drugs", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(DrugArgs, location="query")
+@blp.arguments(DrugArgs, location="query", unknown=RAISE)
 def list_drugs(args: dict[str, Any]) -> dict[str, Any]:
     """List drugs with billing unit and packages."""
     query = select(Drug).order_by(Drug.hcpcs).options(selectinload(Drug.packages))
@@ -154,7 +154,7 @@ def _policy_item(version: PolicyVersion) -> dict[str, Any]:
 
 @blp.route("/policies", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(PolicyArgs, location="query")
+@blp.arguments(PolicyArgs, location="query", unknown=RAISE)
 def list_policies(args: dict[str, Any]) -> dict[str, Any]:
     """List policy versions (one item per effective-dated version)."""
     query = _policy_query()
@@ -187,7 +187,7 @@ def get_policy(code: str) -> dict[str, Any]:
 
 @blp.route("/authorizations", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(AuthorizationArgs, location="query")
+@blp.arguments(AuthorizationArgs, location="query", unknown=RAISE)
 def list_authorizations(args: dict[str, Any]) -> dict[str, Any]:
     """List authorizations with what remains of each."""
     query = (select(Authorization).order_by(Authorization.number)

@@ -796,7 +796,13 @@ def import_files(paths: Sequence[Path], actor: str = "system") -> Summary:
 # --- export ----------------------------------------------------------------------------------
 
 
-def _drug_record(drug: Drug) -> dict[str, Any]:
+def payer_record(payer: Payer) -> dict[str, Any]:
+    """Return a payer as a raw bundle record (dump it with PayerSchema)."""
+    return {"id": payer.code, **{name: getattr(payer, name) for name in PAYER_ATTRS}}
+
+
+def drug_record(drug: Drug) -> dict[str, Any]:
+    """Return a drug as a raw bundle record (dump it with DrugSchema)."""
     record: dict[str, Any] = {"hcpcs": drug.hcpcs}
     record.update({name: getattr(drug, name) for name in DRUG_ATTRS})
     record["billing_unit"] = {"amount": drug.billing_unit_amount, "unit": drug.billing_unit}
@@ -805,7 +811,8 @@ def _drug_record(drug: Drug) -> dict[str, Any]:
     return record
 
 
-def _policy_record(policy: Policy, version: PolicyVersion) -> dict[str, Any]:
+def policy_record(policy: Policy, version: PolicyVersion) -> dict[str, Any]:
+    """Return one policy version as a raw bundle record (dump it with PolicyVersionSchema)."""
     record: dict[str, Any] = {"id": policy.code, "version": version.number,
                               "payer": policy.payer.code, "title": policy.title,
                               "effective_from": version.effective_from}
@@ -817,14 +824,16 @@ def _policy_record(policy: Policy, version: PolicyVersion) -> dict[str, Any]:
     return record
 
 
-def _patient_record(patient: Patient) -> dict[str, Any]:
+def patient_record(patient: Patient) -> dict[str, Any]:
+    """Return a patient as a raw bundle record (dump it with PatientSchema)."""
     therapies = [_stored_values(t, THERAPY_FIELDS) for t in patient.therapies]
     return {"id": patient.external_id, "birth_date": patient.birth_date,
             "weight_kg": patient.weight_kg,
             "therapies": sorted(therapies, key=_therapy_sort_key)}
 
 
-def _authorization_record(authorization: Authorization) -> dict[str, Any]:
+def authorization_record(authorization: Authorization) -> dict[str, Any]:
+    """Return an authorization as a raw bundle record (dump it with AuthorizationSchema)."""
     record: dict[str, Any] = {"number": authorization.number,
                               "payer": authorization.payer.code,
                               "patient": authorization.patient.external_id}
@@ -847,13 +856,12 @@ def export_bundle() -> dict[str, Any]:
         select(Authorization).order_by(Authorization.number)
         .options(selectinload(Authorization.payer), selectinload(Authorization.patient)))
     raw = {
-        "payers": [{"id": p.code, **{name: getattr(p, name) for name in PAYER_ATTRS}}
-                   for p in payers],
-        "drugs": [_drug_record(d) for d in drugs],
-        "policies": [_policy_record(p, v) for p in policies
+        "payers": [payer_record(p) for p in payers],
+        "drugs": [drug_record(d) for d in drugs],
+        "policies": [policy_record(p, v) for p in policies
                      for v in sorted(p.versions, key=lambda v: v.effective_from)],
-        "patients": [_patient_record(p) for p in patients],
-        "authorizations": [_authorization_record(a) for a in authorizations],
+        "patients": [patient_record(p) for p in patients],
+        "authorizations": [authorization_record(a) for a in authorizations],
     }
     return BundleSchema().dump(raw)
 

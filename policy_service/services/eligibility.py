@@ -16,8 +16,6 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
-from rulesets import render_message
-from rulesets.eligibility import RULES
 from sqlalchemy import or_, select
 from sqlalchemy.orm import selectinload
 
@@ -29,6 +27,8 @@ from policy_service.models import Authorization, AuthorizationUsage, Patient, Pa
 from policy_service.models.authorization import USABLE_STATUSES
 from policy_service.services.icd10 import diagnosis_matches
 from policy_service.services.policy_index import DrugView, PolicyIndex, PolicyView, index_cache
+from rulesets import render_message
+from rulesets.eligibility import RULES
 
 COVERAGE_CODES = frozenset({
     "DIAGNOSIS_NOT_COVERED", "STEP_THERAPY_NOT_MET", "NON_PREFERRED_PRODUCT",

@@ -219,3 +219,12 @@ def test_commercial_payer_claim_needs_no_medicare_rules(session, check) -> None:
                             lines=[{"code": "J1745", "units": 35}, *_lines()[2:]]))
     assert body["findings"] == []
     assert body["expected_lines"][0] == {"code": "J1745", "units": 35, "modifiers": []}
+
+
+def test_openapi_documents_the_claim_check(client, session) -> None:
+    spec = client.get("/api/v1/openapi.json").json
+    operation = spec["paths"]["/api/v1/claims/check"]["post"]
+    assert "200" in operation["responses"]
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    request_schema = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
+    assert {"place_of_service", "administration", "lines"} <= set(request_schema["properties"])
