@@ -110,3 +110,17 @@ def auth_header(make_user: Callable[..., tuple[Any, str]]) -> Callable[[str], di
         return {"Authorization": f"Bearer {token}"}
 
     return header
+
+
+@pytest.fixture
+def committed_db(app: Flask) -> Iterator[None]:
+    """Real commits, for tests of concurrent clients; every table is emptied afterwards."""
+    with app.app_context():
+        yield
+        db.session.rollback()
+        for table in reversed(db.metadata.sorted_tables):
+            db.session.execute(table.delete())
+        db.session.commit()
+        from policy_service.services.policy_index import index_cache
+
+        index_cache.clear()

@@ -1,0 +1,78 @@
+"""Every API route answers correctly for anonymous, admin, coordinator, scheduler and biller."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pytest
+
+from policy_service.services.usage import record_usage
+from tests.test_eligibility_api import BASE_REQUEST, build_world
+
+CLAIM = {
+    "payer": "MEDICARE-B", "patient": {"id": "P001"}, "date_of_service": "2026-03-10",
+    "submitted_on": "2026-03-12", "diagnosis_codes": ["M05.79"], "place_of_service": "11",
+    "authorization_number": "A-1001",
+    "administration": {"hcpcs": "J1745", "administered_mg": 400,
+                       "packages": [{"amount": 100, "count": 4}],
+                       "infusions": [{"kind": "complex", "start": "10:00", "stop": "12:10"}]},
+    "lines": [{"code": "J1745", "units": 40, "modifiers": ["JZ"]},
+              {"code": "96413", "units": 1}, {"code": "96415", "units": 1}],
+}
+USE = {"claim_reference": "CLM-1", "date_of_service": "2026-03-10", "units": 40, "visits": 1}
+
+# method, path, body, the roles allowed (the others get 403; anonymous gets 401)
+ROUTES: list[tuple[str, str, Any, set[str]]] = [
+    ("GET", "/api/v1/payers", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/payers/MEDICARE-B", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/drugs", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/drugs/J1745", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/policies", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/policies/MEDICARE-B/infliximab", None,
+     {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/authorizations", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/authorizations/A-1001", None,
+     {"admin", "coordinator", "scheduler", "biller"}),
+    ("POST", "/api/v1/eligibility", BASE_REQUEST, {"admin", "coordinator", "scheduler"}),
+    ("POST", "/api/v1/eligibility/batch", {"items": [BASE_REQUEST]},
+     {"admin", "coordinator", "scheduler"}),
+    ("POST", "/api/v1/claims/check", CLAIM, {"admin", "biller"}),
+    ("POST", "/api/v1/authorizations/A-1001/usage", USE, {"admin", "biller"}),
+    ("DELETE", "/api/v1/authorizations/A-1001/usage/CLM-0", None, {"admin", "biller"}),
+]
+ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
+
+
+def test_matrix_covers_every_api_route(app) -> None:
+    documented = {(method, rule.rule) for rule in app.url_map.iter_rules()
+                  if rule.rule.startswith("/api/v1/") and not rule.rule.endswith("openapi.json")
+                  for method in rule.methods - {"HEAD", "OPTIONS"}}
+    templates = {"/api/v1/payers/<code>": "/api/v1/payers/MEDICARE-B",
+                 "/api/v1/drugs/<hcpcs>": "/api/v1/drugs/J1745",
+                 "/api/v1/policies/<path:code>": "/api/v1/policies/MEDICARE-B/infliximab"}
+    covered = set()
+    for method, rule in documented:
+        path = templates.get(rule, rule)
+        path = path.replace("<number>", "A-1001").replace("<claim_reference>", "CLM-0")
+        covered.add((method, path))
+    assert covered == {(method, path) for method, path, _body, _roles in ROUTES}
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize(("method", "path", "body", "allowed"), ROUTES,
+                         ids=[f"{m} {p}" for m, p, _b, _a in ROUTES])
+def test_route_answers_by_role(client, session, auth_header, role, method, path, body,
+                               allowed) -> None:
+    build_world()
+    if method == "DELETE":
+        record_usage("A-1001", "CLM-0", dt.date(2026, 3, 10), 10, 1, "system")
+    headers = {} if role == "anonymous" else auth_header(role)
+    response = client.open(path, method=method, json=body, headers=headers)
+    if role == "anonymous":
+        assert response.status_code == 401
+    elif role in allowed:
+        assert response.status_code in (200, 201), response.json
+    else:
+        assert response.status_code == 403
+        assert response.json["code"] == "FORBIDDEN"

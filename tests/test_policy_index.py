@@ -1,0 +1,118 @@
+"""The in-memory policy index and the batch's set-based loading."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from sqlalchemy import event
+
+from policy_service.auth import create_token, create_user
+from policy_service.extensions import db
+from policy_service.models import PolicyVersion
+from policy_service.schemas.eligibility import load_request
+from policy_service.services.eligibility import check_batch
+from policy_service.services.policy_index import index_cache
+from policy_service.services.usage import record_usage
+from tests.factories import make_authorization, make_patient
+from tests.test_eligibility_api import (
+    BASE_REQUEST,
+    METHOTREXATE_FAILED,
+    build_world,
+    request_with,
+)
+
+
+@contextmanager
+def count_queries() -> Iterator[list[str]]:
+    statements: list[str] = []
+
+    def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
+        statements.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", count)
+    try:
+        yield statements
+    finally:
+        event.remove(db.engine, "before_cursor_execute", count)
+
+
+def test_index_is_rebuilt_when_a_policy_changes(session) -> None:
+    build_world()
+    first = check_batch([load_request(BASE_REQUEST)])[0]
+    assert first["decision"] == "eligible"
+    before = index_cache.current()
+    version = session.query(PolicyVersion).one()
+    version.covered_diagnoses = ["M45"]
+    session.flush()
+    after = index_cache.current()
+    assert after is not before
+    second = check_batch([load_request(BASE_REQUEST)])[0]
+    assert second["decision"] == "not_eligible"
+
+
+def test_unchanged_store_reuses_the_index(session) -> None:
+    build_world()
+    assert index_cache.current() is index_cache.current()
+
+
+def test_a_batch_costs_the_same_queries_for_1_or_60_rows(session) -> None:
+    build_world()
+    for number in range(60):
+        patient = make_patient(f"B{number:03}", therapies=[METHOTREXATE_FAILED])
+        make_authorization(f"B-{number:03}", patient=patient)
+    index_cache.current()
+    one = [load_request(request_with(patient={"id": "B000"}))]
+    many = [load_request(request_with(patient={"id": f"B{n:03}"})) for n in range(60)]
+    with count_queries() as single:
+        check_batch(one)
+    with count_queries() as batch:
+        results = check_batch(many)
+    assert all(r["decision"] == "eligible" for r in results)
+    assert len(batch) == len(single) <= 10
+
+
+def test_recorded_use_is_what_eligibility_sees(session) -> None:
+    build_world()
+    record_usage("A-1001", "CLM-9", dt.date(2026, 2, 10), 130, 1, "biller@example.org")
+    result = check_batch([load_request(BASE_REQUEST)])[0]
+    assert result["authorization"]["remaining_units"] == 30
+    assert "AUTH_UNITS_EXCEEDED" in [f["code"] for f in result["findings"]]
+
+
+def test_recorded_use_sets_the_last_dose_for_the_interval_rule(session) -> None:
+    build_world()
+    record_usage("A-1001", "CLM-9", dt.date(2026, 3, 1), 40, 1, "biller@example.org")
+    result = check_batch([load_request(BASE_REQUEST)])[0]
+    finding = next(f for f in result["findings"] if f["code"] == "DOSE_TOO_SOON")
+    assert "Only 9 days" in finding["message"]
+
+
+def test_four_concurrent_clients_never_crash_the_engine(app, committed_db) -> None:
+    build_world()
+    token = create_token(create_user("sched@example.org", "scheduler", "long-enough-pw"))
+    db.session.commit()
+    headers = {"Authorization": f"Bearer {token}"}
+    bodies = [BASE_REQUEST, request_with(diagnosis_codes=["L40.0"]),
+              request_with(dose={"mg": 900}, packages=[{"amount": 100, "count": 9}]),
+              request_with(payer="NOPE")]
+    expected = ["eligible", "not_eligible", "not_eligible", None]
+    failures: list[str] = []
+
+    def hammer(worker: int) -> None:
+        local = app.test_client()
+        for round_number in range(40):
+            index = (worker + round_number) % len(bodies)
+            response = local.post("/api/v1/eligibility", json=bodies[index], headers=headers)
+            decision = response.json.get("decision")
+            if decision != expected[index]:
+                failures.append(f"{worker}/{round_number}: {response.status_code} {decision}")
+
+    threads = [threading.Thread(target=hammer, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert failures == []
