@@ -10,8 +10,11 @@ from flask_admin.theme import Bootstrap4Theme
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
 from werkzeug.wrappers import Response
 
+from admin.biller import AuthorizationUsageView, ClaimCheckView
 from admin.dashboard import DashboardView
+from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
+from admin.scheduler import EligibilityView, ScheduleView
 from admin.views.authorizations import AuthorizationView
 from admin.views.history import ChangeRecordView
 from admin.views.patients import PatientView
@@ -66,6 +69,14 @@ def init_admin(app: Flask) -> Admin:
                             category="Reference data"))
     admin.add_view(ChangeRecordView(ChangeRecord, db, name="Change history",
                                     endpoint="changerecord"))
+    admin.add_view(ImportView(name="Import", endpoint="import", url="/admin/import"))
+    admin.add_view(EligibilityView(name="Eligibility check", endpoint="eligibility_check",
+                                   url="/admin/eligibility"))
+    admin.add_view(ScheduleView(name="Schedule", endpoint="schedule", url="/admin/schedule"))
+    admin.add_view(ClaimCheckView(name="Claim check", endpoint="claim_check", url="/admin/claims"))
+    admin.add_view(AuthorizationUsageView(name="Authorization usage",
+                                          endpoint="authorization_usage",
+                                          url="/admin/authorization-usage"))
 
     @app.route("/")
     def root() -> Response:

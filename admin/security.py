@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
+from flask_admin import BaseView
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -252,3 +253,26 @@ class ReadOnlyModelView(SecureModelView):
     allow_edit = False
     allow_delete = False
 
+
+
+class SecurePageView(BaseView):
+    """Base of every custom admin page (forms, uploads): login, then the page's permission.
+
+    ``is_accessible`` hides the menu entry from users without the permission; ``_handle_view``
+    refuses every endpoint of the page, GET and POST alike, so a forged POST gets 403 too.
+    """
+
+    permission: Permission = Permission.READ
+
+    def is_accessible(self) -> bool:
+        """Signed-in users holding the page's permission see it (and its menu entry)."""
+        return bool(current_user.is_authenticated) and has_permission(current_user,
+                                                                      self.permission)
+
+    def _handle_view(self, name: str, **kwargs: Any) -> Any:
+        refused = guard_request()
+        if refused is not None:
+            return refused
+        if not self.is_accessible():
+            abort(403)
+        return None

@@ -33,6 +33,9 @@ MESSAGE_CONTEXT: dict[str, str] = {
     "auth_hcpcs": "the authorization's HCPCS codes, comma-joined",
     "auth_diagnoses": "the authorization's diagnoses, comma-joined",
     "auth_site_of_care": "the authorization's site of care",
+    "dose_summary": "the planned dose in words, e.g. 900 mg (90 units)",
+    "dose_limit": "the policy's dose limit in words, e.g. 800 mg (10 mg/kg at 80 kg)",
+    "age_range": "the ages the policy covers, e.g. 18 and over",
 }
 
 RULES: list[Rule] = [
@@ -90,8 +93,8 @@ RULES: list[Rule] = [
             {"$gt": {"dose_mg": {"$m": "max_dose_mg"}}},
             {"$gt": {"dose_units": {"$m": "max_dose_units"}}},
         ]},
-        "message": "The dose ({dose_mg} mg, {dose_units} units) is over the limit of "
-                   "{policy_label} ({max_dose_mg} mg, {max_dose_units} units).",
+        "message": "The dose of {dose_summary} is over the limit of {policy_label}: "
+                   "{dose_limit}.",
     },
     {
         "name": "dose_too_soon",
@@ -109,8 +112,8 @@ RULES: list[Rule] = [
             {"$lt": {"age": {"$m": "min_age"}}},
             {"$gt": {"age": {"$m": "max_age"}}},
         ]},
-        "message": "The patient is {age} on {date_of_service}; {policy_label} covers ages "
-                   "{min_age} to {max_age}.",
+        "message": "The patient is {age} on {date_of_service}; {policy_label} covers "
+                   "ages {age_range}.",
     },
     {
         "name": "missing_information",

@@ -222,3 +222,11 @@ def test_batch_keeps_order_and_isolates_a_bad_item(client, session, auth_header)
     assert [r.get("decision") for r in results] == ["eligible", None, "not_eligible"]
     assert results[1]["status"] == 422
     assert results[1]["errors"][0]["field"] == "hcpcs"
+
+
+def test_vials_that_do_not_cover_the_dose_are_a_422(client, session, auth_header) -> None:
+    build_world()
+    response = post(client, auth_header("scheduler"), request_with(dose={"mg": 900}))
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "packages"
+    assert "do not cover the dose" in response.json["errors"][0]["message"]

@@ -5,14 +5,14 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app
+from flask import current_app, url_for
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
 from sqlalchemy import String, and_, cast, or_
 from sqlalchemy.orm import Query
 from wtforms import Form
 
-from admin.checks import date_range, icd10_codes, not_above, not_negative
+from admin.checks import authorization_errors
 from admin.fields import CommaListField, options
 from admin.security import SecureModelView, history_link, join_list
 from policy_service.models import AUTHORIZATION_STATUSES, SITES_OF_CARE, Authorization
@@ -102,12 +102,18 @@ def visits_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> M
     return _bar(model.used_visits, model.approved_visits)
 
 
+def usage_link(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
+    """Column formatter: a link to the claims recorded against this authorization."""
+    url = url_for("authorization_usage.index", number=model.number)
+    return Markup('<a href="{}">Usage</a>').format(url)
+
+
 class AuthorizationView(SecureModelView):
     """Prior authorizations with their window and what is left of them."""
 
     column_list = ["number", "patient", "payer", "hcpcs", "status", "valid_from", "valid_to",
                    "approved_units", "used_units", "units_left", "approved_visits",
-                   "used_visits", "visits_left", "site_of_care", "history"]
+                   "used_visits", "visits_left", "site_of_care", "usage", "history"]
     column_searchable_list = ["number", "patient.external_id"]
     column_filters = [
         ExpiringWithinFilter(Authorization.valid_to, "Expiring",
@@ -122,9 +128,11 @@ class AuthorizationView(SecureModelView):
     ]
     column_labels = {"payer.code": "Payer", "patient.external_id": "Patient",
                      "hcpcs": "HCPCS", "units_left": "Units", "visits_left": "Visits",
-                     "history": "History"}
+                     "history": "History", "usage": "Usage"}
     column_formatters = {"units_left": units_bar, "visits_left": visits_bar,
-                         "hcpcs": join_list, "diagnoses": join_list, "history": history_link}
+                         "hcpcs": join_list, "diagnoses": join_list, "history": history_link,
+                         "usage": usage_link}
+    column_export_exclude_list = ["history", "usage"]
     column_formatters_export = {
         "hcpcs": join_list, "diagnoses": join_list,
         "units_left": lambda _v, _c, m, _n: m.remaining_units,
@@ -143,14 +151,8 @@ class AuthorizationView(SecureModelView):
                  "diagnoses": {"label": "Diagnoses (ICD-10-CM)", "upper": True}}
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """The import's rules: ICD-10 codes, window order, units within what was approved."""
-        errors = icd10_codes(form, "diagnoses")
-        errors |= date_range(form, "valid_from", "valid_to")
-        errors |= not_negative(form, ["approved_units", "approved_visits", "used_units",
-                                      "used_visits"])
-        errors = not_above(form, "used_units", "approved_units") | errors
-        errors = not_above(form, "used_visits", "approved_visits") | errors
-        return errors
+        """The import's rules: codes, window order, units and visits within what was approved."""
+        return authorization_errors(form)
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
         """Store diagnoses normalised and a blank site as none."""

@@ -7,7 +7,7 @@ from typing import Any
 from flask_admin.model.form import InlineFormAdmin
 from wtforms import Form
 
-from admin.checks import not_negative
+from admin.checks import patient_errors
 from admin.fields import options
 from admin.security import SecureModelView, history_link
 from policy_service.models import THERAPY_OUTCOMES, Therapy
@@ -39,14 +39,8 @@ class PatientView(SecureModelView):
     inline_models = [TherapyInline(Therapy)]
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """A weight is positive; each therapy ends after it starts."""
-        errors = not_negative(form, ["weight_kg"])
-        for entry in getattr(form, "therapies", []):
-            start, end = entry.form.start.data, entry.form.end.data
-            if start and end and end < start:
-                entry.form.end.errors = [*entry.form.end.errors, f"Must be on or after {start}."]
-                errors.setdefault("therapy_dates", "A therapy ends before it starts.")
-        return errors
+        """The import's rules: a positive weight; each therapy ends after it starts."""
+        return patient_errors(form)
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
         """Blank outcomes are stored as none."""

@@ -10,9 +10,8 @@ from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from sqlalchemy import func, select
 from wtforms import Form
-from wtforms.validators import NumberRange
 
-from admin.checks import date_range, icd10_codes, not_negative, number_positions
+from admin.checks import number_positions, policy_version_errors
 from admin.fields import CommaListField, MultiChoiceField, options
 from admin.security import SecureModelView, external_link, history_link, join_list
 from policy_service.extensions import db
@@ -57,8 +56,6 @@ class StepInline(InlineFormAdmin):
     form_overrides = {"any_of": CommaListField, "accepted_outcomes": MultiChoiceField}
     form_args = {
         "any_of": {"label": "Any of (drugs or classes, comma-separated)"},
-        "count": {"validators": [NumberRange(min=1, message="At least one drug must be tried.")]},
-        "min_days": {"validators": [NumberRange(min=0, message="Must be zero or more.")]},
         "accepted_outcomes": {"vocabulary": STEP_OUTCOMES},
     }
 
@@ -94,12 +91,8 @@ class PolicyVersionView(SecureModelView):
     inline_models = [StepInline(StepTherapyStep)]
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """The import's rules: ICD-10 codes, date order, non-negative limits."""
-        errors = icd10_codes(form, "covered_diagnoses")
-        errors |= date_range(form, "effective_from", "effective_to")
-        errors |= not_negative(form, ["max_dose_mg", "max_dose_mg_per_kg", "max_dose_units",
-                                      "min_days_between_doses", "min_age", "max_age",
-                                      "new_starts_only_lookback_days", "approval_days"])
+        """The import's rules (codes, date order, limits, steps), and at least one drug."""
+        errors = policy_version_errors(form)
         if not errors.get("hcpcs") and getattr(form, "hcpcs", None) is not None \
                 and not value_list(form, "hcpcs"):
             errors["hcpcs"] = "Name at least one HCPCS code."

@@ -7,7 +7,7 @@ from typing import Any
 from flask_admin.model.form import InlineFormAdmin
 from wtforms import Form
 
-from admin.checks import date_range, not_negative, number_positions
+from admin.checks import drug_errors, number_positions, payer_errors
 from admin.fields import options
 from admin.security import SecureModelView, external_link, history_link
 from policy_service.models import PAYER_KINDS, DrugPackage
@@ -28,8 +28,8 @@ class PayerView(SecureModelView):
     form_choices = {"kind": options(PAYER_KINDS)}
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """Filing limits cannot be negative."""
-        return not_negative(form, ["timely_filing_days"])
+        """The import's rules for a payer (filing limit of at least one day)."""
+        return payer_errors(form)
 
 
 class PackageInline(InlineFormAdmin):
@@ -57,12 +57,11 @@ class DrugView(SecureModelView):
     inline_models = [PackageInline(DrugPackage)]
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """Dates in order, amounts positive."""
-        errors = date_range(form, "valid_from", "valid_to")
-        errors |= not_negative(form, ["billing_unit_amount", "mue_units"])
-        return errors
+        """The import's rules: codes, dates in order, amounts positive, packages."""
+        return drug_errors(form)
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
         """HCPCS codes are stored upper-case, as payers print them."""
         model.hcpcs = (model.hcpcs or "").strip().upper()
+        model.biosimilar_of = (model.biosimilar_of or "").strip().upper() or None
         number_positions(model.packages)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
@@ -31,6 +31,13 @@ HCPCS_MESSAGE = ("Not a HCPCS code: expected a letter and 4 digits (J1745) "
                  "or a 5-character CPT code.")
 
 Messages = dict[str, Any]
+
+# The numeric limits of the bundle fields; the cross-field validators below reuse them so the
+# admin forms (which never pass through these field objects) show the very same messages.
+AT_LEAST_ONE = "Must be at least 1."
+NOT_NEGATIVE = "Must not be negative."
+GREATER_THAN_ZERO = "Must be greater than 0."
+NO_STEP_DRUGS = "List at least one drug or class."
 
 
 def hcpcs_error(code: Any) -> str | None:
@@ -69,7 +76,7 @@ class Amount(fields.Decimal):
         # The columns keep 3 decimals; rounding here keeps a re-import from looking like a change.
         kwargs.setdefault("places", 3)
         kwargs.setdefault("validate", validate.Range(min=0, min_inclusive=False,
-                                                     error="Must be greater than 0."))
+                                                     error=GREATER_THAN_ZERO))
         super().__init__(**kwargs)
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
@@ -87,13 +94,13 @@ def plain_number(value: Any) -> int | float | None:
 
 
 def _positive_int(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=1, error="Must be at least 1."),
+    return fields.Integer(strict=True, validate=validate.Range(min=1, error=AT_LEAST_ONE),
                           **kwargs)
 
 
 def _non_negative_int(**kwargs: Any) -> fields.Integer:
     return fields.Integer(strict=True,
-                          validate=validate.Range(min=0, error="Must not be negative."), **kwargs)
+                          validate=validate.Range(min=0, error=NOT_NEGATIVE), **kwargs)
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
@@ -110,6 +117,49 @@ def _merge(errors: Messages, field: str, message: str) -> None:
     errors.setdefault(field, []).append(message)
 
 
+def _is_number(value: Any) -> bool:
+    # bool is an int subclass, but a checkbox is never a quantity.
+    return isinstance(value, (int, float, decimal.Decimal)) and not isinstance(value, bool)
+
+
+def range_errors(values: Mapping[str, Any], *, at_least_one: tuple[str, ...] = (),
+                 not_negative: tuple[str, ...] = (),
+                 positive: tuple[str, ...] = ()) -> Messages:
+    """Return an error on each given number below its floor (1, 0, or strictly above 0)."""
+    errors: Messages = {}
+    limits = ((at_least_one, 1, AT_LEAST_ONE), (not_negative, 0, NOT_NEGATIVE))
+    for names, floor, message in limits:
+        for name in names:
+            number = values.get(name)
+            if _is_number(number) and number < floor:
+                _merge(errors, name, message)
+    for name in positive:
+        number = values.get(name)
+        if _is_number(number) and number <= 0:
+            _merge(errors, name, GREATER_THAN_ZERO)
+    return errors
+
+
+def code_list_errors(values: Mapping[str, Any], name: str,
+                     check: Callable[[Any], str | None]) -> Messages:
+    """Return ``{name: {position: [message]}}`` for each entry of the list ``check`` refuses."""
+    items = values.get(name)
+    if not isinstance(items, (list, tuple)):
+        return {}
+    problems = {position: [message] for position, code in enumerate(items)
+                if (message := check(code))}
+    return {name: problems} if problems else {}
+
+
+def _rows_errors(values: Mapping[str, Any], name: str,
+                 check: Callable[[Mapping[str, Any]], Messages]) -> Messages:
+    """Return ``{name: {position: errors}}`` for each row of the nested list ``name``."""
+    problems = {position: row_errors
+                for position, row in enumerate(values.get(name) or [])
+                if isinstance(row, Mapping) and (row_errors := check(row))}
+    return {name: problems} if problems else {}
+
+
 def date_range_errors(values: Mapping[str, Any], start: str, end: str) -> Messages:
     """Return an error on ``end`` when both dates are given and it falls before ``start``."""
     first, last = values.get(start), values.get(end)
@@ -118,20 +168,59 @@ def date_range_errors(values: Mapping[str, Any], start: str, end: str) -> Messag
     return {}
 
 
+def validate_payer_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the errors of a payer's billing settings (filing limit of at least one day)."""
+    return range_errors(values, at_least_one=("timely_filing_days",))
+
+
+def validate_package_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the errors of one package size (its amount is positive)."""
+    return range_errors(values, positive=("amount",))
+
+
 def validate_drug_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the cross-field errors of a drug (validity window, biosimilar of itself)."""
+    """Return the cross-field errors of a drug (codes, window, limits, biosimilar of itself)."""
     errors = date_range_errors(values, "valid_from", "valid_to")
+    for name in ("hcpcs", "biosimilar_of"):
+        if values.get(name) is not None and (message := hcpcs_error(values[name])):
+            _merge(errors, name, message)
+    errors.update(range_errors(values, at_least_one=("mue_units",)))
+    billing_unit = values.get("billing_unit")
+    if isinstance(billing_unit, Mapping) and (unit_errors := range_errors(
+            billing_unit, positive=("amount",))):
+        errors["billing_unit"] = unit_errors
+    errors.update(_rows_errors(values, "packages", validate_package_fields))
     if values.get("biosimilar_of") and values.get("biosimilar_of") == values.get("hcpcs"):
         _merge(errors, "biosimilar_of", "A drug cannot be a biosimilar of itself.")
     return errors
 
 
+def validate_step_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the errors of one step-therapy step (drugs named, count and days in range)."""
+    errors = range_errors(values, at_least_one=("count",), not_negative=("min_days",))
+    if "any_of" in values and not values["any_of"]:
+        _merge(errors, "any_of", NO_STEP_DRUGS)
+    return errors
+
+
 def validate_policy_version_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the cross-field errors of one policy version (dates, age range)."""
+    """Return the cross-field errors of one policy version (codes, dates, ages, limits)."""
     errors = date_range_errors(values, "effective_from", "effective_to")
+    errors.update(range_errors(
+        values, not_negative=("min_age", "max_age"),
+        at_least_one=("version", "min_days_between_doses", "new_starts_only_lookback_days",
+                      "approval_days")))
     min_age, max_age = values.get("min_age"), values.get("max_age")
-    if isinstance(min_age, int) and isinstance(max_age, int) and max_age < min_age:
+    if _is_number(min_age) and _is_number(max_age) and max_age < min_age and min_age >= 0:
         _merge(errors, "max_age", f"Must not be below min_age ({min_age}).")
+    max_dose = values.get("max_dose")
+    if isinstance(max_dose, Mapping) and (dose_errors := range_errors(
+            max_dose, positive=("mg", "mg_per_kg"), at_least_one=("units",))):
+        errors["max_dose"] = dose_errors
+    for name in ("hcpcs", "preferred_products"):
+        errors.update(code_list_errors(values, name, hcpcs_error))
+    errors.update(code_list_errors(values, "covered_diagnoses", code_error))
+    errors.update(_rows_errors(values, "step_therapy", validate_step_fields))
     return errors
 
 
@@ -141,26 +230,25 @@ def validate_therapy_fields(values: Mapping[str, Any]) -> Messages:
 
 
 def validate_patient_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the cross-field errors of a patient and their therapies."""
-    errors: Messages = {}
-    therapy_errors = {
-        index: problems
-        for index, therapy in enumerate(values.get("therapies") or [])
-        if isinstance(therapy, Mapping) and (problems := validate_therapy_fields(therapy))
-    }
-    if therapy_errors:
-        errors["therapies"] = therapy_errors
+    """Return the cross-field errors of a patient (weight) and their therapies."""
+    errors = range_errors(values, positive=("weight_kg",))
+    errors.update(_rows_errors(values, "therapies", validate_therapy_fields))
     return errors
 
 
 def validate_authorization_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the cross-field errors of an authorization (window, usage within approval)."""
+    """Return the cross-field errors of an authorization (codes, window, units and visits)."""
     errors = date_range_errors(values, "valid_from", "valid_to")
+    errors.update(range_errors(values, at_least_one=("approved_units", "approved_visits"),
+                               not_negative=("used_units", "used_visits")))
     for used, approved in (("used_units", "approved_units"), ("used_visits", "approved_visits")):
         used_value, approved_value = values.get(used), values.get(approved)
-        if (isinstance(used_value, int) and isinstance(approved_value, int)
+        if (_is_number(used_value) and _is_number(approved_value)
+                and used not in errors and approved not in errors
                 and used_value > approved_value):
             _merge(errors, used, f"{used_value} is more than the {approved_value} approved.")
+    errors.update(code_list_errors(values, "hcpcs", hcpcs_error))
+    errors.update(code_list_errors(values, "diagnoses", code_error))
     return errors
 
 
@@ -182,6 +270,11 @@ class PayerSchema(BundleRecordSchema):
     timely_filing_days = _positive_int()
     complex_admin_for_biologics = fields.Boolean()
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_payer_fields(data):
+            raise ValidationError(errors)
 
 
 class BillingUnitSchema(BundleRecordSchema):
@@ -235,10 +328,15 @@ class StepSchema(BundleRecordSchema):
     """One step-therapy step: try ``count`` of ``any_of`` for at least ``min_days``."""
 
     any_of = fields.List(_text(100), required=True,
-                         validate=validate.Length(min=1, error="List at least one drug or class."))
+                         validate=validate.Length(min=1, error=NO_STEP_DRUGS))
     count = _positive_int()
     min_days = _non_negative_int()
     accepted_outcomes = fields.List(_one_of(THERAPY_OUTCOMES))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_step_fields(data):
+            raise ValidationError(errors)
 
 
 class PolicyVersionSchema(BundleRecordSchema):
@@ -294,6 +392,11 @@ class PatientSchema(BundleRecordSchema):
     birth_date = fields.Date(allow_none=True)
     weight_kg = Amount(allow_none=True, places=2)
     therapies = fields.List(fields.Nested(TherapySchema))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_patient_fields(data):
+            raise ValidationError(errors)
 
 
 class AuthorizationSchema(BundleRecordSchema):

@@ -214,9 +214,18 @@ def _eligibility_case(claim: Claim, index: PolicyIndex) -> BuiltCase | None:
     )
     try:
         return build_case(request, index, load_context([request]))
-    except ValueError as exc:
-        # The drug arithmetic refuses packages that do not exist or do not cover the dose.
-        raise Invalid({"administration.packages": [str(exc)]}) from None
+    except Invalid as exc:
+        # Name the claim's own fields, not the eligibility request's.
+        raise Invalid([{"field": CLAIM_FIELD_NAMES.get(e["field"], e["field"]),
+                        "message": e["message"]} for e in exc.errors]) from None
+
+
+# Eligibility request fields as the claim calls them.
+CLAIM_FIELD_NAMES = {
+    "packages": "administration.packages",
+    "dose": "administration.administered_mg",
+    "hcpcs": "administration.hcpcs",
+}
 
 
 def _billing_explain(claim: Claim, billing: DrugBilling, payer: PayerView) -> dict[str, str]:

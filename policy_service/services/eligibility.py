@@ -16,8 +16,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import joinedload
 
 from policy_service.billing.units import Package, PackageCount, drug_billing
 from policy_service.engine import evaluate
@@ -89,42 +89,53 @@ def _age_on(birth_date: dt.date, day: dt.date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
-def load_context(requests: Sequence[EligibilityRequest]) -> StoredContext:
-    """Load patients, authorizations and last doses for a whole batch in a few queries."""
+def load_context(requests: Sequence[EligibilityRequest],
+                 index: PolicyIndex | None = None) -> StoredContext:
+    """Load patients, authorizations and last doses for a whole batch in a few queries.
+
+    Two queries, whatever the batch size: patients with their therapy history (joined), and
+    the authorizations each with the date of its last recorded use. Payer ids come from the
+    policy index when given (it already decides which payers exist), else from one query.
+    """
     patient_ids = {r.patient_id for r in requests}
     numbers = {r.authorization_number for r in requests if r.authorization_number}
     patients = {
         p.external_id: p for p in db.session.scalars(
             select(Patient).where(Patient.external_id.in_(patient_ids))
-            .options(selectinload(Patient.therapies)))
+            .options(joinedload(Patient.therapies))).unique()
     } if patient_ids else {}
-    payer_ids = dict(db.session.execute(select(Payer.code, Payer.id)).tuples().all())
-    internal_ids = [p.id for p in patients.values()]
+    if index is not None:
+        payer_ids = index.payer_ids
+    else:
+        payer_codes = {r.payer for r in requests}
+        payer_ids = dict(db.session.execute(
+            select(Payer.code, Payer.id).where(Payer.code.in_(payer_codes))).tuples().all())
+    internal_ids = {p.id for p in patients.values()}
     authorizations: dict[tuple[int, int], list[Authorization]] = defaultdict(list)
     by_number: dict[str, Authorization] = {}
     last_doses: dict[tuple[int, str], dt.date] = {}
     if internal_ids or numbers:
-        query = select(Authorization).options(selectinload(Authorization.patient),
-                                              selectinload(Authorization.payer))
+        # The last non-voided use of each authorization, in the same query (a correlated
+        # subquery on the usage table's authorization_id index), not one more round trip.
+        last_use = (
+            select(func.max(AuthorizationUsage.date_of_service))
+            .where(AuthorizationUsage.authorization_id == Authorization.id,
+                   AuthorizationUsage.voided_at.is_(None))
+            .correlate(Authorization).scalar_subquery()
+        )
         conditions = []
         if internal_ids:
             conditions.append(Authorization.patient_id.in_(internal_ids))
         if numbers:
             conditions.append(Authorization.number.in_(numbers))
-        for auth in db.session.scalars(query.where(or_(*conditions))):
+        rows = db.session.execute(select(Authorization, last_use).where(or_(*conditions)))
+        for auth, day in rows.tuples():
             authorizations[(auth.patient_id, auth.payer_id)].append(auth)
             by_number[auth.number] = auth
-    if internal_ids:
-        rows = db.session.execute(
-            select(Authorization.patient_id, Authorization.hcpcs,
-                   AuthorizationUsage.date_of_service)
-            .join(AuthorizationUsage, AuthorizationUsage.authorization_id == Authorization.id)
-            .where(Authorization.patient_id.in_(internal_ids),
-                   AuthorizationUsage.voided_at.is_(None))
-        )
-        for patient_id, codes, day in rows:
-            for code in codes or ():
-                key = (patient_id, code)
+            if day is None or auth.patient_id not in internal_ids:
+                continue
+            for code in auth.hcpcs or ():
+                key = (auth.patient_id, code)
                 if key not in last_doses or day > last_doses[key]:
                     last_doses[key] = day
     return StoredContext(patients, authorizations, by_number, last_doses, payer_ids)
@@ -142,7 +153,9 @@ def _validate_references(request: EligibilityRequest, index: PolicyIndex,
         auth = context.by_number.get(number)
         if auth is None:
             errors["authorization_number"] = [f"No authorization {number!r}."]
-        elif auth.patient.external_id != request.patient_id or auth.payer.code != request.payer:
+        # Compared by id: the request's patient and payer are already loaded, so no lazy load.
+        elif (auth.patient_id != getattr(context.patients.get(request.patient_id), "id", None)
+              or auth.payer_id != context.payer_ids.get(request.payer)):
             errors["authorization_number"] = [
                 f"Authorization {number!r} belongs to another patient or payer."]
     if errors:
@@ -228,6 +241,36 @@ def _choose_authorization(request: EligibilityRequest, patient: Patient | None,
     return ranked[0][3], ranked[0][4]
 
 
+def _dose_words(dose_mg: Decimal | None, case: dict[str, Any], policy: PolicyView,
+                weight: Decimal | None) -> dict[str, str]:
+    """The dose and the policy's limit in words, for the DOSE_EXCEEDS_LIMIT message."""
+    words: dict[str, str] = {}
+    if dose_mg is not None:
+        units = case.get("administered_units")
+        words["dose_summary"] = f"{_plain_number(dose_mg)} mg" + (
+            f" ({units} units)" if units is not None else "")
+    limits = []
+    if policy.max_dose_mg is not None:
+        limits.append(f"{_plain_number(policy.max_dose_mg)} mg")
+    if policy.max_dose_mg_per_kg is not None:
+        per_kg = f"{_plain_number(policy.max_dose_mg_per_kg)} mg/kg"
+        if weight is not None:
+            total = _plain_number(policy.max_dose_mg_per_kg * Decimal(weight))
+            per_kg = f"{total} mg ({per_kg} at {_plain_number(weight)} kg)"
+        limits.append(per_kg)
+    if policy.max_dose_units is not None:
+        limits.append(f"{policy.max_dose_units} units")
+    if limits:
+        words["dose_limit"] = " and ".join(limits)
+    return words
+
+
+def _age_range(min_age: int | None, max_age: int | None) -> str:
+    if min_age is not None and max_age is not None:
+        return f"{min_age} to {max_age}"
+    return f"{min_age} and over" if min_age is not None else f"up to {max_age}"
+
+
 @dataclass
 class BuiltCase:
     """The case fact for the engine, and what is needed to explain and bill it."""
@@ -274,10 +317,14 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
     billing = None
     if dose_mg is not None and drug.billing_unit == "mg":
         given = [PackageCount(amount, count) for amount, count in request.packages or []]
-        billing = drug_billing(
-            drug.hcpcs, dose_mg, drug.billing_unit_amount,
-            [Package(p.amount, p.single_dose, p.unit) for p in drug.packages],
-            packages_used=given or None, payer_uses_jw_jz=payer.requires_jw_jz)
+        try:
+            billing = drug_billing(
+                drug.hcpcs, dose_mg, drug.billing_unit_amount,
+                [Package(p.amount, p.single_dose, p.unit) for p in drug.packages],
+                packages_used=given or None, payer_uses_jw_jz=payer.requires_jw_jz)
+        except ValueError as exc:
+            # The vials given do not cover the dose, or are sizes the drug does not come in.
+            raise Invalid({"packages" if given else "dose": [str(exc)]}) from None
         case["administered_units"] = billing.administered_units
         case["dose_units"] = billing.administered_units
         explain["dose_mg"] = _plain_number(dose_mg)
@@ -328,11 +375,11 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
         if limits and dose_mg is not None:
             case["dose_mg"] = _plain_number(dose_mg)
             case["max_dose_mg"] = _plain_number(min(limits).quantize(Decimal("0.001")))
-            explain["max_dose_mg"] = case["max_dose_mg"]
         if policy.max_dose_units is not None and "dose_units" in case:
             case["max_dose_units"] = policy.max_dose_units
         else:
             case.pop("dose_units", None)
+        explain.update(_dose_words(dose_mg, case, policy, weight))
         if policy.min_days_between_doses is not None and last_dose is not None and last_dose < day:
             case["days_since_last_dose"] = (day - last_dose).days
             case["min_days_between_doses"] = policy.min_days_between_doses
@@ -341,6 +388,7 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
                 missing.append("birth_date (the policy has an age limit)")
             else:
                 case["age"] = _age_on(birth_date, day)
+                explain["age_range"] = _age_range(policy.min_age, policy.max_age)
                 if policy.min_age is not None:
                     case["min_age"] = policy.min_age
                 if policy.max_age is not None:
@@ -370,6 +418,7 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
             case["auth_expiring_soon_days"] = int(config["AUTH_EXPIRING_SOON_DAYS"])
 
     if missing:
+        missing = list(dict.fromkeys(missing))
         case["missing_information"] = True
         case["missing"] = ", ".join(missing)
         explain["missing"] = case["missing"]
@@ -450,7 +499,7 @@ def check_batch(requests: Sequence[EligibilityRequest | Invalid]) -> list[dict[s
     """
     index = index_cache.current()
     good = [r for r in requests if isinstance(r, EligibilityRequest)]
-    context = load_context(good)
+    context = load_context(good, index)
     results: list[dict[str, Any] | Invalid] = []
     for request in requests:
         if isinstance(request, Invalid):

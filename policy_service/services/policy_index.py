@@ -121,6 +121,8 @@ class PolicyIndex:
 
     revision: int
     payers: dict[str, PayerView] = field(default_factory=dict)
+    # Database id of each payer code: the checks key stored authorizations by payer id.
+    payer_ids: dict[str, int] = field(default_factory=dict)
     drugs: dict[str, DrugView] = field(default_factory=dict)
     versions: dict[tuple[str, str], list[PolicyView]] = field(default_factory=dict)
 
@@ -148,6 +150,7 @@ def load_index(revision: int) -> PolicyIndex:
         index.payers[payer.code] = PayerView(
             payer.code, payer.name, payer.kind, payer.requires_jw_jz, payer.requires_ndc,
             payer.timely_filing_days, payer.complex_admin_for_biologics)
+        index.payer_ids[payer.code] = payer.id
     for drug in db.session.scalars(select(Drug).options(selectinload(Drug.packages))):
         index.drugs[drug.hcpcs] = DrugView(
             drug.hcpcs, drug.name, drug.generic, drug.biosimilar_of,

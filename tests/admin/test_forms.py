@@ -77,7 +77,7 @@ def test_invalid_icd10_code_is_shown_on_its_field(client: FlaskClient, login: Lo
     page = response.get_data(as_text=True)
     assert response.status_code == 200
     assert "is not an ICD-10-CM code or code family" in field_errors(page, "covered_diagnoses")
-    assert "Must be on or after 2027-01-01" in field_errors(page, "effective_to")
+    assert "Must not be before effective_from (2027-01-01)." in field_errors(page, "effective_to")
     assert session.scalar(select(PolicyVersion).where(
         PolicyVersion.effective_from == dt.date(2027, 1, 1))) is None
 
@@ -90,8 +90,8 @@ def test_authorization_units_rules_on_fields(client: FlaskClient, login: Login,
                                                         approved_visits="-1",
                                                         diagnoses="M05.79, XYZ"))
     page = response.get_data(as_text=True)
-    assert "Cannot be more than the 160 approved." in field_errors(page, "used_units")
-    assert "Must be zero or more." in field_errors(page, "approved_visits")
+    assert "170 is more than the 160 approved." in field_errors(page, "used_units")
+    assert "Must be at least 1." in field_errors(page, "approved_visits")
     assert "&#39;XYZ&#39; is not an ICD-10-CM code" in field_errors(page, "diagnoses")
     session.expire_all()
     assert session.get(Authorization, records.authorization.id).used_units == 0
@@ -219,7 +219,7 @@ def test_patient_therapy_dates_are_checked(client: FlaskClient, login: Login,
             "therapies-0-end": "2025-01-01", "therapies-0-outcome": "intolerance"}
     refused = client.post("/admin/patient/new/", data=data)
     page = refused.get_data(as_text=True)
-    assert "Must be on or after 2025-06-01." in field_errors(page, "therapies-0-end")
+    assert "Must not be before start (2025-06-01)." in field_errors(page, "therapies-0-end")
     accepted = client.post("/admin/patient/new/", data={**data, "therapies-0-end": "2025-09-01"})
     assert accepted.status_code == 302
     patient = session.scalar(select(Patient).where(Patient.external_id == "P777"))

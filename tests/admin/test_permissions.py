@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from collections.abc import Callable
 from typing import Any
 
@@ -157,3 +158,34 @@ def test_csrf_token_required_when_enabled(app: Flask, client: FlaskClient,
     codes = set(session.scalars(select(Payer.code)))
     assert "WITHCSRF" in codes
     assert "NOCSRF" not in codes
+
+
+# The import page (admin/import_view.py): method, path, and what an editor gets back.
+IMPORT_ENDPOINTS = {
+    "import_form": ("GET", "/admin/import/", 200),
+    "import_preview": ("POST", "/admin/import/", 200),
+    "import_confirm": ("POST", "/admin/import/confirm/", 302),  # a bad payload goes back
+}
+
+
+@pytest.mark.parametrize("endpoint", list(IMPORT_ENDPOINTS))
+@pytest.mark.parametrize("role", ROLES)
+def test_import_permission_matrix(client: FlaskClient, login: Callable[[str], Any],
+                                  records: Any, session: Session, role: str,
+                                  endpoint: str) -> None:
+    if role != "anonymous":
+        login(role)
+    method, path, editor_status = IMPORT_ENDPOINTS[endpoint]
+    if endpoint == "import_preview":
+        response = client.post(path, content_type="multipart/form-data", data={
+            "file": (io.BytesIO(b'{"payers": [{"id": "MATRIX", "name": "Matrix"}]}'),
+                     "bundle.json")})
+    elif method == "POST":
+        response = client.post(path, data={"payload": "not-a-signed-upload"})
+    else:
+        response = client.get(path)
+    wanted = 302 if role == "anonymous" else editor_status if role in EDITORS else 403
+    assert response.status_code == wanted, response.get_data(as_text=True)
+    if role == "anonymous":
+        assert response.location.startswith("/login")
+    assert session.scalar(select(Payer).where(Payer.code == "MATRIX")) is None

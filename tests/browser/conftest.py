@@ -14,6 +14,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from flask import Flask
 from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -35,6 +36,8 @@ class LiveServer:
     url: str
     authorization_id: int
     version_id: int
+    # The served app, for tests that add their own records to its database.
+    app: Flask | None = None
 
 
 def _seed() -> tuple[int, int]:
@@ -98,7 +101,8 @@ def live_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield LiveServer(f"http://127.0.0.1:{server.server_port}", authorization_id, version_id)
+        yield LiveServer(f"http://127.0.0.1:{server.server_port}", authorization_id, version_id,
+                         app)
     finally:
         server.shutdown()
         thread.join(timeout=10)

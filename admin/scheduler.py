@@ -1,0 +1,333 @@
+"""Scheduler pages: check one planned infusion, or a whole day's schedule uploaded as CSV.
+
+Both pages call the eligibility services (``load_request`` + ``check_batch``, and the schedule
+reader and checker); nothing here decides eligibility. Schedule results are kept for download
+as the uploaded file in a server-side folder under a random id, never in the session cookie:
+the download re-runs the check on that file.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+import secrets
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from flask import Response, abort, current_app
+from flask_admin import expose
+from flask_security import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from sqlalchemy import select
+from wtforms import DateField, DecimalField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Optional
+
+from admin.fields import Option, options
+from admin.security import SecurePageView, neutralise_cell
+from policy_service.auth import Permission
+from policy_service.errors import Invalid
+from policy_service.extensions import db
+from policy_service.models import SITES_OF_CARE, Drug, Patient, Payer
+from policy_service.schemas.eligibility import load_request
+from policy_service.services.eligibility import check_batch
+from policy_service.services.schedule import (
+    CSV_COLUMNS,
+    REQUIRED_COLUMNS,
+    check_schedule,
+    read_schedule,
+)
+
+DECISION_LABELS = {
+    "eligible": "Eligible",
+    "needs_authorization": "Needs authorization",
+    "needs_information": "Needs information",
+    "not_eligible": "Not eligible",
+    "error": "Could not check",
+}
+# Bootstrap tone of each decision: green goes ahead, amber needs work, red stops.
+DECISION_TONES = {
+    "eligible": "success",
+    "needs_authorization": "warning",
+    "needs_information": "warning",
+    "not_eligible": "danger",
+    "error": "secondary",
+}
+SEVERITY_TONES = {"block": "danger", "warn": "warning", "info": "info"}
+PACKAGE_PATTERN = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?:x(?P<count>\d+))?$")
+UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+# A kept schedule is PHI on disk: delete it once nobody can reasonably still want the download.
+KEEP_UPLOAD_SECONDS = 8 * 3600
+# Where an eligibility error's field lands on the form.
+FIELD_OF_ERROR = {
+    "patient": "patient", "payer": "payer", "hcpcs": "drug", "dose": "dose",
+    "date_of_service": "date_of_service", "site_of_care": "site_of_care",
+    "diagnosis_codes": "diagnoses", "authorization_number": "authorization_number",
+    "packages": "packages",
+}
+
+
+def split_codes(text: str | None) -> list[str]:
+    """Split diagnosis codes typed with commas, semicolons or spaces."""
+    return [part.upper() for part in re.split(r"[\s,;]+", text or "") if part]
+
+
+def parse_packages(text: str | None) -> list[dict[str, str]]:
+    """Read vial packages typed as ``100x4`` (amount x count), several separated by spaces;
+    raise ValueError naming the part that is not in that form."""
+    packages = []
+    for part in re.split(r"[\s,;]+", (text or "").strip().lower()):
+        if not part:
+            continue
+        match = PACKAGE_PATTERN.match(part)
+        if match is None:
+            raise ValueError(f"{part!r} is not amount x count (for example 100x4).")
+        packages.append({"amount": match["amount"], "count": match["count"] or "1"})
+    return packages
+
+
+LAST_PATH_PART = re.compile(r"(\.[^.\[]+|\[\d+\])$")
+
+
+def mapped_field(path: str, mapping: dict[str, str]) -> str | None:
+    """Return the form field of an error path: the most specific mapped prefix of it
+    (``lines[1].modifiers[0]`` -> the field of ``lines[1].modifiers``)."""
+    while path:
+        if path in mapping:
+            return mapping[path]
+        shorter = LAST_PATH_PART.sub("", path)
+        if shorter == path:
+            return None
+        path = shorter
+    return None
+
+
+def field_errors(error: Invalid, mapping: dict[str, str]) -> tuple[dict[str, list[str]],
+                                                                    list[str]]:
+    """Split a service's errors into messages per form field and messages for the whole form."""
+    on_fields: dict[str, list[str]] = {}
+    general: list[str] = []
+    for item in error.errors:
+        path = item["field"]
+        target = mapped_field(path, mapping)
+        if target is None:
+            general.append(f"{path}: {item['message']}")
+        else:
+            on_fields.setdefault(target, []).append(item["message"])
+    return on_fields, general
+
+
+def attach_errors(form: FlaskForm, errors: dict[str, list[str]]) -> None:
+    """Show service errors on the form's fields, next to the value that caused them."""
+    for name, messages in errors.items():
+        field: Any = form
+        # Nested rows are named like WTForms names them: ``lines-0-units``.
+        for part in name.split("-"):
+            field = field[int(part)] if part.isdigit() else getattr(field, part)
+        field.errors = [*list(field.errors), *messages]
+
+
+def payer_options() -> list[Option]:
+    """Every payer as a select option: code, then name."""
+    return [Option(code, f"{code} - {name}") for code, name in
+            db.session.execute(select(Payer.code, Payer.name).order_by(Payer.code))]
+
+
+def drug_options(blank: bool = False) -> list[Option]:
+    """Every drug as a select option: HCPCS code, then name."""
+    found = [Option(code, f"{code} - {name}") for code, name in
+             db.session.execute(select(Drug.hcpcs, Drug.name).order_by(Drug.hcpcs))]
+    return [Option("", ""), *found] if blank else found
+
+
+def patient_ids() -> list[str]:
+    """Stored patient external ids, for the patient field's suggestion list."""
+    return list(db.session.scalars(select(Patient.external_id).order_by(Patient.external_id)
+                                   .limit(2000)))
+
+
+class EligibilityForm(FlaskForm):
+    """One planned infusion."""
+
+    patient = StringField("Patient (external id)", validators=[DataRequired()])
+    payer = SelectField("Payer", validators=[DataRequired()])
+    drug = SelectField("Drug (HCPCS)", validators=[DataRequired()])
+    # DataRequired refuses 0 and the schema refuses a negative dose, on this field.
+    dose = DecimalField("Dose", validators=[DataRequired()])
+    dose_unit = SelectField("Dose unit", choices=[Option("mg", "mg"),
+                                                  Option("mg_per_kg", "mg/kg")])
+    date_of_service = DateField("Date of service", validators=[InputRequired()])
+    site_of_care = SelectField("Site of care", choices=options(SITES_OF_CARE, blank=True),
+                               validators=[Optional()])
+    diagnoses = StringField("Diagnoses (ICD-10-CM)",
+                            description="Comma or space separated, e.g. M05.79, M06.9")
+    authorization_number = StringField("Authorization number",
+                                       description="Optional: without it the matching "
+                                                   "authorization is found.")
+    packages = StringField("Vial packages", description="Optional, amount x count, e.g. 100x4; "
+                                                        "without it the least waste is chosen.")
+
+    def request_item(self) -> dict[str, Any]:
+        """The eligibility request body this form describes (the schema validates it)."""
+        item: dict[str, Any] = {
+            "patient": {"id": (self.patient.data or "").strip()},
+            "payer": self.payer.data,
+            "hcpcs": self.drug.data,
+            "date_of_service": self.date_of_service.data.isoformat(),
+            "diagnosis_codes": split_codes(self.diagnoses.data),
+            "dose": {self.dose_unit.data: str(self.dose.data)},
+        }
+        if self.site_of_care.data:
+            item["site_of_care"] = self.site_of_care.data
+        if (self.authorization_number.data or "").strip():
+            item["authorization_number"] = self.authorization_number.data.strip()
+        packages = parse_packages(self.packages.data)
+        if packages:
+            item["packages"] = packages
+        return item
+
+
+class ScheduleForm(FlaskForm):
+    """A day's schedule as CSV."""
+
+    file = FileField("Schedule (CSV)", validators=[FileRequired("Choose a CSV file.")])
+
+
+def check_planned_infusion(form: EligibilityForm) -> dict[str, Any] | None:
+    """Run the eligibility check the form describes; on bad input put messages on the form
+    and return None."""
+    try:
+        item = form.request_item()
+    except ValueError as exc:
+        form.packages.errors = [*list(form.packages.errors), str(exc)]
+        return None
+    [outcome] = check_batch([load_request(item)])
+    if isinstance(outcome, Invalid):
+        on_fields, general = field_errors(outcome, FIELD_OF_ERROR)
+        attach_errors(form, on_fields)
+        form.form_errors = [*list(form.form_errors), *general]
+        return None
+    return outcome
+
+
+class EligibilityView(SecurePageView):
+    """The scheduler's question: can this planned infusion go ahead on this date?"""
+
+    permission = Permission.CHECK_ELIGIBILITY
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self) -> str:
+        """Show the form; on a valid submission, the decision and its reasons."""
+        form = EligibilityForm()
+        form.payer.choices = payer_options()
+        form.drug.choices = drug_options()
+        result = None
+        if form.validate_on_submit():
+            result = check_planned_infusion(form)
+        return self.render("admin/eligibility.html", form=form, result=result,
+                           patients=patient_ids(), labels=DECISION_LABELS,
+                           tones=DECISION_TONES, severity_tones=SEVERITY_TONES)
+
+
+# --- schedule uploads kept for download ----------------------------------------------------
+
+def upload_folder() -> Path:
+    """The server-side folder for kept schedules, one subfolder per user."""
+    root = current_app.config.get("SCHEDULE_UPLOAD_DIR") or Path(tempfile.gettempdir()) / \
+        "policy-service-schedules"
+    folder = Path(root) / str(current_user.id)
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    return folder
+
+
+def forget_old_uploads(folder: Path, now: float | None = None) -> None:
+    """Delete this user's kept schedules older than the keep time."""
+    now = time.time() if now is None else now
+    for path in folder.glob("*.csv"):
+        if now - path.stat().st_mtime > KEEP_UPLOAD_SECONDS:
+            path.unlink(missing_ok=True)
+
+
+def keep_upload(text: str) -> str:
+    """Store an uploaded schedule for its download and return the random id naming it."""
+    folder = upload_folder()
+    forget_old_uploads(folder)
+    upload_id = secrets.token_urlsafe(24)
+    (folder / f"{upload_id}.csv").write_text(text, encoding="utf-8")
+    return upload_id
+
+
+def kept_upload(upload_id: str) -> str | None:
+    """Return the signed-in user's kept schedule ``upload_id``, or None if there is none."""
+    if not UPLOAD_ID_PATTERN.match(upload_id):
+        return None
+    path = upload_folder() / f"{upload_id}.csv"
+    return path.read_text(encoding="utf-8") if path.is_file() else None
+
+
+def results_csv(results: list[dict[str, Any]]) -> str:
+    """The schedule results as CSV, every cell safe to open in a spreadsheet."""
+    out = io.StringIO()
+    columns = list(results[0]) if results else ["row"]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for result in results:
+        writer.writerow({key: neutralise_cell(value) for key, value in result.items()})
+    return out.getvalue()
+
+
+def read_upload(form: ScheduleForm) -> str | None:
+    """Return the uploaded file's text, or None with the reason on the file field."""
+    data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
+    if len(data) > MAX_UPLOAD_BYTES:
+        form.file.errors = ["The file is larger than 5 MB; split the schedule."]
+        return None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        form.file.errors = [f"Not a UTF-8 text file (byte {exc.start})."]
+        return None
+
+
+class ScheduleView(SecurePageView):
+    """A whole day's schedule: one row per appointment, coloured by decision."""
+
+    permission = Permission.CHECK_ELIGIBILITY
+
+    @expose("/", methods=("GET", "POST"))
+    def index(self) -> str:
+        """Show the upload form; after an upload, every appointment's decision."""
+        form = ScheduleForm()
+        results: list[dict[str, Any]] | None = None
+        upload_id = None
+        if form.validate_on_submit():
+            text = read_upload(form)
+            filename = form.file.data.filename or "schedule.csv"
+            if text is not None:
+                try:
+                    results = check_schedule(read_schedule(text, filename))
+                except Invalid as exc:
+                    form.file.errors = exc.lines()
+                else:
+                    upload_id = keep_upload(text)
+        counts = Counter(r["decision"] for r in results or [])
+        return self.render("admin/schedule.html", form=form, results=results,
+                           upload_id=upload_id, counts=counts, columns=CSV_COLUMNS,
+                           required=REQUIRED_COLUMNS, labels=DECISION_LABELS,
+                           tones=DECISION_TONES)
+
+    @expose("/download/<upload_id>.csv")
+    def download(self, upload_id: str) -> Response:
+        """The results of a kept schedule as CSV (checked again now, so they are current)."""
+        text = kept_upload(upload_id)
+        if text is None:
+            abort(404)
+        results = check_schedule(read_schedule(text, "schedule.csv"))
+        return Response(results_csv(results), mimetype="text/csv", headers={
+            "Content-Disposition": "attachment; filename=schedule-results.csv",
+            "Cache-Control": "no-store"})

@@ -1,0 +1,300 @@
+"""Biller pages: the claim form, the 837P upload and authorization usage, with permissions."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import io
+import re
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask.testing import FlaskClient
+
+from admin.biller import pair_lines
+from policy_service.services.usage import record_usage, void_usage
+from tests.claims.world import build_world
+
+DATA = Path(__file__).resolve().parent.parent / "data"
+ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
+CLAIM_CHECKERS = {"admin", "biller"}
+
+# The clean claim of tests/claims/world.py, as the form posts it.
+CLEAN_FORM = {
+    "payer": "MEDICARE-B", "patient": "P001", "date_of_service": "2026-03-10",
+    "submitted_on": "2026-03-12", "diagnoses": "M05.79", "authorization_number": "A-1001",
+    "place_of_service": "11", "drug": "J1745", "administered_mg": "350", "packages": "100x4",
+    "infusions-0-kind": "complex", "infusions-0-start": "10:00", "infusions-0-stop": "12:10",
+    "lines-0-code": "J1745", "lines-0-units": "35", "lines-0-ndc": "57894-0030-01",
+    "lines-1-code": "J1745", "lines-1-units": "5", "lines-1-modifiers": "JW",
+    "lines-2-code": "96413", "lines-2-units": "1",
+    "lines-3-code": "96415", "lines-3-units": "1",
+    "lines-4-code": "99214", "lines-4-units": "1", "lines-4-modifiers": "25",
+}
+
+
+def post_claim(client: FlaskClient, **changes: str) -> str:
+    """Submit the claim form with ``changes``; return the page."""
+    response = client.post("/admin/claims/", data={**CLEAN_FORM, **changes})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def line_rows(page: str) -> list[tuple[str, str, str, str]]:
+    """The side-by-side table: (row class, submitted, expected, finding codes) per row."""
+    rows = []
+    for cls, body in re.findall(r'<tr class="claim-line (line-\w+)">(.*?)</tr>', page, re.S):
+        cells = re.findall(r"<td[^>]*>(.*?)</td>", body, re.S)
+
+        def text(cell: str) -> str:
+            return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", cell)).split())
+
+        codes = " ".join(re.findall(r"<code>(\w+)</code>", cells[4]))
+        rows.append((cls, text(cells[1]), text(cells[3]), codes))
+    return rows
+
+
+def error_near(page: str, field: str) -> str:
+    """The error messages shown under the form field ``field``."""
+    start = page.index(f'id="{field}"')
+    end = page.index("</td>", start) if "</td>" in page[start:start + 2000] else start + 2000
+    return html.unescape(" ".join(re.findall(r'invalid-feedback d-block">([^<]+)<',
+                                             page[start:end])))
+
+
+# --- claim form ----------------------------------------------------------------------------
+
+def test_clean_claim_shows_every_line_matching(client: FlaskClient, login: Callable[[str], Any],
+                                               session: Any) -> None:
+    build_world()
+    login("biller")
+    page = post_claim(client)
+    assert 'class="alert alert-success decision-banner claim-clean"' in page
+    assert "Clean: ready to submit" in page
+    assert line_rows(page) == [
+        ("line-match", "J1745 × 35", "J1745 × 35", ""),
+        ("line-match", "J1745-JW × 5", "J1745-JW × 5", ""),
+        ("line-match", "96413 × 1", "96413 × 1", ""),
+        ("line-match", "96415 × 1", "96415 × 1", ""),
+        ("line-match", "99214-25 × 1", "99214-25 × 1", ""),
+    ]
+    assert "/admin/authorization-usage/?number=A-1001" in page
+
+
+def test_wrong_units_are_flagged_beside_the_expected_lines(client: FlaskClient,
+                                                           login: Callable[[str], Any],
+                                                           session: Any) -> None:
+    build_world()
+    login("biller")
+    # 40 units billed with no JW line, and no add-on hour for a 2 h 10 min infusion.
+    page = post_claim(client, **{"lines-0-units": "40", "lines-1-code": "", "lines-1-units": "",
+                                 "lines-1-modifiers": "", "lines-3-code": "",
+                                 "lines-3-units": ""})
+    assert "Needs correction" in page
+    assert 'class="alert alert-warning decision-banner claim-needs_correction"' in page
+    rows = line_rows(page)
+    assert rows[0][:3] == ("line-mismatch", "J1745 × 40", "J1745 × 35")
+    assert "UNITS_MISMATCH" in rows[0][3]
+    assert ("line-match", "96413 × 1", "96413 × 1", "") in rows
+    assert ("line-mismatch", "not billed", "J1745-JW × 5", "") in rows
+    assert ("line-mismatch", "not billed", "96415 × 1", "") in rows
+    assert "JW_MISSING" in page
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"lines-2-units": "one"}, "lines-2-units", "Not a valid integer value."),
+    ({"lines-1-modifiers": "JWX"}, "lines-1-modifiers", "A modifier is two letters or digits"),
+    ({"lines-0-ndc": "123"}, "lines-0-ndc", "An NDC is 5-4-2"),
+    ({"lines-2-code": "9"}, "lines-2-code", "HCPCS"),
+    ({"infusions-0-stop": "noon"}, "infusions-0-stop", "is not a time"),
+    ({"packages": "100x1"}, "packages", "100"),
+    ({"diagnoses": "QQQ"}, "diagnoses", "QQQ"),
+    ({"place_of_service": "99"}, "place_of_service", "Not a valid choice."),
+])
+def test_bad_claim_input_is_shown_on_its_field(client: FlaskClient, login: Callable[[str], Any],
+                                               session: Any, changes: dict[str, str],
+                                               field: str, message: str) -> None:
+    build_world()
+    login("biller")
+    page = post_claim(client, **changes)
+    assert message in error_near(page, field)
+    assert 'id="claim-status"' not in page
+
+
+def test_a_claim_without_lines_is_refused_with_a_message(client: FlaskClient,
+                                                         login: Callable[[str], Any],
+                                                         session: Any) -> None:
+    build_world()
+    login("admin")
+    no_lines = {k: v for k, v in CLEAN_FORM.items() if not k.startswith("lines-")}
+    page = client.post("/admin/claims/", data=no_lines).get_data(as_text=True)
+    assert 'id="form-errors"' in page
+    assert "lines:" in page
+    assert 'id="claim-status"' not in page
+
+
+def test_unknown_patient_claim_is_checked_and_unknown_authorization_refused(
+        client: FlaskClient, login: Callable[[str], Any], session: Any) -> None:
+    build_world()
+    login("biller")
+    page = post_claim(client, authorization_number="A-404")
+    assert "No authorization &#39;A-404&#39;." in page
+    assert 'id="claim-status"' not in page
+
+
+def test_pair_lines_keeps_submitted_order_and_appends_missing_expected() -> None:
+    submitted = [{"code": "96413", "units": 1, "modifiers": []},
+                 {"code": "J1745", "units": 40, "modifiers": []}]
+    expected = [{"code": "J1745", "units": 35, "modifiers": []},
+                {"code": "J1745", "units": 5, "modifiers": ["JW"]},
+                {"code": "96413", "units": 1, "modifiers": []}]
+    rows = pair_lines(submitted, expected, [{"line": 1, "code": "UNITS_MISMATCH"}])
+    assert [(r.submitted and r.submitted["units"], r.expected and r.expected["units"],
+             r.matches) for r in rows] == [(1, 1, True), (40, 35, False), (None, 5, False)]
+    assert rows[1].findings == [{"line": 1, "code": "UNITS_MISMATCH"}]
+    assert rows[1].differs("units") and not rows[1].differs("code")
+
+
+# --- 837P upload -----------------------------------------------------------------------------
+
+def upload_837(client: FlaskClient, name: str) -> str:
+    """Upload one of the test data files to the 837P form; return the page."""
+    data = (DATA / name).read_bytes()
+    response = client.post("/admin/claims/837/", data={"file": (io.BytesIO(data), name)},
+                           content_type="multipart/form-data")
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def test_837_upload_shows_each_claims_findings(client: FlaskClient,
+                                               login: Callable[[str], Any],
+                                               session: Any) -> None:
+    build_world()
+    login("biller")
+    page = upload_837(client, "claims_sample.837")
+    first = page[page.index('id="x12-CLM-0001"'):page.index('id="x12-CLM-0002"')]
+    second = page[page.index('id="x12-CLM-0002"'):page.index('id="claim-form"')]
+    assert "Clean: ready to submit" in first
+    assert [row[0] for row in line_rows(first)] == ["line-match"] * 5
+    assert "Needs correction" in second
+    rows = line_rows(second)
+    assert rows[0][:3] == ("line-mismatch", "J1745 × 40", "J1745-JZ × 40")
+    assert "JZ_MISSING" in rows[0][3]
+    assert any("ADMIN_CODE_MISMATCH" in r[3] for r in rows)
+    assert any(r[1] == "99211 × 1" and "EM_NOT_PAYABLE" in r[3] for r in rows)
+
+
+def test_malformed_837_names_the_segment(client: FlaskClient, login: Callable[[str], Any],
+                                         session: Any) -> None:
+    build_world()
+    login("biller")
+    page = html.unescape(upload_837(client, "claims_malformed.837"))
+    assert "segment 33 (SV1), element SV104" in page
+    assert "x12-claim" not in page
+
+
+def test_837_upload_of_a_binary_file_is_explained(client: FlaskClient,
+                                                  login: Callable[[str], Any],
+                                                  session: Any) -> None:
+    login("biller")
+    page = client.post("/admin/claims/837/",
+                       data={"file": (io.BytesIO(b"\x89PNG\r\n"), "x.png")},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert "Not an X12 file: byte 0 is not ASCII." in page
+
+
+# --- usage history ---------------------------------------------------------------------------
+
+def test_usage_history_lists_every_use_and_voids(client: FlaskClient,
+                                                 login: Callable[[str], Any],
+                                                 session: Any) -> None:
+    build_world()
+    record_usage("A-1001", "CLM-0001", dt.date(2026, 3, 10), 40, 1, "biller@example.org")
+    record_usage("A-1001", "CLM-0002", dt.date(2026, 4, 7), 35, 1, "biller@example.org")
+    void_usage("A-1001", "CLM-0002", "admin@example.org")
+    login("coordinator")
+    page = client.get("/admin/authorization-usage/?number=A-1001").get_data(as_text=True)
+    rows = re.findall(r'<tr class="usage-row([^"]*)">(.*?)</tr>', page, re.S)
+    cells = [re.findall(r"<td>(.*?)</td>", body, re.S) for _cls, body in rows]
+    assert [c[:5] for c in cells] == [
+        ["2026-03-10", "CLM-0001", "40", "1", "biller@example.org"],
+        ["2026-04-07", "CLM-0002", "35", "1", "biller@example.org"],
+    ]
+    assert cells[0][6] == "no"
+    assert "by admin@example.org" in cells[1][6]
+    assert "usage-voided" in rows[1][0]
+    summary = page[page.index('id="usage-summary"'):page.index('id="usage-rows"')]
+    assert "Units: 40 used of 160 (120 left)." in " ".join(summary.split())
+
+
+def test_usage_history_of_unknown_or_unused_authorization(client: FlaskClient,
+                                                          login: Callable[[str], Any],
+                                                          session: Any) -> None:
+    build_world()
+    login("scheduler")
+    assert "No authorization NOPE." in client.get(
+        "/admin/authorization-usage/?number=NOPE").get_data(as_text=True)
+    page = client.get("/admin/authorization-usage/?number=A-1001").get_data(as_text=True)
+    assert "No claim has drawn on this authorization yet." in page
+    assert '<option value="A-1001">' in client.get(
+        "/admin/authorization-usage/").get_data(as_text=True)
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+def claim_request(client: FlaskClient, endpoint: str) -> Any:
+    """Call one biller endpoint the way its page would."""
+    if endpoint == "claim_get":
+        return client.get("/admin/claims/")
+    if endpoint == "claim_post":
+        return client.post("/admin/claims/", data=CLEAN_FORM)
+    if endpoint == "x12_post":
+        data = (DATA / "claims_sample.837").read_bytes()
+        return client.post("/admin/claims/837/",
+                           data={"file": (io.BytesIO(data), "claims_sample.837")},
+                           content_type="multipart/form-data")
+    if endpoint == "usage_get":
+        return client.get("/admin/authorization-usage/?number=A-1001")
+    if endpoint == "usage_post":
+        return client.post("/admin/authorization-usage/?number=A-1001", data={})
+    raise AssertionError(endpoint)
+
+
+def expected_status(role: str, endpoint: str) -> int:
+    """The status a user with ``role`` must get from a biller endpoint."""
+    if endpoint == "usage_post":
+        return 405  # the usage history is read-only: it has no write endpoint at all
+    if role == "anonymous":
+        return 302
+    if endpoint == "usage_get":
+        return 200
+    return 200 if role in CLAIM_CHECKERS else 403
+
+
+@pytest.mark.parametrize("endpoint", ["claim_get", "claim_post", "x12_post", "usage_get",
+                                      "usage_post"])
+@pytest.mark.parametrize("role", ROLES)
+def test_biller_page_permissions(client: FlaskClient, login: Callable[[str], Any],
+                                 session: Any, role: str, endpoint: str) -> None:
+    build_world()
+    if role != "anonymous":
+        login(role)
+    response = claim_request(client, endpoint)
+    assert response.status_code == expected_status(role, endpoint)
+    page = response.get_data(as_text=True)
+    if response.status_code == 302:
+        assert response.location.startswith("/login")
+    elif response.status_code == 200 and endpoint != "claim_get":
+        assert "Clean: ready to submit" in page or "A-1001" in page
+
+
+@pytest.mark.parametrize("role", ["biller", "scheduler", "coordinator"])
+def test_menu_shows_claim_check_only_to_billers_and_admins(
+        client: FlaskClient, login: Callable[[str], Any], session: Any, role: str) -> None:
+    login(role)
+    page = client.get("/admin/").get_data(as_text=True)
+    assert ('href="/admin/claims/"' in page) == (role in CLAIM_CHECKERS)
+    # The usage history is reached from the claim and eligibility results, not the menu.
+    assert 'href="/admin/authorization-usage/"' not in page

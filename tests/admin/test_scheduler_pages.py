@@ -1,0 +1,288 @@
+"""Scheduler pages: the eligibility form and the schedule upload, with their permissions."""
+
+from __future__ import annotations
+
+import csv
+import html
+import io
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from admin.scheduler import parse_packages, split_codes
+from tests.claims.world import build_world
+
+ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
+CHECKERS = {"admin", "coordinator", "scheduler"}
+
+PLANNED = {
+    "patient": "P001", "payer": "MEDICARE-B", "drug": "J1745", "dose": "350",
+    "dose_unit": "mg", "date_of_service": "2026-03-10", "site_of_care": "office",
+    "diagnoses": "M05.79", "authorization_number": "", "packages": "",
+}
+HEADER = ("patient_id,payer,date_of_service,site_of_care,diagnosis_codes,hcpcs,dose_mg,"
+          "authorization_number\n")
+SCHEDULE = HEADER + (
+    "P001,MEDICARE-B,2026-03-10,office,M05.79,J1745,350,A-1001\n"
+    "P001,MEDICARE-B,2026-03-10,office,L40.0,J1745,350,\n"
+    "P001,MEDICARE-B,2026-03-10,,M05.79,J1745,350,\n"
+    "P001,NOPE,2026-03-10,office,M05.79,J1745,350,\n"
+    "=HYPERLINK(\"http://evil\"),MEDICARE-B,2026-03-10,office,M05.79,J1745,350,\n"
+)
+
+
+@pytest.fixture
+def upload_dir(app: Flask, tmp_path: Path) -> Iterator[Path]:
+    """Kept schedules go to this test's own folder."""
+    app.config["SCHEDULE_UPLOAD_DIR"] = str(tmp_path)
+    yield tmp_path
+    app.config.pop("SCHEDULE_UPLOAD_DIR", None)
+
+
+def check(client: FlaskClient, **changes: str) -> str:
+    """Submit the eligibility form with ``changes``; return the page."""
+    response = client.post("/admin/eligibility/", data={**PLANNED, **changes})
+    assert response.status_code == 200
+    return response.get_data(as_text=True)
+
+
+def banner(page: str) -> str:
+    """The decision banner's class and first line of text."""
+    match = re.search(r'class="alert alert-(\w+) decision-banner decision-(\w+)"[^>]*>\s*([^<]+)',
+                      page)
+    assert match, "no decision banner on the page"
+    return f"{match[1]} {match[2]} {match[3].strip()}"
+
+
+def error_near(page: str, field: str) -> str:
+    """The error messages shown under the form field ``field``."""
+    start = page.index(f'id="{field}"')
+    chunk = page[start:page.index("</div>", page.index("invalid-feedback", start)) + 6]
+    return html.unescape(" ".join(re.findall(r'invalid-feedback d-block">([^<]+)<', chunk)))
+
+
+def upload(client: FlaskClient, text: str, name: str = "schedule.csv") -> Any:
+    """Upload a schedule file."""
+    return client.post("/admin/schedule/",
+                       data={"file": (io.BytesIO(text.encode()), name)},
+                       content_type="multipart/form-data")
+
+
+# --- eligibility form ----------------------------------------------------------------------
+
+def test_eligible_infusion_shows_green_banner_billing_and_authorization(
+        client: FlaskClient, login: Callable[[str], Any], session: Any) -> None:
+    build_world()
+    login("scheduler")
+    page = check(client)
+    assert banner(page) == "success eligible Eligible"
+    billing = page[page.index('id="billing"'):page.index('id="authorization"')]
+    rows = re.findall(r'<tr class="billing-line"><td>(\w+)</td><td>([^<]*)</td><td>(\d+)</td>',
+                      billing)
+    assert rows == [("J1745", "–", "35"), ("J1745", "JW", "5")]
+    authorization = page[page.index('id="authorization"'):]
+    assert "A-1001" in authorization
+    assert re.search(r"Units left</dt><dd[^>]*>160<", authorization)
+    assert re.search(r"Visits left</dt><dd[^>]*>4<", authorization)
+    assert "2026-06-30" in authorization
+    assert "/admin/authorization-usage/?number=A-1001" in authorization
+    assert "MEDICARE-B/infliximab v1" in page
+
+
+def test_uncovered_diagnosis_is_red_with_finding_reason_and_source(
+        client: FlaskClient, login: Callable[[str], Any], session: Any) -> None:
+    build_world()
+    login("coordinator")
+    page = check(client, diagnoses="L40.0")
+    assert banner(page) == "danger not_eligible Not eligible"
+    findings = page[page.index('id="findings"'):page.index('id="billing"')]
+    rows = re.findall(r'<tr class="finding finding-block">(.*?)</tr>', findings, re.S)
+    [row] = [r for r in rows if "<code>DIAGNOSIS_NOT_COVERED</code>" in r]
+    assert 'badge-danger">block' in row
+    assert "L40.0" in row
+    assert 'href="https://example.org/policy.pdf#section-3"' in row
+
+
+@pytest.mark.parametrize(("changes", "expected"), [
+    ({"date_of_service": "2026-08-10"}, "warning needs_authorization Needs authorization"),
+    ({"site_of_care": ""}, "warning needs_information Needs information"),
+])
+def test_amber_decisions(client: FlaskClient, login: Callable[[str], Any], session: Any,
+                         changes: dict[str, str], expected: str) -> None:
+    build_world()
+    login("admin")
+    assert banner(check(client, **changes)) == expected
+
+
+def test_dose_in_mg_per_kg_uses_the_stored_weight(client: FlaskClient,
+                                                  login: Callable[[str], Any],
+                                                  session: Any) -> None:
+    build_world()
+    login("scheduler")
+    page = check(client, dose="5", dose_unit="mg_per_kg", packages="100x4",
+                 authorization_number="A-1001")
+    # 5 mg/kg of 80 kg = 400 mg: 40 units, nothing left over in four 100 mg vials.
+    assert re.search(r'<tr class="billing-line"><td>J1745</td><td>JZ</td><td>40</td>', page)
+
+
+@pytest.mark.parametrize(("changes", "field", "message"), [
+    ({"authorization_number": "A-9999"}, "authorization_number", "No authorization 'A-9999'."),
+    ({"diagnoses": "M05.79 XYZ"}, "diagnoses", "XYZ"),
+    ({"patient": ""}, "patient", "This field is required."),
+    ({"packages": "lots"}, "packages", "is not amount x count"),
+    ({"dose": "-5"}, "dose", "Must be greater than 0."),
+    ({"date_of_service": "10/03/2026"}, "date_of_service", "Not a valid date value."),
+])
+def test_bad_input_is_shown_on_its_field(client: FlaskClient, login: Callable[[str], Any],
+                                         session: Any, changes: dict[str, str], field: str,
+                                         message: str) -> None:
+    build_world()
+    login("scheduler")
+    page = check(client, **changes)
+    assert message in error_near(page, field)
+    assert 'id="decision"' not in page
+
+
+def test_form_offers_stored_payers_drugs_and_patients(client: FlaskClient,
+                                                      login: Callable[[str], Any],
+                                                      session: Any) -> None:
+    build_world()
+    login("scheduler")
+    page = client.get("/admin/eligibility/").get_data(as_text=True)
+    assert '<option value="MEDICARE-B">MEDICARE-B - Medicare Part B</option>' in page
+    assert '<option value="J1745">J1745 - Remicade</option>' in page
+    assert '<datalist id="patient-ids"><option value="P001">' in page
+    assert 'name="csrf_token"' in page
+
+
+def test_split_codes_and_packages() -> None:
+    assert split_codes("m05.79, M06.9;L40.5  M45") == ["M05.79", "M06.9", "L40.5", "M45"]
+    assert parse_packages("100x4 400") == [{"amount": "100", "count": "4"},
+                                           {"amount": "400", "count": "1"}]
+    with pytest.raises(ValueError, match="'4x'"):
+        parse_packages("4x")
+
+
+# --- schedule upload -----------------------------------------------------------------------
+
+def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Callable[[str], Any],
+                                                session: Any, upload_dir: Path) -> None:
+    build_world()
+    login("scheduler")
+    page = upload(client, SCHEDULE).get_data(as_text=True)
+    rows = re.findall(r'<tr class="schedule-row decision-(\w+)">\s*<td>(\d+)</td>', page)
+    assert rows == [("eligible", "2"), ("not_eligible", "3"), ("needs_information", "4"),
+                    ("error", "5"), ("needs_information", "6")]
+    assert "DIAGNOSIS_NOT_COVERED" in page
+    assert "J1745 x35 + J1745-JW x5" in page
+    assert "Unknown payer &#39;NOPE&#39;." in page
+    assert "patient_id" in page[page.index('id="expected-columns"'):]
+    assert "tr.decision-not_eligible td { background: #f8d7da; }" in page
+
+
+def test_download_is_neutralised_and_kept_server_side(client: FlaskClient,
+                                                      login: Callable[[str], Any],
+                                                      session: Any, upload_dir: Path) -> None:
+    build_world()
+    login("coordinator")
+    page = upload(client, SCHEDULE).get_data(as_text=True)
+    link = re.search(r'id="download-csv" href="([^"]+)"', page)
+    assert link
+    # Nothing of the schedule travels in the session cookie; the file stays on the server.
+    with client.session_transaction() as cookie:
+        assert "P001" not in str(dict(cookie))
+    assert len(list(upload_dir.rglob("*.csv"))) == 1
+    response = client.get(link[1])
+    assert response.status_code == 200
+    assert response.mimetype == "text/csv"
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [r["decision"] for r in rows] == ["eligible", "not_eligible", "needs_information",
+                                            "error", "needs_information"]
+    assert rows[4]["patient_id"] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[0]["billing"] == "J1745 x35 + J1745-JW x5"
+
+
+def test_another_user_cannot_download_my_results(app: Flask, client: FlaskClient,
+                                                 login: Callable[[str], Any], session: Any,
+                                                 upload_dir: Path) -> None:
+    build_world()
+    login("scheduler")
+    link = re.search(r'id="download-csv" href="([^"]+)"',
+                     upload(client, SCHEDULE).get_data(as_text=True))
+    assert link
+    client.post("/logout")
+    login("coordinator")
+    assert client.get(link[1]).status_code == 404
+    assert client.get("/admin/schedule/download/not-a-real-id-at-all-xx.csv").status_code == 404
+
+
+@pytest.mark.parametrize(("text", "name", "message"), [
+    ("patient_id,payer\nP001,MEDICARE-B\n", "s.csv", "Missing column(s): date_of_service, hcpcs"),
+    (HEADER.replace("site_of_care", "room"), "s.csv", "Unknown column(s): room"),
+    ("\xff\xfe", "s.csv", "Not a UTF-8 text file"),
+])
+def test_bad_schedule_file_is_explained(client: FlaskClient, login: Callable[[str], Any],
+                                        session: Any, upload_dir: Path, text: str, name: str,
+                                        message: str) -> None:
+    login("scheduler")
+    data = text.encode("latin-1") if text.startswith("\xff") else text.encode()
+    page = client.post("/admin/schedule/", data={"file": (io.BytesIO(data), name)},
+                       content_type="multipart/form-data").get_data(as_text=True)
+    assert message in page.replace("&#39;", "'")
+    assert "schedule-row" not in page
+
+
+def test_upload_without_a_file_asks_for_one(client: FlaskClient, login: Callable[[str], Any],
+                                            session: Any) -> None:
+    login("scheduler")
+    page = client.post("/admin/schedule/", data={}).get_data(as_text=True)
+    assert "Choose a CSV file." in page
+
+
+# --- permissions ---------------------------------------------------------------------------
+
+PAGES = [
+    ("get", "/admin/eligibility/"),
+    ("post", "/admin/eligibility/"),
+    ("get", "/admin/schedule/"),
+    ("post", "/admin/schedule/"),
+    ("get", "/admin/schedule/download/abcdefghijklmnopqrstuvwxyz.csv"),
+]
+
+
+@pytest.mark.parametrize(("method", "url"), PAGES)
+@pytest.mark.parametrize("role", ROLES)
+def test_scheduler_page_permissions(client: FlaskClient, login: Callable[[str], Any],
+                                    session: Any, upload_dir: Path, role: str, method: str,
+                                    url: str) -> None:
+    build_world()
+    if role != "anonymous":
+        login(role)
+    data = {**PLANNED} if url.startswith("/admin/eligibility") else {
+        "file": (io.BytesIO(SCHEDULE.encode()), "s.csv")}
+    response = client.post(url, data=data) if method == "post" else client.get(url)
+    if role == "anonymous":
+        assert response.status_code == 302
+        assert response.location.startswith("/login")
+    elif role not in CHECKERS:
+        assert response.status_code == 403
+    elif "download" in url:
+        assert response.status_code == 404  # allowed in, but no such kept schedule
+    else:
+        assert response.status_code == 200
+        page = response.get_data(as_text=True)
+        assert "decision-" in page if method == "post" else "csrf_token" in page
+
+
+@pytest.mark.parametrize("role", ["scheduler", "coordinator", "biller"])
+def test_menu_shows_scheduler_pages_only_to_those_who_may_check(
+        client: FlaskClient, login: Callable[[str], Any], session: Any, role: str) -> None:
+    login(role)
+    page = client.get("/admin/").get_data(as_text=True)
+    shown = 'href="/admin/eligibility/"' in page and 'href="/admin/schedule/"' in page
+    assert shown == (role in CHECKERS)

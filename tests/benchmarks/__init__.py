@@ -1,0 +1,1 @@
+"""Benchmarks: scripts that print figures against the issue's targets (not timed tests)."""
