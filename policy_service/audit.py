@@ -26,6 +26,7 @@ from policy_service.models import (
     DrugPackage,
     Patient,
     Payer,
+    Policy,
     PolicyVersion,
     Revision,
     StepTherapyStep,
@@ -146,6 +147,12 @@ def _snapshot_authorization(obj: Authorization, old: bool) -> dict[str, Any]:
     return data
 
 
+def _snapshot_policy(obj: Policy, old: bool) -> dict[str, Any]:
+    data = _fields(obj, ("code", "title"), old)
+    data["payer"] = obj.payer.code if obj.payer else None
+    return data
+
+
 def _version_key(obj: PolicyVersion) -> str:
     code = obj.policy.code if obj.policy else "?"
     return f"{code}@{_plain(obj.effective_from)}"
@@ -155,6 +162,7 @@ def _version_key(obj: PolicyVersion) -> str:
 AUDITED: dict[type, tuple[str, Callable[[Any], str], Callable[[Any, bool], dict[str, Any]]]] = {
     Payer: ("payer", lambda o: o.code, _snapshot_payer),
     Drug: ("drug", lambda o: o.hcpcs, _snapshot_drug),
+    Policy: ("policy", lambda o: o.code, _snapshot_policy),
     PolicyVersion: ("policy", _version_key, _snapshot_version),
     Patient: ("patient", lambda o: o.external_id, _snapshot_patient),
     Authorization: ("authorization", lambda o: o.number, _snapshot_authorization),
@@ -167,7 +175,7 @@ PARENT_OF: dict[type, str] = {
     Therapy: "patient",
 }
 
-POLICY_DATA = (Payer, Drug, DrugPackage, PolicyVersion, StepTherapyStep)
+POLICY_DATA = (Payer, Drug, DrugPackage, Policy, PolicyVersion, StepTherapyStep)
 
 
 def _roots(session: Session) -> tuple[set[Any], set[Any], set[Any]]:

@@ -81,7 +81,8 @@ def build_config(instance_path: Path) -> dict[str, Any]:
 
 def engine_options(database_url: str) -> dict[str, Any]:
     """Return SQLAlchemy engine options suited to the database behind ``database_url``."""
+    # Database errors must not carry patient data into logs: hide their SQL parameters.
     if database_url.startswith("sqlite"):
         # Writers wait for each other instead of failing at once with "database is locked".
-        return {"connect_args": {"timeout": 30}}
-    return {"pool_pre_ping": True}
+        return {"connect_args": {"timeout": 30}, "hide_parameters": True}
+    return {"pool_pre_ping": True, "hide_parameters": True}

@@ -8,6 +8,8 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
+from policy_service.logging import get_logger
+
 PROBLEM_MIMETYPE = "application/problem+json"
 
 
@@ -166,7 +168,9 @@ def init_errors(app: Flask) -> None:
 
     @app.errorhandler(Exception)
     def handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
-        app.logger.exception("unhandled error on %s %s", request.method, request.url_rule)
+        get_logger("errors").error("unhandled_error", method=request.method,
+                                   route=str(request.url_rule), error=type(exc).__name__,
+                                   exc_info=True)
         body = {
             "type": "about:blank",
             "title": "Internal server error",

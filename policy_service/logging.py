@@ -1,8 +1,11 @@
-"""Structured logging that never writes patient identifiers."""
+"""Structured logging (JSON lines through the standard library) that never writes patient
+identifiers: the values of identifying keys are replaced before rendering, and SQL parameters
+are hidden from database errors (``hide_parameters`` on the engine)."""
 
 from __future__ import annotations
 
 import logging
+import sys
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -10,28 +13,16 @@ import structlog
 from flask import Flask
 
 # Keys that can carry patient identifiers or clinical data; their values never reach a log.
-REDACTED_KEYS = frozenset(
-    {
-        "patient",
-        "patient_id",
-        "external_id",
-        "birth_date",
-        "weight_kg",
-        "diagnosis_codes",
-        "diagnoses",
-        "authorization_number",
-        "number",
-        "claim_reference",
-        "email",
-        "password",
-        "token",
-    }
-)
+REDACTED_KEYS = frozenset({
+    "patient", "patient_id", "external_id", "birth_date", "weight_kg", "diagnosis_codes",
+    "diagnoses", "authorization_number", "number", "claim_reference", "email", "password",
+    "token",
+})
+LOGGER_NAME = "policy_service"
 
 
-def redact_phi(
-    _logger: Any, _method: str, event: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def redact_phi(_logger: Any, _method: str,
+               event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: replace the value of every identifying key with ``[redacted]``."""
     for key in list(event):
         if key in REDACTED_KEYS:
@@ -40,24 +31,31 @@ def redact_phi(
 
 
 def init_logging(app: Flask) -> None:
-    """Configure structlog once: JSON lines, PHI redacted."""
-    if structlog.is_configured():
-        return
-    structlog.configure(
-        processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso"),
-            redact_phi,
-            structlog.processors.JSONRenderer(),
-        ],
-        wrapper_class=structlog.make_filtering_bound_logger(
-            logging.DEBUG if app.debug else logging.INFO
-        ),
-        cache_logger_on_first_use=True,
-    )
+    """Configure structlog once: JSON lines on stderr via the ``policy_service`` logger."""
+    if not structlog.is_configured():
+        structlog.configure(
+            processors=[
+                structlog.contextvars.merge_contextvars,
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso"),
+                redact_phi,
+                structlog.processors.format_exc_info,
+                structlog.processors.JSONRenderer(),
+            ],
+            logger_factory=structlog.stdlib.LoggerFactory(),
+            wrapper_class=structlog.stdlib.BoundLogger,
+            cache_logger_on_first_use=True,
+        )
+    base = logging.getLogger(LOGGER_NAME)
+    if not base.handlers:
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        base.addHandler(handler)
+    base.setLevel(logging.DEBUG if app.debug else logging.INFO)
 
 
-def get_logger(name: str) -> Any:
-    """Return a structlog logger for ``name``."""
+def get_logger(name: str = LOGGER_NAME) -> Any:
+    """Return a structlog logger writing under ``policy_service``."""
+    if not name.startswith(LOGGER_NAME):
+        name = f"{LOGGER_NAME}.{name}"
     return structlog.get_logger(name)

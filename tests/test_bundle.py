@@ -74,7 +74,9 @@ HAND_WRITTEN: dict[str, Any] = {
          "diagnoses": ["m0579"], "site_of_care": "office"},
     ],
 }
-RECORD_COUNT = 2 + 2 + 3 + 1 + 1
+# payers + drugs + policy versions + policies (new policy codes are audited too) + patient
+# + authorization
+RECORD_COUNT = 2 + 2 + 3 + 2 + 1 + 1
 
 
 @pytest.fixture

@@ -30,6 +30,7 @@ from policy_service.billing.timely_filing import filing_deadline
 from policy_service.billing.units import JW, JZ, BillingLine, DrugBilling
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
+from policy_service.logging import get_logger
 from policy_service.services.eligibility import (
     COVERAGE_CODES,
     SEVERITY_ORDER,
@@ -75,6 +76,8 @@ DISTINCT_SITE_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU"})
 SIDE_MODIFIERS = frozenset({"RT", "LT"})
 BILATERAL = "50"
 MODIFIER_25 = "25"
+
+log = get_logger("claims")
 
 
 def is_admin_code(code: str) -> bool:
@@ -527,8 +530,6 @@ def check_claim(claim: Claim) -> dict[str, Any]:
     findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9),
                                  f["line"] if f["line"] is not None else -1, f["code"]))
     needs_correction = any(f["severity"] in ("block", "warn") for f in findings)
-    return {
-        "status": "needs_correction" if needs_correction else "clean",
-        "findings": findings,
-        "expected_lines": derived.expected_lines,
-    }
+    status = "needs_correction" if needs_correction else "clean"
+    log.info("claim_checked", status=status, codes=sorted({f["code"] for f in findings}))
+    return {"status": status, "findings": findings, "expected_lines": derived.expected_lines}

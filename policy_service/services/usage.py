@@ -15,7 +15,10 @@ from sqlalchemy import select
 
 from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
+from policy_service.logging import get_logger
 from policy_service.models import Authorization, AuthorizationUsage
+
+log = get_logger("usage")
 
 
 @dataclass(frozen=True)
@@ -72,6 +75,7 @@ def record_usage(number: str, claim_reference: str, date_of_service: dt.date, un
                                    recorded_by=actor, recorded_at=_now())
         db.session.add(usage)
     db.session.flush()
+    log.info("authorization_use_recorded", authorization_id=auth.id, units=units, visits=visits)
     return UsageResult(auth, usage, created=True)
 
 
@@ -88,4 +92,5 @@ def void_usage(number: str, claim_reference: str, actor: str) -> Authorization:
     auth.used_visits = max((auth.used_visits or 0) - usage.visits, 0)
     usage.voided_at, usage.voided_by = _now(), actor
     db.session.flush()
+    log.info("authorization_use_voided", authorization_id=auth.id, units=usage.units)
     return auth
