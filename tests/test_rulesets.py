@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 import rulesets
-from policy_service import engine, oracle
+from policy_service import oracle
 from rulesets.eligibility import MESSAGE_CONTEXT, RULES, eligibility_codes
+from tests.ruleset_support import (
+    assert_every_rule_has_cases,
+    assert_groups_are_rules_or_scenarios,
+    assert_scenario,
+    case_id,
+    condition_fields,
+    flat_cases,
+    load_cases,
+)
 
-CASES_FILE = Path(rulesets.__file__).parent / "cases" / "eligibility.yaml"
 CONTRACT_ELIGIBILITY_CODES = [
     "NO_POLICY", "DIAGNOSIS_NOT_COVERED", "STEP_THERAPY_NOT_MET", "NON_PREFERRED_PRODUCT",
     "SITE_OF_CARE_NOT_ALLOWED", "DOSE_EXCEEDS_LIMIT", "DOSE_TOO_SOON", "AGE_NOT_COVERED",
@@ -35,33 +41,8 @@ CASE_FIELDS = {
 RULE_NAMES = {rule["name"] for rule in RULES}
 
 
-def load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Read the scenario file."""
-    return yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
-
-
-def flat_cases() -> list[tuple[str, str, dict[str, Any]]]:
-    """Every scenario as (group, kind, case) with kind fires, passes or cases."""
-    return [
-        (group, kind, case)
-        for group, kinds in load_cases().items()
-        for kind, cases in kinds.items()
-        for case in cases
-    ]
-
-
-CASES = flat_cases()
-
-
-def condition_fields(condition: dict[str, Any]) -> set[str]:
-    """Every field a condition reads, including the right side of a field comparison."""
-    ((key, operand),) = condition.items()
-    if key in ("$and", "$or"):
-        return set().union(*(condition_fields(child) for child in operand))
-    if key.startswith("$"):
-        ((field, right),) = operand.items()
-        return {field} | ({right["$m"]} if isinstance(right, dict) else set())
-    return {key}
+GROUPS = load_cases("eligibility")
+CASES = flat_cases(GROUPS)
 
 
 def test_every_contract_code_has_exactly_one_rule() -> None:
@@ -88,44 +69,25 @@ def test_ruleset_is_well_formed_and_reads_only_case_fields() -> None:
 
 def test_every_rule_has_cases_that_fire_and_pass() -> None:
     """Each coded rule ships at least one firing and one non-firing scenario."""
-    groups = load_cases()
-    for rule in RULES:
-        if rule["code"] is None:
-            continue
-        kinds = groups.get(rule["name"], {})
-        assert kinds.get("fires"), f"{rule['name']} has no case that fires it"
-        assert kinds.get("passes"), f"{rule['name']} has no case that passes it"
+    assert_every_rule_has_cases(RULES, GROUPS)
 
 
 def test_case_groups_are_rules_or_scenarios() -> None:
-    """A misspelt group name would silently test nothing: every group is a rule or a scenario."""
-    for group, kinds in load_cases().items():
-        if group in RULE_NAMES:
-            assert set(kinds) <= {"fires", "passes"}, group
-        else:
-            assert set(kinds) == {"cases"}, group
+    """A misspelt group name would silently test nothing."""
+    assert_groups_are_rules_or_scenarios(RULES, GROUPS)
 
 
 @pytest.mark.parametrize(("group", "kind", "scenario"), CASES,
-                         ids=[f"{g}-{k}-{c['name']}" for g, k, c in CASES])
+                         ids=[case_id(*case) for case in CASES])
 def test_scenario(group: str, kind: str, scenario: dict[str, Any]) -> None:
     """durable and the oracle both give exactly the expected codes for the scenario."""
-    case = scenario["case"]
-    assert set(case) <= CASE_FIELDS, f"unknown fields {set(case) - CASE_FIELDS}"
-    expected = set(scenario["expect"])
-    if kind in ("fires", "passes"):
-        code = rulesets.rule_by_name(RULES, group)["code"]
-        assert (code in expected) == (kind == "fires"), "the case contradicts its heading"
-    durable_findings = engine.evaluate("eligibility", case)
-    assert {finding["code"] for finding in durable_findings} == expected
-    assert len(durable_findings) == len(expected), "a rule reported twice"
-    assert oracle.evaluate("eligibility", case) == durable_findings
-    assert engine.fired_rules("eligibility", case)[-1] == rulesets.ALWAYS_FIRING_RULE["name"]
+    assert_scenario("eligibility", CASE_FIELDS, group, kind, scenario,
+                    one_finding_per_code=True)
 
 
 def test_messages_render_from_case_and_context() -> None:
     """Every message names only case fields or documented context, and renders fully."""
-    scenario = load_cases()["clean"]["cases"][0]["case"]
+    scenario = GROUPS["clean"]["cases"][0]["case"]
     context = {key: f"<{key}>" for key in MESSAGE_CONTEXT}
     values = {**scenario, "dose_units": 40, "max_dose_units": 80, "max_age": 65,
               "missing": "weight", **context}

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import rulesets
 from policy_service import engine, oracle
 from rulesets.claims import MESSAGE_CONTEXT, RULES, claims_codes
+from tests.ruleset_support import (
+    assert_every_rule_has_cases,
+    assert_groups_are_rules_or_scenarios,
+    assert_scenario,
+    case_id,
+    condition_fields,
+    flat_cases,
+    load_cases,
+)
 
-CASES_FILE = Path(rulesets.__file__).parent / "cases" / "claims.yaml"
 CONTRACT_CLAIM_CODES = [
     "UNITS_MISMATCH", "JW_MISSING", "JW_NOT_ALLOWED", "JZ_MISSING", "JW_JZ_CONFLICT",
     "NDC_MISSING", "ADMIN_TIME_MISSING", "ADMIN_UNITS_MISMATCH", "ADMIN_CODE_MISMATCH",
@@ -43,28 +49,8 @@ CASE_FIELDS = {
 RULE_NAMES = {rule["name"] for rule in RULES}
 
 
-def load_cases() -> dict[str, dict[str, list[dict[str, Any]]]]:
-    """Read the scenario file."""
-    return yaml.safe_load(CASES_FILE.read_text(encoding="utf-8"))
-
-
-CASES = [
-    (group, kind, case)
-    for group, kinds in load_cases().items()
-    for kind, cases in kinds.items()
-    for case in cases
-]
-
-
-def condition_fields(condition: dict[str, Any]) -> set[str]:
-    """Every field a condition reads, including the right side of a field comparison."""
-    ((key, operand),) = condition.items()
-    if key in ("$and", "$or"):
-        return set().union(*(condition_fields(child) for child in operand))
-    if key.startswith("$"):
-        ((field, right),) = operand.items()
-        return {field} | ({right["$m"]} if isinstance(right, dict) else set())
-    return {key}
+GROUPS = load_cases("claims")
+CASES = flat_cases(GROUPS)
 
 
 def test_every_contract_claim_code_has_a_rule() -> None:
@@ -89,38 +75,20 @@ def test_ruleset_is_well_formed_and_reads_only_case_fields() -> None:
 
 def test_every_rule_has_cases_that_fire_and_pass() -> None:
     """Each coded rule ships at least one firing and one non-firing scenario."""
-    groups = load_cases()
-    for rule in RULES:
-        if rule["code"] is None:
-            continue
-        kinds = groups.get(rule["name"], {})
-        assert kinds.get("fires"), f"{rule['name']} has no case that fires it"
-        assert kinds.get("passes"), f"{rule['name']} has no case that passes it"
+    assert_every_rule_has_cases(RULES, GROUPS)
 
 
 def test_case_groups_are_rules_or_scenarios() -> None:
     """A misspelt group name would silently test nothing."""
-    for group, kinds in load_cases().items():
-        if group in RULE_NAMES:
-            assert set(kinds) <= {"fires", "passes"}, group
-        else:
-            assert set(kinds) == {"cases"}, group
+    assert_groups_are_rules_or_scenarios(RULES, GROUPS)
 
 
 @pytest.mark.parametrize(("group", "kind", "scenario"), CASES,
-                         ids=[f"{g}-{k}-{c['name']}" for g, k, c in CASES])
+                         ids=[case_id(*case) for case in CASES])
 def test_scenario(group: str, kind: str, scenario: dict[str, Any]) -> None:
     """durable and the oracle both give exactly the expected codes for the scenario."""
-    case = scenario["case"]
-    assert set(case) <= CASE_FIELDS, f"unknown fields {set(case) - CASE_FIELDS}"
-    expected = set(scenario["expect"])
-    if kind in ("fires", "passes"):
-        fired = engine.fired_rules("claims", case)
-        assert (group in fired) == (kind == "fires"), "the case contradicts its heading"
-    durable_findings = engine.evaluate("claims", case)
-    assert {finding["code"] for finding in durable_findings} == expected
-    assert oracle.evaluate("claims", case) == durable_findings
-    assert engine.fired_rules("claims", case)[-1] == rulesets.ALWAYS_FIRING_RULE["name"]
+    assert_scenario("claims", CASE_FIELDS, group, kind, scenario,
+                    one_finding_per_code=False)
 
 
 def test_messages_render_from_case_and_context() -> None:
