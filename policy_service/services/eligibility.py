@@ -9,7 +9,7 @@ ruleset once, then turn findings into a decision, billing lines and an explanati
 from __future__ import annotations
 
 import datetime as dt
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
@@ -23,6 +23,7 @@ from policy_service.billing.units import Package, PackageCount, drug_billing
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.extensions import db
+from policy_service.logging import get_logger
 from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
 from policy_service.models.authorization import USABLE_STATUSES
 from policy_service.services.icd10 import diagnosis_matches
@@ -37,6 +38,8 @@ COVERAGE_CODES = frozenset({
 # Outcomes that satisfy a step whatever the trial's length: the drug could not be given longer.
 OUTCOMES_WITHOUT_MIN_DAYS = frozenset({"intolerance", "contraindication"})
 SEVERITY_ORDER = {"block": 0, "warn": 1, "info": 2}
+
+log = get_logger("eligibility")
 
 
 @dataclass(frozen=True)
@@ -509,4 +512,6 @@ def check_batch(requests: Sequence[EligibilityRequest | Invalid]) -> list[dict[s
             results.append(check_one(request, index, context))
         except Invalid as exc:
             results.append(exc)
+    decisions = Counter("invalid" if isinstance(r, Invalid) else r["decision"] for r in results)
+    log.info("eligibility_checked", items=len(results), decisions=dict(decisions))
     return results
