@@ -15,7 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from policy_service import create_app
 from policy_service.errors import DomainError, Invalid
-from policy_service.logging import get_logger
+from policy_service.logging import get_logger, safe_traceback
 
 
 def _fail(message: str) -> None:
@@ -46,7 +46,8 @@ def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             _fail(f"Error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
         except Exception as exc:  # noqa: BLE001 - a user sees a message, the log keeps the trace
             db.session.rollback()
-            get_logger("cli").error("command_failed", error=type(exc).__name__, exc_info=True)
+            get_logger("cli").error("command_failed", error=type(exc).__name__,
+                                    stack=safe_traceback(exc))
             _fail(f"Unexpected error ({type(exc).__name__}); nothing was written. See the log.")
 
     return wrapper

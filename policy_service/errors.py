@@ -8,7 +8,7 @@ from typing import Any
 from flask import Flask, Response, json, request
 from werkzeug.exceptions import HTTPException
 
-from policy_service.logging import get_logger
+from policy_service.logging import get_logger, safe_traceback
 
 PROBLEM_MIMETYPE = "application/problem+json"
 
@@ -170,7 +170,7 @@ def init_errors(app: Flask) -> None:
     def handle_unexpected(exc: Exception) -> Response | tuple[str, int]:
         get_logger("errors").error("unhandled_error", method=request.method,
                                    route=str(request.url_rule), error=type(exc).__name__,
-                                   exc_info=True)
+                                   stack=safe_traceback(exc))
         body = {
             "type": "about:blank",
             "title": "Internal server error",

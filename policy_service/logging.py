@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
@@ -39,7 +40,6 @@ def init_logging(app: Flask) -> None:
                 structlog.processors.add_log_level,
                 structlog.processors.TimeStamper(fmt="iso"),
                 redact_phi,
-                structlog.processors.format_exc_info,
                 structlog.processors.JSONRenderer(),
             ],
             logger_factory=structlog.stdlib.LoggerFactory(),
@@ -52,6 +52,26 @@ def init_logging(app: Flask) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         base.addHandler(handler)
     base.setLevel(logging.DEBUG if app.debug else logging.INFO)
+
+
+def safe_traceback(exc: BaseException) -> str:
+    """The stack of an error and its causes, without their messages.
+
+    Messages can carry data: PostgreSQL's DETAIL repeats the offending key ("Key
+    (external_id)=(P001) already exists"), a KeyError names the missing key. Frames and types
+    are enough to find the bug; the values stay out of the log.
+    """
+    blocks: list[str] = []
+    current: BaseException | None = exc
+    while current is not None:
+        statement = getattr(current, "statement", None)
+        label = f"{type(current).__module__}.{type(current).__qualname__}"
+        if statement:
+            label += f" while running: {statement}"
+        blocks.append("".join(traceback.format_tb(current.__traceback__)) + label)
+        current = current.__cause__ or current.__context__
+    # Oldest cause first, as Python prints a chained traceback.
+    return "\n\n".join(reversed(blocks))
 
 
 def get_logger(name: str = LOGGER_NAME) -> Any:
