@@ -6,22 +6,20 @@ import datetime as dt
 import re
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, post_load, validate
+from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from policy_service.billing.administration import KINDS, Infusion
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.schemas.common import (
+    PackageCountSchema,
+    PatientRefSchema,
+    Positive,
+    StrictSchema,
+)
 from policy_service.services.claims import Claim, ClaimAdministration, ClaimLine
 
-Positive = validate.Range(min=0, min_inclusive=False, error="Must be greater than 0.")
 MODIFIER_PATTERN = re.compile(r"^[A-Z0-9]{2}$")
 NDC_PATTERN = re.compile(r"^(?:\d{4,5}-\d{3,4}-\d{1,2}|\d{11})$")
-
-
-class StrictSchema(Schema):
-    """Unknown keys are errors."""
-
-    class Meta:
-        unknown = RAISE
 
 
 class Clock(fields.Field):
@@ -50,17 +48,6 @@ class Modifier(fields.String):
         if not MODIFIER_PATTERN.match(text):
             raise ValidationError("A modifier is two letters or digits (JW, 25, RT).")
         return text
-
-
-class PatientRefSchema(StrictSchema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    birth_date = fields.Date()
-    weight_kg = fields.Decimal(validate=Positive)
-
-
-class PackageCountSchema(StrictSchema):
-    amount = fields.Decimal(required=True, validate=Positive)
-    count = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
 class InfusionSchema(StrictSchema):

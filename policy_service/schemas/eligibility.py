@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from marshmallow import (
-    RAISE,
     Schema,
     ValidationError,
     fields,
@@ -17,22 +16,13 @@ from marshmallow import (
 from policy_service.errors import Invalid
 from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.schemas.common import (
+    PackageCountSchema,
+    PatientRefSchema,
+    Positive,
+    StrictSchema,
+)
 from policy_service.services.eligibility import EligibilityRequest, TherapyFact
-
-Positive = validate.Range(min=0, min_inclusive=False, error="Must be greater than 0.")
-
-
-class StrictSchema(Schema):
-    """Unknown keys are errors."""
-
-    class Meta:
-        unknown = RAISE
-
-
-class PatientRefSchema(StrictSchema):
-    id = fields.String(required=True, validate=validate.Length(min=1, max=64))
-    birth_date = fields.Date()
-    weight_kg = fields.Decimal(validate=Positive)
 
 
 class DoseSchema(StrictSchema):
@@ -44,11 +34,6 @@ class DoseSchema(StrictSchema):
         """A dose is given in mg or in mg/kg, not both and not neither."""
         if ("mg" in data) == ("mg_per_kg" in data):
             raise ValidationError("Give the dose as exactly one of mg or mg_per_kg.", "mg")
-
-
-class PackageCountSchema(StrictSchema):
-    amount = fields.Decimal(required=True, validate=Positive)
-    count = fields.Integer(required=True, validate=validate.Range(min=1))
 
 
 class TherapySchema(StrictSchema):
