@@ -19,7 +19,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from policy_service.database import init_engine_events
     from policy_service.errors import init_errors
     from policy_service.extensions import csrf, db, migrate, security
-    from policy_service.logging import init_logging
+    from policy_service.logging import init_logging, init_request_log
     from policy_service.models import Role, User
     from policy_service.security_headers import init_security_headers
 
@@ -31,6 +31,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                           engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 
     init_logging(app)
+    init_request_log(app)
     db.init_app(app)
     # SQLite cannot ALTER most things; batch mode rebuilds tables the same way on both.
     migrate.init_app(app, db, directory=str(MIGRATIONS_DIR), render_as_batch=True,

@@ -157,21 +157,26 @@ def bearer_token() -> str | None:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def require_token(permission: Permission) -> None:
+    """Authenticate this request's API token and check ``permission`` (401 / 403 otherwise)."""
+    token = bearer_token()
+    if token is None:
+        raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
+    user = user_for_token(token)
+    if user is None:
+        raise Unauthorized("The API token is unknown or revoked.")
+    if not has_permission(user, permission):
+        raise Forbidden(f"Your role does not allow {permission.value.replace('_', ' ')}.")
+    g.api_user = user
+
+
 def token_required(permission: Permission) -> Callable[[F], F]:
     """Guard an API view: a valid token whose user holds ``permission`` (401 / 403 otherwise)."""
 
     def decorate(view: F) -> F:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            token = bearer_token()
-            if token is None:
-                raise Unauthorized("Send an API token: 'Authorization: Bearer <token>'.")
-            user = user_for_token(token)
-            if user is None:
-                raise Unauthorized("The API token is unknown or revoked.")
-            if not has_permission(user, permission):
-                raise Forbidden(f"Your role does not allow {permission.value.replace('_', ' ')}.")
-            g.api_user = user
+            require_token(permission)
             return view(*args, **kwargs)
 
         return wrapper  # type: ignore[return-value]

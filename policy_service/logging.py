@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import logging
 import sys
+import time
 import traceback
 from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
-from flask import Flask
+from flask import Flask, Response, g, request
 
 # Keys that can carry patient identifiers or clinical data; their values never reach a log.
 REDACTED_KEYS = frozenset({
@@ -72,6 +73,25 @@ def safe_traceback(exc: BaseException) -> str:
         current = current.__cause__ or current.__context__
     # Oldest cause first, as Python prints a chained traceback.
     return "\n\n".join(reversed(blocks))
+
+
+def init_request_log(app: Flask) -> None:
+    """Log every request by its route pattern (``/api/v1/authorizations/<number>``), status
+    and duration; never the concrete path, query string or body, which can identify a patient."""
+    log = get_logger("requests")
+
+    @app.before_request
+    def start_timer() -> None:
+        g.request_started = time.perf_counter()
+
+    @app.after_request
+    def log_request(response: Response) -> Response:
+        started = g.pop("request_started", None)
+        log.info("request", method=request.method,
+                 route=str(request.url_rule) if request.url_rule else "(no route)",
+                 status=response.status_code,
+                 ms=round((time.perf_counter() - started) * 1000, 2) if started else None)
+        return response
 
 
 def get_logger(name: str = LOGGER_NAME) -> Any:

@@ -23,6 +23,7 @@ from rulesets import ALWAYS_FIRING_RULE, Rule, rule_codes
 MESSAGE_CONTEXT: dict[str, str] = {
     "expected": "the lines the facts support, e.g. J1745 x35 and J1745-JW x5",
     "dose": "the dose given, e.g. 350 mg",
+    "optimal_packages": "the smallest vial combination for the dose, e.g. 1 x 400 mg vial",
     "packages": "the packages opened, e.g. 4 x 100 mg vials",
     "jw_reason": "why JW/JZ is or is not reported for this drug and payer",
     "payer_name": "the payer's display name",
@@ -65,6 +66,15 @@ RULES: list[Rule] = [
         "condition": _line("drug", {"units_match": False}),
         "message": "Line bills {code} x{billed_units}. Bill {expected} for {dose} from "
                    "{packages}.",
+    },
+    {
+        # rules.md A8: billed units should match the smallest vial combination available.
+        "name": "units_mismatch_waste_above_optimal",
+        "code": "UNITS_MISMATCH",
+        "severity": "warn",
+        "condition": _line("drug", {"$gt": {"jw_units_above_optimal": 0}}),
+        "message": "{jw_units_above_optimal} of the JW units come from opening {packages} "
+                   "where {optimal_packages} would cover {dose}; that waste is not payable.",
     },
     {
         "name": "units_mismatch_no_drug_line",

@@ -73,7 +73,9 @@ RULES: list[Rule] = [
         "name": "non_preferred_product",
         "code": "NON_PREFERRED_PRODUCT",
         "severity": "block",
-        "condition": {"product_preferred": False},
+        # Preferred-product rules are step therapy too: new starts only where the policy
+        # has a lookback (Medicare Advantage), so a patient already on the drug is exempt.
+        "condition": {"$and": [{"product_preferred": False}, {"new_start_exempt": False}]},
         "message": "{product} is not a preferred product under {policy_label}; "
                    "preferred: {preferred_products}.",
     },

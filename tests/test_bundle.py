@@ -12,7 +12,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from policy_service.errors import Invalid
-from policy_service.models import ChangeRecord, Drug, Payer, Policy, PolicyVersion
+from policy_service.models import (
+    Authorization,
+    ChangeRecord,
+    Drug,
+    Payer,
+    Policy,
+    PolicyVersion,
+)
 from policy_service.services.bundle import (
     export_bundle,
     has_changes,
@@ -21,6 +28,7 @@ from policy_service.services.bundle import (
     parse_bundle_text,
     validate_bundle,
 )
+from policy_service.services.usage import record_usage
 
 HAND_WRITTEN: dict[str, Any] = {
     "payers": [
@@ -421,3 +429,17 @@ def test_several_files_import_as_one_and_errors_name_the_file(
     with pytest.raises(Invalid) as exc:
         import_files(files, "system")
     assert "b-policies.json: policies[2].hcpcs[0]" in _fields(exc)
+
+
+def test_import_cannot_undo_use_recorded_by_claims(session: Session,
+                                                   bundle: dict[str, Any]) -> None:
+    import_bundle(bundle, "system")
+    number = HAND_WRITTEN["authorizations"][0]["number"]
+    authorization = session.scalars(select(Authorization).where(
+        Authorization.number == number)).one()
+    record_usage(number, "CLM-1", authorization.valid_from, 10, 1, "biller@example.org")
+    with pytest.raises(Invalid) as caught:
+        import_bundle(bundle, "system")
+    assert {e["field"] for e in caught.value.errors} == {"authorizations[0].used_units",
+                                                          "authorizations[0].used_visits"}
+    assert authorization.used_units == 10

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from policy_service.models import Patient
 from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
 
 BASE_REQUEST: dict[str, Any] = {
@@ -230,3 +231,53 @@ def test_vials_that_do_not_cover_the_dose_are_a_422(client, session, auth_header
     assert response.status_code == 422
     assert response.json["errors"][0]["field"] == "packages"
     assert "do not cover the dose" in response.json["errors"][0]["message"]
+
+
+def test_batch_item_that_is_not_an_object_fails_alone(client, session, auth_header) -> None:
+    build_world()
+    response = client.post("/api/v1/eligibility/batch", json={"items": [BASE_REQUEST, 5]},
+                           headers=auth_header("scheduler"))
+    assert response.status_code == 200
+    first, second = response.json["results"]
+    assert first["decision"] == "eligible"
+    assert second["status"] == 422
+
+
+def test_a_usable_authorization_wins_over_a_used_up_one(client, session, auth_header) -> None:
+    build_world(authorization={"used_visits": 4, "valid_to": dt.date(2026, 12, 31)})
+    make_authorization("A-2002", patient=session.query(Patient).one(), payer=make_payer(),
+                       valid_to=dt.date(2026, 12, 30))
+    body = post(client, auth_header("scheduler"), BASE_REQUEST).json
+    assert body["decision"] == "eligible"
+    assert body["authorization"]["number"] == "A-2002"
+
+
+def test_no_prior_auth_required_ignores_unrelated_authorizations(client, session,
+                                                                 auth_header) -> None:
+    build_world(policy={"prior_auth_required": False},
+                authorization={"hcpcs": ["J3262"], "status": "expired",
+                               "valid_to": dt.date(2026, 2, 1)})
+    body = post(client, auth_header("scheduler"), BASE_REQUEST).json
+    assert body["decision"] == "eligible"
+    assert body["findings"] == []
+    assert body["authorization"] is None
+
+
+def test_a_trial_counts_only_up_to_the_date_of_service(client, session, auth_header) -> None:
+    build_world()
+    started_recently = {"drug": "leflunomide", "start": "2026-03-01", "end": "2026-12-31",
+                        "outcome": "inadequate_response"}
+    body = post(client, auth_header("scheduler"),
+                request_with(patient={"id": "P009"}, prior_therapies=[started_recently])).json
+    assert "STEP_THERAPY_NOT_MET" in [f["code"] for f in body["findings"]]
+
+
+def test_new_starts_only_exempts_from_the_preferred_product_rule(client, session,
+                                                                 auth_header) -> None:
+    build_world(policy={"preferred_products": ["Q5103"], "new_starts_only_lookback_days": 120})
+    headers = auth_header("scheduler")
+    new_start = post(client, headers, BASE_REQUEST).json
+    assert "NON_PREFERRED_PRODUCT" in [f["code"] for f in new_start["findings"]]
+    on_drug = {"drug": "Remicade", "start": "2024-01-01", "end": None, "outcome": "ongoing"}
+    current = post(client, headers, request_with(prior_therapies=[on_drug])).json
+    assert "NON_PREFERRED_PRODUCT" not in [f["code"] for f in current["findings"]]

@@ -73,8 +73,9 @@ def test_reads_need_a_token(client, session, path) -> None:
     assert client.get(path).status_code == 401
 
 
-def test_openapi_document_lists_the_contract(client, session) -> None:
-    spec = client.get("/api/v1/openapi.json").json
+def test_openapi_document_lists_the_contract(client, session, auth_header) -> None:
+    assert client.get("/api/v1/openapi.json").status_code == 401
+    spec = client.get("/api/v1/openapi.json", headers=auth_header("biller")).json
     for path in ("/api/v1/eligibility", "/api/v1/eligibility/batch", "/api/v1/claims/check",
                  "/api/v1/authorizations/{number}/usage", "/api/v1/payers"):
         assert path in spec["paths"], path

@@ -161,3 +161,19 @@ def test_concurrent_claims_never_overspend(app, committed_authorization) -> None
             AuthorizationUsage.authorization_id == auth.id)).all()
         assert auth.used_units == 50 == sum(u.units for u in usages)
         assert auth.remaining_units == 0
+
+
+@pytest.mark.parametrize("status", ["pending", "denied", "cancelled", "expired"])
+def test_use_is_refused_on_an_authorization_that_is_not_approved(client, session, auth_header,
+                                                                 status) -> None:
+    make_authorization(status=status)
+    response = post_usage(client, auth_header("biller"), USE)
+    assert response.status_code == 409
+    assert response.json["code"] == "AUTH_NOT_APPROVED"
+
+
+def test_claim_reference_must_be_usable_in_a_path(client, session, auth_header) -> None:
+    make_authorization()
+    response = post_usage(client, auth_header("biller"), {**USE, "claim_reference": "CLM/77"})
+    assert response.status_code == 422
+    assert response.json["errors"][0]["field"] == "claim_reference"

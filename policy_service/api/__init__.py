@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from apispec.ext.marshmallow import MarshmallowPlugin
-from flask import Flask, Response
+from flask import Flask, Response, request
 from flask_smorest import Api
 from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
+from policy_service.auth import Permission, require_token
 from policy_service.errors import http_problem, problem_response, wants_problem
 from policy_service.extensions import csrf
 
@@ -30,6 +31,7 @@ def schema_name(schema: type[Schema] | Schema) -> str:
     return base if base.lower().startswith(module.lower()) else f"{module.title()}{base}"
 
 
+OPENAPI_PATH = "/api/v1/openapi.json"
 API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims"]
 
 
@@ -47,5 +49,11 @@ def init_api(app: Flask) -> Api:
         blueprint = import_module(f"policy_service.api.{module_name}").blp
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+    @app.before_request
+    def guard_openapi_document() -> None:
+        # The API document is behind a token too: every endpoint needs login or a token.
+        if request.path == OPENAPI_PATH:
+            require_token(Permission.READ)
+
     app.extensions["policy_api"] = api
     return api

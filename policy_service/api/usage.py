@@ -24,7 +24,11 @@ class UsageSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    claim_reference = fields.String(required=True, validate=validate.Length(min=1, max=64))
+    # Letters, digits and . _ - only: the reference is also the path segment that voids it.
+    claim_reference = fields.String(required=True, validate=[
+        validate.Length(min=1, max=64),
+        validate.Regexp(r"^[A-Za-z0-9._-]+$",
+                        error="Use letters, digits, '.', '_' and '-' only.")])
     date_of_service = fields.Date(required=True)
     units = fields.Integer(required=True, validate=validate.Range(min=0))
     visits = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))

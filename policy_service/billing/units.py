@@ -80,6 +80,8 @@ class DrugBilling:
     jw_jz_applies: bool
     packages_used: tuple[PackageCount, ...]
     waste_above_optimal_units: int = 0
+    # The smallest combination of vials for the dose, when the ones opened wasted more (A8).
+    optimal_packages: tuple[PackageCount, ...] = ()
 
 
 def administered_units(dose_amount: Amount, billing_unit_amount: Amount) -> int:
@@ -152,6 +154,7 @@ def drug_billing(
     jw_jz_applies = payer_uses_jw_jz and single_dose_only
 
     above_optimal = 0
+    best: tuple[PackageCount, ...] = ()
     if packages_used is not None and single_dose_only:
         best = least_waste_packages(dose_q, single_dose_sizes)
         best_opened = sum((Fraction(p.amount) * p.count for p in best), Fraction(0))
@@ -166,6 +169,7 @@ def drug_billing(
         jw_jz_applies=jw_jz_applies,
         packages_used=used,
         waste_above_optimal_units=above_optimal,
+        optimal_packages=best if above_optimal else (),
     )
 
 

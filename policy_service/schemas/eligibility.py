@@ -102,7 +102,7 @@ def load_request(item: Any) -> EligibilityRequest | Invalid:
 class BatchRequestSchema(StrictSchema):
     """A whole schedule; each item is validated on its own so one bad item fails alone."""
 
-    items = fields.List(fields.Dict(), required=True,
+    items = fields.List(fields.Raw(), required=True,
                         validate=validate.Length(min=1, max=5000))
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 from marshmallow import Schema, ValidationError
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from policy_service.audit import acting_as
@@ -25,6 +25,7 @@ from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import (
     Authorization,
+    AuthorizationUsage,
     Drug,
     DrugPackage,
     Patient,
@@ -369,6 +370,20 @@ def _stored_values(record: Any, names: Iterable[str]) -> dict[str, Any]:
     return {name: getattr(record, name) for name in names}
 
 
+def _recorded_use(authorization_ids: list[int]) -> dict[int, dict[str, int]]:
+    """Units and visits that recorded (not voided) claims drew, per authorization."""
+    if not authorization_ids:
+        return {}
+    rows = db.session.execute(
+        select(AuthorizationUsage.authorization_id, func.sum(AuthorizationUsage.units),
+               func.sum(AuthorizationUsage.visits))
+        .where(AuthorizationUsage.authorization_id.in_(authorization_ids),
+               AuthorizationUsage.voided_at.is_(None))
+        .group_by(AuthorizationUsage.authorization_id))
+    return {auth_id: {"used_units": int(units or 0), "used_visits": int(visits or 0)}
+            for auth_id, units, visits in rows}
+
+
 def _check_against_stored(loaded: Loaded, existing: _Existing,
                           tree: Tree) -> None:
     """Run the cross-field checks on stored values overlaid with the bundle's (partial) ones."""
@@ -378,11 +393,18 @@ def _check_against_stored(loaded: Loaded, existing: _Existing,
             merged = {**_stored_values(drug, ("hcpcs", "biosimilar_of", "valid_from",
                                               "valid_to")), **entry}
             _merge_tree(tree, ["drugs", index], validate_drug_fields(merged))
+    recorded = _recorded_use([a.id for a in existing.authorizations.values()])
     for index, entry in loaded["authorizations"]:
         authorization = existing.authorizations.get(entry["number"])
         if authorization is not None:
             merged = {**_stored_values(authorization, AUTHORIZATION_ATTRS), **entry}
             _merge_tree(tree, ["authorizations", index], validate_authorization_fields(merged))
+            claimed = recorded.get(authorization.id, {})
+            for field, total in claimed.items():
+                if field in entry and (entry[field] or 0) < total:
+                    _add(tree, ["authorizations", index, field],
+                         f"Recorded claims already use {total}; void them rather than lower "
+                         f"{field}.")
     for index, entry in loaded["policies"]:
         policy = existing.policies.get(entry["id"])
         stored = next((v for v in policy.versions if v.effective_from == entry["effective_from"]),

@@ -27,7 +27,7 @@ from policy_service.billing.administration import (
 )
 from policy_service.billing.mue import procedure_mue
 from policy_service.billing.timely_filing import filing_deadline
-from policy_service.billing.units import JW, JZ, BillingLine, DrugBilling
+from policy_service.billing.units import JW, JZ, BillingLine, DrugBilling, PackageCount
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.logging import get_logger
@@ -74,6 +74,8 @@ INITIAL_ADMIN_CODES = frozenset(
 # A second initial service needs a separate vascular access documented with one of these (C2).
 DISTINCT_SITE_MODIFIERS = frozenset({"59", "XE", "XS", "XP", "XU"})
 SIDE_MODIFIERS = frozenset({"RT", "LT"})
+# A finger or toe modifier (FA, F1-F9, TA, T1-T9) names the digit, and with it the side.
+DIGIT_MODIFIERS = frozenset({"FA", "TA"} | {f"{hand}{n}" for hand in "FT" for n in range(1, 10)})
 BILATERAL = "50"
 MODIFIER_25 = "25"
 
@@ -163,10 +165,10 @@ def _number(value: Decimal) -> str:
     return f"{value.normalize():f}"
 
 
-def _packages_text(billing: DrugBilling) -> str:
+def _packages_text(billing: DrugBilling, packages: Sequence[PackageCount] | None = None) -> str:
     return " + ".join(
         f"{p.count} x {_number(Decimal(p.amount))} mg vial{'s' if p.count > 1 else ''}"
-        for p in billing.packages_used)
+        for p in (billing.packages_used if packages is None else packages))
 
 
 def _valid_on(drug: DrugView, day: dt.date) -> bool:
@@ -299,6 +301,11 @@ def _drug_facts(claim: Claim, payer: PayerView, index: PolicyIndex,
                     case["expected_units"] = expected_waste.units
                     case["units_match"] = billed == expected_waste.units
                     case["billed_units"] = billed
+                    if billing.waste_above_optimal_units:
+                        # A8: waste beyond the smallest vial combination is not payable.
+                        case["jw_units_above_optimal"] = billing.waste_above_optimal_units
+                        explain["optimal_packages"] = _packages_text(
+                            billing, billing.optimal_packages)
         evaluations.append(_Evaluation(case, explain, position))
     return administered_line
 
@@ -401,7 +408,8 @@ def _other_line_facts(claim: Claim, evaluations: list[_Evaluation]) -> None:
                         with_procedure_or_administration=with_procedure,
                         has_modifier_25=MODIFIER_25 in modifiers)
         elif line.code in JOINT_CODES:
-            case.update(kind="joint", has_side=bool(modifiers & SIDE_MODIFIERS),
+            case.update(kind="joint",
+                        has_side=bool(modifiers & (SIDE_MODIFIERS | DIGIT_MODIFIERS)),
                         both_sides=modifiers >= SIDE_MODIFIERS,
                         bilateral=BILATERAL in modifiers)
         elif line.code == ULTRASOUND_GUIDANCE:

@@ -183,7 +183,8 @@ def _step_met(step: Any, therapies: Iterable[TherapyFact], day: dt.date,
         accepted = not step.accepted_outcomes or therapy.outcome in step.accepted_outcomes
         if not accepted:
             continue
-        length = ((therapy.end or day) - therapy.start).days
+        # Only the part of the trial before the date of service counts.
+        length = (min(therapy.end or day, day) - therapy.start).days
         if length >= step.min_days or therapy.outcome in OUTCOMES_WITHOUT_MIN_DAYS:
             tried.add(therapy.drug.lower())
     return len(tried) >= step.count
@@ -201,7 +202,8 @@ def _received_within(therapies: Iterable[TherapyFact], names: set[str], day: dt.
 def _auth_problems(auth: Authorization, request: EligibilityRequest) -> dict[str, Any]:
     day = request.date_of_service
     window = "before" if day < auth.valid_from else "after" if day > auth.valid_to else "within"
-    diagnosis_ok = not auth.diagnoses or any(
+    # No diagnosis given is MISSING_INFORMATION, not a mismatch.
+    diagnosis_ok = not auth.diagnoses or not request.diagnosis_codes or any(
         diagnosis_matches(code, auth.diagnoses) for code in request.diagnosis_codes)
     site_ok = not auth.site_of_care or not request.site_of_care \
         or auth.site_of_care == request.site_of_care
@@ -214,18 +216,23 @@ def _auth_problems(auth: Authorization, request: EligibilityRequest) -> dict[str
     }
 
 
-def _problem_count(facts: dict[str, Any]) -> tuple[int, ...]:
-    # Rank candidates: fully matching first; then the right drug; then the right window.
-    return (
-        sum(1 for key, ok in facts.items() if key != "auth_window" and not ok)
-        + (facts["auth_window"] != "within"),
-        not facts["auth_drug_matches"],
-        facts["auth_window"] != "within",
-    )
+def _problems(auth: Authorization, facts: dict[str, Any], units_needed: int | None) -> int:
+    mismatches = sum(1 for key, ok in facts.items() if key != "auth_window" and not ok)
+    used_up = (auth.remaining_visits == 0) + (
+        units_needed is not None and auth.remaining_units is not None
+        and auth.remaining_units < units_needed)
+    return mismatches + (facts["auth_window"] != "within") + used_up
 
 
 def _choose_authorization(request: EligibilityRequest, patient: Patient | None,
-                          context: StoredContext) -> tuple[Authorization | None, dict[str, Any]]:
+                          context: StoredContext, units_needed: int | None,
+                          required: bool) -> tuple[Authorization | None, dict[str, Any]]:
+    """The authorization this infusion would draw on.
+
+    Without a number: the one that fully matches (and still has the units and a visit), else,
+    when the policy requires one, the nearest candidate, so its findings say why it does not
+    do. When no authorization is required only a full match is shown, never a stranger's.
+    """
     if request.authorization_number:
         auth = context.by_number[request.authorization_number]
         return auth, _auth_problems(auth, request)
@@ -234,14 +241,15 @@ def _choose_authorization(request: EligibilityRequest, patient: Patient | None,
         return None, {}
     candidates = context.authorizations.get((patient.id, payer_id), [])
     ranked = sorted(
-        ((_problem_count(facts), -auth.valid_to.toordinal(), auth.number, auth, facts)
+        ((_problems(auth, facts, units_needed), not facts["auth_drug_matches"],
+          facts["auth_window"] != "within", -auth.valid_to.toordinal(), auth.number, auth, facts)
          for auth in candidates
          for facts in [_auth_problems(auth, request)]),
-        key=lambda row: row[:3],
+        key=lambda row: row[:5],
     )
-    if not ranked:
+    if not ranked or (not required and ranked[0][0]):
         return None, {}
-    return ranked[0][3], ranked[0][4]
+    return ranked[0][5], ranked[0][6]
 
 
 def _dose_words(dose_mg: Decimal | None, case: dict[str, Any], policy: PolicyView,
@@ -399,7 +407,9 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
     else:
         case.pop("dose_units", None)
 
-    auth, auth_facts = _choose_authorization(request, patient, context)
+    required = policy is None or policy.prior_auth_required
+    auth, auth_facts = _choose_authorization(request, patient, context,
+                                             case.get("administered_units"), required)
     case["auth_found"] = auth is not None
     if auth is not None:
         case.update(auth_facts)

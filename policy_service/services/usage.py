@@ -17,6 +17,7 @@ from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.logging import get_logger
 from policy_service.models import Authorization, AuthorizationUsage
+from policy_service.models.authorization import USABLE_STATUSES
 
 log = get_logger("usage")
 
@@ -52,6 +53,9 @@ def record_usage(number: str, claim_reference: str, date_of_service: dt.date, un
                                          AuthorizationUsage.claim_reference == claim_reference))
     if existing is not None and existing.voided_at is None:
         return UsageResult(auth, existing, created=False)
+    if auth.status not in USABLE_STATUSES:
+        raise Conflict(f"{number} is {auth.status}; use can only be recorded on an approved "
+                       "authorization.", code="AUTH_NOT_APPROVED")
     if not auth.valid_from <= date_of_service <= auth.valid_to:
         raise Invalid({"date_of_service": [
             f"{date_of_service} is outside the authorization's window "

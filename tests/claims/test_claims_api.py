@@ -221,8 +221,8 @@ def test_commercial_payer_claim_needs_no_medicare_rules(session, check) -> None:
     assert body["expected_lines"][0] == {"code": "J1745", "units": 35, "modifiers": []}
 
 
-def test_openapi_documents_the_claim_check(client, session) -> None:
-    spec = client.get("/api/v1/openapi.json").json
+def test_openapi_documents_the_claim_check(client, session, auth_header) -> None:
+    spec = client.get("/api/v1/openapi.json", headers=auth_header("biller")).json
     operation = spec["paths"]["/api/v1/claims/check"]["post"]
     assert "200" in operation["responses"]
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]

@@ -35,7 +35,7 @@ CASE_FIELDS = {
     # drug lines
     "code_valid_on_dos", "ndc_required", "ndc_given", "has_jw", "has_jz", "jw_jz_applies",
     "jw_line_billed", "expected_units", "units_match", "billed_units", "jz_expected",
-    "jw_expected", "mue_units", "code_total_units",
+    "jw_expected", "mue_units", "code_total_units", "jw_units_above_optimal",
     # administration lines
     "repeats_initial", "distinct_site_documented", "times_documented", "code_expected",
     "hydration_billable",
@@ -115,6 +115,7 @@ LINE_FACTS = st.fixed_dictionaries(
             "bilateral", "with_guided_joint_injection", "drug_line_billed")},
         **{name: st.integers(min_value=-400, max_value=400) for name in (
             "units", "mue_units", "code_total_units", "infusions_without_times",
+            "jw_units_above_optimal",
             "admin_lines_missing", "days_past_filing_deadline")},
     },
 )

@@ -95,6 +95,21 @@ def test_a_77_mg_is_8_units_and_2_jw_rounding_waste_down(session, check) -> None
     assert [line["units"] for line in body["expected_lines"][:2]] == [8, 2]
 
 
+def test_a8_waste_above_the_smallest_vial_combination_is_flagged(session, check) -> None:
+    build_world()
+    make_drug("J3262", name="Actemra", generic="tocilizumab", billing_unit_amount=1,
+              packages=[(80, True), (200, True), (400, True)])
+    body = check(drug_claim("J3262", 480, [(400, 2)], [
+        {"code": "J3262", "units": 480}, {"code": "J3262", "units": 320, "modifiers": ["JW"]}]))
+    assert body["status"] == "needs_correction"
+    assert codes(body) == ["UNITS_MISMATCH"]
+    flagged = finding(body, "UNITS_MISMATCH")
+    assert (flagged["line"], flagged["severity"]) == (1, "warn")
+    assert flagged["message"] == ("320 of the JW units come from opening 2 x 400 mg vials where "
+                                  "1 x 400 mg vial + 1 x 80 mg vial would cover 480 mg; that "
+                                  "waste is not payable.")
+
+
 def test_a7_waste_below_one_unit_forbids_jw_and_wants_jz(session, check) -> None:
     build_world()
     make_drug("J7999", name="Test single-dose drug", generic="testmab",
@@ -342,7 +357,10 @@ def test_d1_ultrasound_guidance_is_bundled_into_20611(session, check) -> None:
     ({"code": "20610", "units": 1, "modifiers": ["RT"]}, False),
     ({"code": "20610", "units": 1}, True),
     ({"code": "20605", "units": 1, "modifiers": ["RT", "LT"]}, True),
-], ids=["bilateral-one-unit", "bilateral-two-units", "right", "no-side", "both-sides-one-line"])
+    ({"code": "20600", "units": 1, "modifiers": ["F2"]}, False),
+    ({"code": "20600", "units": 1, "modifiers": ["TA"]}, False),
+], ids=["bilateral-one-unit", "bilateral-two-units", "right", "no-side", "both-sides-one-line",
+        "finger", "great-toe"])
 def test_d4_laterality(session, check, line, flagged) -> None:
     build_world()
     body = check(joint_claim([line]))
