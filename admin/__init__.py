@@ -15,6 +15,7 @@ from admin.dashboard import DashboardView
 from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
 from admin.scheduler import EligibilityView, ScheduleView
+from admin.users import UserAdminView
 from admin.views.authorizations import AuthorizationView
 from admin.views.history import ChangeRecordView
 from admin.views.patients import PatientView
@@ -77,6 +78,7 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(AuthorizationUsageView(name="Authorization usage",
                                           endpoint="authorization_usage",
                                           url="/admin/authorization-usage"))
+    admin.add_view(UserAdminView(name="Users", endpoint="users", url="/admin/users"))
 
     @app.route("/")
     def root() -> Response:

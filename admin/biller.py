@@ -12,8 +12,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from flask import request
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_security import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from marshmallow import ValidationError
@@ -24,11 +25,19 @@ from wtforms import (
     FieldList,
     Form,
     FormField,
+    HiddenField,
     IntegerField,
     SelectField,
     StringField,
 )
-from wtforms.validators import DataRequired, InputRequired, NumberRange, Optional
+from wtforms.validators import (
+    DataRequired,
+    InputRequired,
+    Length,
+    NumberRange,
+    Optional,
+    Regexp,
+)
 
 from admin.fields import Option
 from admin.scheduler import (
@@ -43,13 +52,16 @@ from admin.scheduler import (
     split_codes,
 )
 from admin.security import SecurePageView
-from policy_service.auth import Permission
+from policy_service.audit import current_actor
+from policy_service.auth import Permission, has_permission
 from policy_service.billing.administration import KINDS
-from policy_service.errors import Invalid
+from policy_service.database import run_serialized
+from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
-from policy_service.models import Authorization, AuthorizationUsage
+from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
 from policy_service.schemas.claims import ClaimRequestSchema
 from policy_service.services.claims import Claim, check_claim
+from policy_service.services.usage import record_usage, void_usage
 from policy_service.services.x12 import read_837
 
 LINE_ROWS = 6
@@ -316,7 +328,9 @@ class ClaimCheckView(SecurePageView):
         """Show the claim form; on a valid submission, the findings and the lines side by side."""
         form = self._claim_form()
         result = check_form_claim(form) if form.validate_on_submit() else None
-        return self._render(form, X12Form(formdata=None), result=result)
+        matched = matched_authorization(form) if result else None
+        return self._render(form, X12Form(formdata=None), result=result, matched=matched,
+                            may_record=may_record_usage())
 
     @expose("/837/", methods=("POST",))
     def upload_837(self) -> str:
@@ -329,8 +343,75 @@ class ClaimCheckView(SecurePageView):
                             x12_counts=Counter(r.get("status", "error") for r in results or []))
 
 
+class UsageForm(FlaskForm):
+    """One claim's use of an authorization, as the API's POST .../usage takes it."""
+
+    # The API's rule: the reference is also the path segment that voids it.
+    claim_reference = StringField("Claim reference", validators=[
+        DataRequired(), Length(max=64),
+        Regexp(r"^[A-Za-z0-9._-]+$", message="Use letters, digits, '.', '_' and '-' only.")])
+    date_of_service = DateField("Date of service", validators=[InputRequired()])
+    units = IntegerField("Units", validators=[InputRequired(), NumberRange(min=0)])
+    visits = IntegerField("Visits", default=1,
+                          validators=[InputRequired(), NumberRange(min=0, max=1000)])
+
+
+class VoidForm(FlaskForm):
+    """Void one recorded use (the button of its row)."""
+
+    claim_reference = HiddenField(validators=[DataRequired()])
+
+
+def may_record_usage() -> bool:
+    """Return whether the signed-in user may record and void authorization use."""
+    return bool(current_user.is_authenticated) and has_permission(current_user,
+                                                                  Permission.RECORD_USAGE)
+
+
+def matched_authorization(form: ClaimForm) -> Authorization | None:
+    """The authorization a checked claim draws on: the one it names, else the patient's
+    authorization for this payer and drug whose window holds the date of service."""
+    number = (form.authorization_number.data or "").strip()
+    if number:
+        return db.session.scalar(select(Authorization).where(Authorization.number == number))
+    codes = {form.drug.data} if form.drug.data else {
+        (entry.form.code.data or "").strip().upper() for entry in form.lines.entries}
+    day = form.date_of_service.data
+    candidates = db.session.scalars(
+        select(Authorization).join(Authorization.patient).join(Authorization.payer)
+        .where(Patient.external_id == (form.patient.data or "").strip(),
+               Payer.code == form.payer.data,
+               Authorization.valid_from <= day, Authorization.valid_to >= day)
+        .order_by(Authorization.valid_to.desc(), Authorization.number))
+    return next((a for a in candidates if codes & set(a.hcpcs or [])), None)
+
+
+def record_from_form(number: str, form: UsageForm) -> str | None:
+    """Record the use the form describes; return a success message, or None after putting
+    the reason it was refused on the form."""
+    actor = current_actor()
+    try:
+        result = run_serialized(lambda: record_usage(
+            number, form.claim_reference.data.strip(), form.date_of_service.data,
+            form.units.data, form.visits.data, actor))
+    except Invalid as exc:
+        db.session.rollback()
+        on_fields, general = field_errors(exc, {"date_of_service": "date_of_service"})
+        attach_errors(form, on_fields)
+        form.form_errors = [*list(form.form_errors), *general]
+        return None
+    except (Conflict, NotFound) as exc:
+        db.session.rollback()
+        form.form_errors = [*list(form.form_errors), exc.detail]
+        return None
+    reference = form.claim_reference.data.strip()
+    if not result.created:
+        return f"{reference} was already recorded on {number}; nothing changed."
+    return f"Recorded {form.units.data} units and {form.visits.data} visits for {reference}."
+
+
 class AuthorizationUsageView(SecurePageView):
-    """Read-only history of the units and visits claims drew from one authorization."""
+    """The units and visits claims drew from one authorization; billers record and void here."""
 
     permission = Permission.READ
 
@@ -338,10 +419,7 @@ class AuthorizationUsageView(SecurePageView):
         """Not a menu entry (the menu is full): the claim and eligibility pages link here."""
         return False
 
-    @expose("/")
-    def index(self) -> str:
-        """Show the usage rows of the authorization named by ``?number=``."""
-        number = (request.args.get("number") or "").strip()
+    def _render(self, number: str, form: UsageForm | None) -> str:
         authorization = None
         usages: list[AuthorizationUsage] = []
         if number:
@@ -354,6 +432,54 @@ class AuthorizationUsageView(SecurePageView):
                 .order_by(AuthorizationUsage.recorded_at, AuthorizationUsage.id)))
         numbers = list(db.session.scalars(
             select(Authorization.number).order_by(Authorization.number).limit(2000)))
+        if form is None and authorization is not None and may_record_usage():
+            form = UsageForm(formdata=None)
+            form.date_of_service.data = min(max(dt.date.today(), authorization.valid_from),
+                                            authorization.valid_to)
         return self.render("admin/authorization_usage.html", number=number,
                            authorization=authorization, usages=usages, numbers=numbers,
-                           tones=DECISION_TONES)
+                           tones=DECISION_TONES, form=form,
+                           void_form=VoidForm(formdata=None) if may_record_usage() else None)
+
+    def _number(self) -> str:
+        return (request.args.get("number") or "").strip()
+
+    @expose("/")
+    def index(self) -> str:
+        """Show the usage rows of the authorization named by ``?number=``."""
+        return self._render(self._number(), None)
+
+    @expose("/record/", methods=("POST",))
+    def record(self) -> Any:
+        """Record one claim's use; refusals (over-spend, window, status) shown on the form."""
+        if not may_record_usage():
+            abort(403)
+        number = self._number()
+        form = UsageForm()
+        if form.validate_on_submit():
+            message = record_from_form(number, form)
+            if message is not None:
+                flash(message, "success")
+                return redirect(url_for(".index", number=number))
+        return self._render(number, form)
+
+    @expose("/void/", methods=("POST",))
+    def void(self) -> Any:
+        """Void one recorded use and give its units and visit back."""
+        if not may_record_usage():
+            abort(403)
+        number = self._number()
+        form = VoidForm()
+        if not form.validate_on_submit():
+            flash("The void was not sent correctly; reload the page and try again.", "error")
+            return redirect(url_for(".index", number=number))
+        reference = form.claim_reference.data
+        actor = current_actor()
+        try:
+            run_serialized(lambda: void_usage(number, reference, actor))
+        except NotFound as exc:
+            db.session.rollback()
+            flash(exc.detail, "error")
+        else:
+            flash(f"Voided {reference}: its units and visit are back on {number}.", "success")
+        return redirect(url_for(".index", number=number))

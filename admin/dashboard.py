@@ -6,8 +6,9 @@ import datetime as dt
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import url_for
 from flask_admin import AdminIndexView, expose
-from sqlalchemy import select, tuple_
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.orm import joinedload
 
 from admin.security import guard_request
@@ -19,6 +20,46 @@ from policy_service.models.authorization import USABLE_STATUSES
 NEEDS_ACTION_STATUSES = ("requested", "pending", "denied", "appealed")
 
 
+# The dashboard shows at most this many groups of policy changes; the rest are in the history.
+RECENT_GROUPS = 10
+# A seed or an import writes hundreds of records at once; more are summarised, not fetched.
+RECENT_FETCH = 500
+
+
+@dataclass
+class ChangeGroup:
+    """Policy changes one actor made within one minute, shown as one dashboard row."""
+
+    minute: dt.datetime
+    actor: str
+    changes: list[tuple[ChangeRecord, PolicyVersion | None]] = field(default_factory=list)
+
+    @property
+    def count(self) -> int:
+        """How many changes the group holds."""
+        return len(self.changes)
+
+    @property
+    def actions(self) -> list[str]:
+        """The distinct actions, in the order first seen."""
+        return list(dict.fromkeys(change.action for change, _version in self.changes))
+
+
+def group_changes(changes: list[tuple[ChangeRecord, PolicyVersion | None]],
+                  limit: int = RECENT_GROUPS) -> list[ChangeGroup]:
+    """Group changes (newest first) by actor and minute; keep the ``limit`` latest groups."""
+    groups: dict[tuple[str, dt.datetime], ChangeGroup] = {}
+    for change, version in changes:
+        minute = change.at.replace(second=0, microsecond=0)
+        key = (change.actor, minute)
+        if key not in groups:
+            if len(groups) == limit:
+                continue
+            groups[key] = ChangeGroup(minute, change.actor)
+        groups[key].changes.append((change, version))
+    return list(groups.values())
+
+
 @dataclass
 class Dashboard:
     """What the home page lists."""
@@ -28,7 +69,8 @@ class Dashboard:
     low_remaining: list[Authorization] = field(default_factory=list)
     needs_action: list[Authorization] = field(default_factory=list)
     policies_changing: list[PolicyVersion] = field(default_factory=list)
-    recent_changes: list[tuple[ChangeRecord, PolicyVersion | None]] = field(default_factory=list)
+    recent_changes: list[ChangeGroup] = field(default_factory=list)
+    recent_change_count: int = 0
 
 
 def _authorizations(*conditions: Any) -> list[Authorization]:
@@ -63,11 +105,19 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
         (PolicyVersion.effective_from.between(today, in_30))
         | (PolicyVersion.effective_to.between(today, in_30)))
     since = dt.datetime.combine(today - dt.timedelta(days=7), dt.time())
+    recent = (ChangeRecord.entity_type == "policy", ChangeRecord.at >= since)
+    board.recent_change_count = db.session.scalar(
+        select(func.count()).select_from(ChangeRecord).where(*recent)) or 0
     changes = list(db.session.scalars(
-        select(ChangeRecord)
-        .where(ChangeRecord.entity_type == "policy", ChangeRecord.at >= since)
-        .order_by(ChangeRecord.at.desc()).limit(50)))
-    board.recent_changes = list(zip(changes, _versions_by_key(changes), strict=True))
+        select(ChangeRecord).where(*recent)
+        .order_by(ChangeRecord.at.desc(), ChangeRecord.id.desc()).limit(RECENT_FETCH)))
+    grouped = group_changes(list(zip(changes, [None] * len(changes), strict=True)))
+    # Look up versions only for the rows shown.
+    shown = [change for group in grouped for change, _version in group.changes]
+    versions = dict(zip((c.id for c in shown), _versions_by_key(shown), strict=True))
+    for group in grouped:
+        group.changes = [(change, versions[change.id]) for change, _version in group.changes]
+    board.recent_changes = grouped
     return board
 
 
@@ -105,5 +155,8 @@ class DashboardView(AdminIndexView):
     def index(self) -> str:
         """Show what needs attention today."""
         today = dt.date.today()
+        since = f"{today - dt.timedelta(days=7)} 00:00:00"
+        history = url_for("changerecord.index_view", flt0_entity_type_equals="policy",
+                          flt1_when_greater_than=since)
         return self.render("admin/index.html", board=build_dashboard(today, low_fraction()),
-                           today=today)
+                           today=today, history_url=history)

@@ -162,8 +162,10 @@ class EligibilityForm(FlaskForm):
     dose_unit = SelectField("Dose unit", choices=[Option("mg", "mg"),
                                                   Option("mg_per_kg", "mg/kg")])
     date_of_service = DateField("Date of service", validators=[InputRequired()])
-    site_of_care = SelectField("Site of care", choices=options(SITES_OF_CARE, blank=True),
-                               validators=[Optional()])
+    # Policies restrict the site of care: without one the check can only say "needs
+    # information", so the form asks for it and starts at the usual one.
+    site_of_care = SelectField("Site of care", choices=options(SITES_OF_CARE), default="office",
+                               validators=[DataRequired()])
     diagnoses = StringField("Diagnoses (ICD-10-CM)",
                             description="Comma or space separated, e.g. M05.79, M06.9")
     authorization_number = StringField("Authorization number",
@@ -192,6 +194,33 @@ class EligibilityForm(FlaskForm):
         return item
 
 
+# The eligibility rules name missing facts by their request field; the page says it in words.
+MISSING_FACT_WORDS = {
+    "site_of_care": "the site of care", "diagnosis_codes": "a diagnosis code",
+    "dose": "the dose", "weight_kg": "the patient's weight", "birth_date": "the birth date",
+    "packages": "the vial packages", "date_of_service": "the date of service",
+}
+MISSING_PATTERN = re.compile(r"^Cannot decide without: (?P<missing>.+?)\.?$")
+
+
+def friendly_message(message: str) -> str:
+    """Say the service's "Cannot decide without: site_of_care" as a person would."""
+    match = MISSING_PATTERN.match(message or "")
+    if match is None:
+        return message
+    facts = [part.strip() for part in match["missing"].split(",") if part.strip()]
+    words = [MISSING_FACT_WORDS.get(fact, fact.replace("_", " ")) for fact in facts]
+    listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
+    return f"Cannot decide yet: add {listed} and check again."
+
+
+def with_friendly_messages(outcome: dict[str, Any]) -> dict[str, Any]:
+    """The eligibility outcome with its findings' messages worded for the page."""
+    findings = [{**f, "message": friendly_message(f.get("message", ""))}
+                for f in outcome.get("findings") or []]
+    return {**outcome, "findings": findings}
+
+
 class ScheduleForm(FlaskForm):
     """A day's schedule as CSV."""
 
@@ -212,7 +241,7 @@ def check_planned_infusion(form: EligibilityForm) -> dict[str, Any] | None:
         attach_errors(form, on_fields)
         form.form_errors = [*list(form.form_errors), *general]
         return None
-    return outcome
+    return with_friendly_messages(outcome)
 
 
 class EligibilityView(SecurePageView):

@@ -13,10 +13,10 @@ from typing import Any, TypeVar
 
 from flask import g, request
 from flask_security import hash_password
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import joinedload
 
-from policy_service.errors import Forbidden, Invalid, NotFound, Unauthorized
+from policy_service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from policy_service.extensions import db
 from policy_service.models import ROLES, ApiToken, Role, User
 
@@ -182,3 +182,66 @@ def token_required(permission: Permission) -> Callable[[F], F]:
         return wrapper  # type: ignore[return-value]
 
     return decorate
+
+
+# --- user management (the admin's Users page) ---------------------------------------------
+
+
+def live_token_counts() -> dict[int, int]:
+    """Return ``{user id: number of unrevoked API tokens}`` for users holding any."""
+    rows = db.session.execute(
+        select(ApiToken.user_id, func.count(ApiToken.id))
+        .where(ApiToken.revoked_at.is_(None))
+        .group_by(ApiToken.user_id)
+    )
+    return {user_id: count for user_id, count in rows}
+
+
+def get_user(user_id: int) -> User:
+    """Return the user with this id or raise NotFound."""
+    user = db.session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"No user with id {user_id}.")
+    return user
+
+
+def _other_active_admins(user: User) -> int:
+    return len(db.session.scalars(
+        select(User.id).join(User.roles)
+        .where(Role.name == "admin", User.active.is_(True), User.id != user.id)
+    ).all())
+
+
+def set_user_active(user: User, active: bool) -> User:
+    """Activate or deactivate ``user``; refuse to deactivate the last active admin."""
+    if not active and any(r.name == "admin" for r in user.roles) and not _other_active_admins(user):
+        # Nobody could sign in to reactivate anyone.
+        raise Conflict(f"{user.email} is the last active admin; make someone else admin first.")
+    user.active = active
+    db.session.flush()
+    return user
+
+
+def set_user_role(user: User, role: str) -> User:
+    """Give ``user`` exactly the role ``role``; refuse to demote the last active admin."""
+    if role not in ROLES:
+        raise Invalid({"role": [f"Unknown role {role!r}; choose one of {', '.join(ROLES)}."]})
+    is_admin = any(r.name == "admin" for r in user.roles)
+    if is_admin and role != "admin" and user.active and not _other_active_admins(user):
+        raise Conflict(f"{user.email} is the last active admin; make someone else admin first.")
+    ensure_roles()
+    user.roles = [db.session.scalars(select(Role).where(Role.name == role)).one()]
+    db.session.flush()
+    return user
+
+
+def revoke_user_tokens(user: User) -> int:
+    """Revoke every live API token of ``user``; return how many."""
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    tokens = list(db.session.scalars(
+        select(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+    ))
+    for token in tokens:
+        token.revoked_at = now
+    db.session.flush()
+    return len(tokens)

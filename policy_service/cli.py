@@ -94,6 +94,10 @@ def create_user_command(email: str, role: str, password: str | None) -> None:
     user = create_user(email, role, password)
     db.session.commit()
     click.echo(f"Created {user.email} ({role}).")
+    if password is None:
+        click.echo(f"{user.email} has no password, so cannot sign in to the admin until one is "
+                   f"set with 'policy-service users change_password {user.email}'. "
+                   "API tokens still work.")
 
 
 @commands.command("create-token")
@@ -287,6 +291,9 @@ def check_command(file: Path, out: Path | None) -> None:
                            show_pos=True) as bar:
         results = check_schedule(rows, progress=bar.update)
     _print_table(results)
+    for result in results:
+        if result["decision"] == "error":
+            click.secho(f"Row {result['row']} not checked: {result['reasons']}", fg="red")
     counts = Counter(r["decision"] for r in results)
     click.echo(", ".join(f"{n} {decision}" for decision, n in sorted(counts.items())))
     if out:
@@ -300,22 +307,27 @@ def check_command(file: Path, out: Path | None) -> None:
 @click.pass_context
 @with_appcontext
 def quickstart_command(ctx: click.Context, host: str, port: int) -> None:
-    """Create the database, load the seed data, create the first admin, and serve."""
+    """Create the database, load the seed data on first run, create the first admin, serve."""
     import secrets
 
     from sqlalchemy import select
 
-    from policy_service.models import User
+    from policy_service.extensions import db
+    from policy_service.models import Payer, User
 
     ctx.invoke(init_command)
-    ctx.invoke(seed_command, directory=None)
-    from policy_service.extensions import db
-
+    # Seed only an empty database: a second run must not reset what people changed since.
+    if db.session.scalar(select(Payer.id).limit(1)) is None:
+        ctx.invoke(seed_command, directory=None)
     if db.session.scalar(select(User.id).limit(1)) is None:
         password = secrets.token_urlsafe(12)
         ctx.invoke(create_user_command, email="admin@example.org", role="admin",
                    password=password)
         click.secho(f"Sign in as admin@example.org with password {password} "
-                    "(shown once; change it or create your own users).", fg="green")
+                    "(shown once; change it after signing in).", fg="green")
+    # Close this process's connection before gunicorn forks: an open SQLite read would hold
+    # a shared lock on the file and every write by the workers would wait for it.
+    db.session.remove()
+    db.engine.dispose()
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
     ctx.invoke(serve_command, host=host, port=port, workers=2)

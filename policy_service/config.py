@@ -44,6 +44,11 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         "SECURITY_RECOVERABLE": False,
         "SECURITY_SEND_REGISTER_EMAIL": False,
         "SECURITY_TRACKABLE": False,
+        # Every signed-in user changes their own password at /change-password; no mail is
+        # configured, so Flask-Security must not try to send a change notice.
+        "SECURITY_CHANGEABLE": True,
+        "SECURITY_CHANGE_URL": "/change-password",
+        "SECURITY_SEND_PASSWORD_CHANGE_EMAIL": False,
         "SECURITY_POST_LOGIN_VIEW": "/admin/",
         "SECURITY_POST_LOGOUT_VIEW": "/login",
         "SECURITY_URL_PREFIX": None,

@@ -11,6 +11,7 @@ SCHEDULE = """patient_id,payer,date_of_service,hcpcs,site_of_care,diagnosis_code
 P001,MEDICARE-B,2026-03-10,J1745,office,M05.79,400,100x4
 P001,MEDICARE-B,2026-03-10,J1745,office,L40.0,350,
 P001,NOPE,2026-03-10,J1745,office,M05.79,400,
+P001,MEDICARE-B,2026-03-10,J1745,office,M05.79,,
 """
 
 
@@ -21,15 +22,16 @@ def test_csv_schedule_prints_a_row_per_appointment(runner, tmp_path) -> None:
     out = tmp_path / "results.csv"
     result = runner.invoke(args=["check", str(schedule), "--out", str(out)])
     assert result.exit_code == 0, result.output
-    assert "1 eligible, 1 error, 1 not_eligible" in result.output
+    assert "1 eligible, 2 error, 1 not_eligible" in result.output
+    assert "Row 5 not checked: dose_mg: Give the dose" in result.output
     with out.open() as handle:
         rows = list(csv.DictReader(handle))
-    assert [r["decision"] for r in rows] == ["eligible", "not_eligible", "error"]
+    assert [r["decision"] for r in rows] == ["eligible", "not_eligible", "error", "error"]
     assert rows[0]["billing"] == "J1745-JZ x40"
     assert rows[1]["billing"] == "J1745 x35 + J1745-JW x5"
     assert "DIAGNOSIS_NOT_COVERED" in rows[1]["codes"]
     assert rows[2]["reasons"] == "payer: Unknown payer 'NOPE'."
-    assert [r["row"] for r in rows] == ["2", "3", "4"]
+    assert [r["row"] for r in rows] == ["2", "3", "4", "5"]
 
 
 def test_json_schedule_and_json_output(runner, tmp_path) -> None:

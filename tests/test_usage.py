@@ -177,3 +177,13 @@ def test_claim_reference_must_be_usable_in_a_path(client, session, auth_header) 
     response = post_usage(client, auth_header("biller"), {**USE, "claim_reference": "CLM/77"})
     assert response.status_code == 422
     assert response.json["errors"][0]["field"] == "claim_reference"
+
+
+def test_same_reference_with_other_figures_is_a_409(client, session, auth_header) -> None:
+    make_authorization()
+    headers = auth_header("biller")
+    post_usage(client, headers, USE)
+    response = post_usage(client, headers, {**USE, "units": 40})
+    assert response.status_code == 409
+    assert response.json["code"] == "USAGE_ALREADY_RECORDED"
+    assert "void it" in response.json["detail"]

@@ -111,9 +111,17 @@ def usage_link(_view: Any, _context: Any, model: Authorization, _name: str) -> M
 class AuthorizationView(SecureModelView):
     """Prior authorizations with their window and what is left of them."""
 
-    column_list = ["number", "patient", "payer", "hcpcs", "status", "valid_from", "valid_to",
-                   "approved_units", "used_units", "units_left", "approved_visits",
-                   "used_visits", "visits_left", "site_of_care", "usage", "history"]
+    # What fits at 1366 px; the window start, the raw counts and the site are in details/export.
+    column_list = ["number", "patient", "payer", "hcpcs", "status", "valid_to", "units_left",
+                   "visits_left", "usage", "history"]
+    column_details_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
+                           "valid_from", "valid_to", "approved_units", "used_units",
+                           "units_left", "approved_visits", "used_visits", "visits_left",
+                           "site_of_care", "notes", "usage", "history"]
+    column_export_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
+                          "valid_from", "valid_to", "approved_units", "used_units", "units_left",
+                          "approved_visits", "used_visits", "visits_left", "site_of_care",
+                          "notes"]
     column_searchable_list = ["number", "patient.external_id"]
     column_filters = [
         ExpiringWithinFilter(Authorization.valid_to, "Expiring",

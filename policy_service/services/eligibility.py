@@ -522,6 +522,6 @@ def check_batch(requests: Sequence[EligibilityRequest | Invalid]) -> list[dict[s
             results.append(check_one(request, index, context))
         except Invalid as exc:
             results.append(exc)
-    decisions = Counter("invalid" if isinstance(r, Invalid) else r["decision"] for r in results)
+    decisions = Counter("error" if isinstance(r, Invalid) else r["decision"] for r in results)
     log.info("eligibility_checked", items=len(results), decisions=dict(decisions))
     return results

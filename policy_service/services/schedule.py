@@ -117,6 +117,21 @@ def check_schedule(rows: list[ScheduleRow],
     return results
 
 
+# Request fields as a schedule CSV names them.
+CSV_NAMES = {
+    "patient.id": "patient_id", "patient.birth_date": "birth_date",
+    "patient.weight_kg": "weight_kg", "dose": "dose_mg or dose_mg_per_kg",
+    "dose.mg": "dose_mg", "dose.mg_per_kg": "dose_mg_per_kg",
+}
+
+
+def _column(field: str) -> str:
+    head = field.split("[", 1)[0]
+    if head in ("packages", "diagnosis_codes"):
+        return head
+    return CSV_NAMES.get(field, field)
+
+
 def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
     """One flat line per appointment, for a table, a CSV or a coloured page row."""
     item = row.item if isinstance(row.item, dict) else {}
@@ -129,8 +144,9 @@ def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
         "hcpcs": item.get("hcpcs", ""),
     }
     if isinstance(outcome, Invalid):
+        reasons = "; ".join(f"{_column(e['field'])}: {e['message']}" for e in outcome.errors)
         return {**base, "decision": "error", "codes": "", "billing": "",
-                "authorization": "", "reasons": "; ".join(outcome.lines())}
+                "authorization": "", "reasons": reasons}
     billing = outcome.get("billing") or {}
     lines = " + ".join(
         f"{line['code']}{'-' + '-'.join(line['modifiers']) if line['modifiers'] else ''}"

@@ -52,6 +52,14 @@ def record_usage(number: str, claim_reference: str, date_of_service: dt.date, un
         select(AuthorizationUsage).where(AuthorizationUsage.authorization_id == auth.id,
                                          AuthorizationUsage.claim_reference == claim_reference))
     if existing is not None and existing.voided_at is None:
+        same = (existing.date_of_service, existing.units, existing.visits) == (
+            date_of_service, units, visits)
+        if not same:
+            raise Conflict(
+                f"{claim_reference} is already recorded on {number} with "
+                f"{existing.units} units, {existing.visits} visit(s) on "
+                f"{existing.date_of_service}; void it before recording different figures.",
+                code="USAGE_ALREADY_RECORDED")
         return UsageResult(auth, existing, created=False)
     if auth.status not in USABLE_STATUSES:
         raise Conflict(f"{number} is {auth.status}; use can only be recorded on an approved "
