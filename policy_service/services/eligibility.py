@@ -35,6 +35,9 @@ COVERAGE_CODES = frozenset({
     "DIAGNOSIS_NOT_COVERED", "STEP_THERAPY_NOT_MET", "NON_PREFERRED_PRODUCT",
     "SITE_OF_CARE_NOT_ALLOWED", "DOSE_EXCEEDS_LIMIT", "DOSE_TOO_SOON", "AGE_NOT_COVERED",
 })
+# Findings that come from the payer's policy, so they cite it; the others (the authorization,
+# missing data) have no policy source to show.
+POLICY_SOURCED_CODES = COVERAGE_CODES | {"AUTH_REQUIRED"}
 # Outcomes that satisfy a step whatever the trial's length: the drug could not be given longer.
 OUTCOMES_WITHOUT_MIN_DAYS = frozenset({"intolerance", "contraindication"})
 SEVERITY_ORDER = {"block": 0, "warn": 1, "info": 2}
@@ -465,7 +468,8 @@ def explain_result(built: BuiltCase, fired: Sequence[dict[str, Any]]) -> dict[st
         if policy else None
     findings = sorted(
         ({"code": f["code"], "severity": f["severity"], "rule": f["rule"],
-          "message": finding_message(f["code"], built.case, built.context), "policy": policy_ref}
+          "message": finding_message(f["code"], built.case, built.context),
+          "policy": policy_ref if f["code"] in POLICY_SOURCED_CODES else None}
          for f in fired),
         key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["code"]),
     )
