@@ -12,7 +12,12 @@ from policy_service.audit import current_actor
 from policy_service.auth import Permission, token_required
 from policy_service.database import run_serialized
 from policy_service.models import Authorization
-from policy_service.services.usage import record_usage, void_usage
+from policy_service.services.usage import (
+    CLAIM_REFERENCE,
+    CLAIM_REFERENCE_RULE,
+    record_usage,
+    void_usage,
+)
 
 blp = Blueprint("usage", __name__, url_prefix="/authorizations",
                 description="Units and visits paid claims draw from an authorization.")
@@ -24,11 +29,8 @@ class UsageSchema(Schema):
     class Meta:
         unknown = RAISE
 
-    # Letters, digits and . _ - only: the reference is also the path segment that voids it.
-    claim_reference = fields.String(required=True, validate=[
-        validate.Length(min=1, max=64),
-        validate.Regexp(r"^[A-Za-z0-9._-]+$",
-                        error="Use letters, digits, '.', '_' and '-' only.")])
+    claim_reference = fields.String(required=True, validate=validate.Regexp(
+        CLAIM_REFERENCE, error=CLAIM_REFERENCE_RULE))
     date_of_service = fields.Date(required=True)
     units = fields.Integer(required=True, validate=validate.Range(min=0))
     visits = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))

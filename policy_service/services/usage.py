@@ -9,6 +9,7 @@ race for it.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -20,6 +21,10 @@ from policy_service.models import Authorization, AuthorizationUsage
 from policy_service.models.authorization import USABLE_STATUSES
 
 log = get_logger("usage")
+
+# Letters, digits and . _ - only: the reference is also the URL segment that voids it.
+CLAIM_REFERENCE = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+CLAIM_REFERENCE_RULE = "Use 1 to 64 letters, digits, '.', '_' or '-'."
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,10 @@ def _now() -> dt.datetime:
 def record_usage(number: str, claim_reference: str, date_of_service: dt.date, units: int,
                  visits: int, actor: str) -> UsageResult:
     """Draw ``units`` and ``visits`` from an authorization for one claim (idempotent)."""
+    if not CLAIM_REFERENCE.fullmatch(claim_reference or ""):
+        raise Invalid({"claim_reference": [CLAIM_REFERENCE_RULE]})
+    if units < 0 or visits < 0:
+        raise Invalid({"units" if units < 0 else "visits": ["Must not be negative."]})
     auth = _locked_authorization(number)
     existing = db.session.scalar(
         select(AuthorizationUsage).where(AuthorizationUsage.authorization_id == auth.id,
