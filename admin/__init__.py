@@ -64,17 +64,21 @@ def init_admin(app: Flask) -> Admin:
                               category="Policies"))
     admin.add_view(PolicyVersionView(PolicyVersion, db, name="Policy versions",
                                      endpoint="policyversion", category="Policies"))
+    # Short labels keep the top menu on one line at 1366 px.
     admin.add_view(PayerView(Payer, db, name="Payers", endpoint="payer",
-                             category="Reference data"))
+                             category="Reference"))
     admin.add_view(DrugView(Drug, db, name="Drugs", endpoint="drug",
-                            category="Reference data"))
-    admin.add_view(ChangeRecordView(ChangeRecord, db, name="Change history",
+                            category="Reference"))
+    admin.add_view(ChangeRecordView(ChangeRecord, db, name="History",
                                     endpoint="changerecord"))
     admin.add_view(ImportView(name="Import", endpoint="import", url="/admin/import"))
+    # One "Checks" dropdown for the scheduler and biller pages, for the same reason.
     admin.add_view(EligibilityView(name="Eligibility check", endpoint="eligibility_check",
-                                   url="/admin/eligibility"))
-    admin.add_view(ScheduleView(name="Schedule", endpoint="schedule", url="/admin/schedule"))
-    admin.add_view(ClaimCheckView(name="Claim check", endpoint="claim_check", url="/admin/claims"))
+                                   url="/admin/eligibility", category="Checks"))
+    admin.add_view(ScheduleView(name="Schedule", endpoint="schedule", url="/admin/schedule",
+                                category="Checks"))
+    admin.add_view(ClaimCheckView(name="Claim check", endpoint="claim_check", url="/admin/claims",
+                                  category="Checks"))
     admin.add_view(AuthorizationUsageView(name="Authorization usage",
                                           endpoint="authorization_usage",
                                           url="/admin/authorization-usage"))

@@ -407,7 +407,9 @@ def record_from_form(number: str, form: UsageForm) -> str | None:
     reference = form.claim_reference.data.strip()
     if not result.created:
         return f"{reference} was already recorded on {number}; nothing changed."
-    return f"Recorded {form.units.data} units and {form.visits.data} visits for {reference}."
+    units, visits = form.units.data, form.visits.data
+    return (f"Recorded {units} unit{'' if units == 1 else 's'} and {visits} "
+            f"visit{'' if visits == 1 else 's'} for {reference}.")
 
 
 class AuthorizationUsageView(SecurePageView):

@@ -25,7 +25,7 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
 from wtforms import DateField, DecimalField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired, Optional
+from wtforms.validators import DataRequired, InputRequired
 
 from admin.fields import Option, options
 from admin.security import SecurePageView, neutralise_cell
@@ -209,7 +209,12 @@ def friendly_message(message: str) -> str:
     if match is None:
         return message
     facts = [part.strip() for part in match["missing"].split(",") if part.strip()]
-    words = [MISSING_FACT_WORDS.get(fact, fact.replace("_", " ")) for fact in facts]
+    words = []
+    for fact in facts:
+        # "weight_kg (the dose is in mg/kg)": word the field, keep the service's reason.
+        name, _, reason = fact.partition(" (")
+        word = MISSING_FACT_WORDS.get(name, name.replace("_", " "))
+        words.append(f"{word} ({reason}" if reason else word)
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     return f"Cannot decide yet: add {listed} and check again."
 

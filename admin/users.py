@@ -16,7 +16,7 @@ from flask_security import current_user
 from flask_wtf import FlaskForm
 from sqlalchemy import select
 from werkzeug.wrappers import Response
-from wtforms import PasswordField, SelectField, StringField
+from wtforms import PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import InputRequired
 
 from admin.security import SecurePageView
@@ -33,7 +33,8 @@ from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.models import ROLES, User
 
-ROLE_CHOICES = [(name, f"{name} – {description}") for name, description in ROLES.items()]
+ROLE_CHOICES = [SelectChoice(name, f"{name} – {description}")
+                for name, description in ROLES.items()]
 
 
 class CreateUserForm(FlaskForm):
@@ -46,7 +47,7 @@ class CreateUserForm(FlaskForm):
 
 
 class ActionForm(FlaskForm):
-    """The CSRF token every row button posts."""
+    """A row button's post: just the CSRF token (``csrf_token()`` in the template)."""
 
 
 class UserAdminView(SecurePageView):
@@ -57,8 +58,7 @@ class UserAdminView(SecurePageView):
     def _render_list(self, form: CreateUserForm, status: int = 200) -> tuple[str, int]:
         users = db.session.scalars(select(User).order_by(User.email)).all()
         return self.render("admin/users.html", users=users, form=form,
-                           action_form=ActionForm(), token_counts=live_token_counts(),
-                           roles=list(ROLES)), status
+                           token_counts=live_token_counts(), roles=list(ROLES)), status
 
     @expose("/")
     def index(self) -> Any:

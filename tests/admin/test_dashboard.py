@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
+from sqlalchemy import delete
 from sqlalchemy.orm import Session
 
-from policy_service.models import Authorization, PolicyVersion
+from policy_service.models import Authorization, ChangeRecord, PolicyVersion
 
 Login = Callable[[str], Any]
 
@@ -58,3 +59,49 @@ def test_dashboard_says_when_nothing_needs_attention(client: FlaskClient, login:
     page = client.get("/admin/").get_data(as_text=True)
     assert "None expire in the next 14 days." in page
     assert "Nothing is waiting on a payer decision." in page
+
+
+def test_recent_policy_changes_are_grouped_and_capped(client: FlaskClient, login: Login,
+                                                      records: Any, session: Session) -> None:
+    # A seed writes dozens of changes: 30 by one actor in one minute, plus 12 later minutes.
+    session.execute(delete(ChangeRecord))
+    start = dt.datetime.now().replace(second=0, microsecond=0) - dt.timedelta(hours=2)
+    rows = [ChangeRecord(at=start + dt.timedelta(seconds=i), actor="seed", action="update",
+                         entity_type="policy", entity_key=f"ACME/infliximab@2026-01-{i + 1:02}",
+                         before={}, after={})
+            for i in range(30)]
+    rows += [ChangeRecord(at=start + dt.timedelta(minutes=5 + i), actor="ana@example.org",
+                          action="update", entity_type="policy",
+                          entity_key="ACME/infliximab@2026-02-01", before={}, after={})
+             for i in range(12)]
+    session.add_all(rows)
+    session.flush()
+    login("coordinator")
+    page = client.get("/admin/").get_data(as_text=True)
+    changed = section(page, "policies-changed")
+    assert 'badge-secondary">42</span>' in changed
+    groups = re.findall(r'<tr class="change-group">(.*?)</tr>', changed, re.S)
+    assert len(groups) == 10
+    # Newest first: the ten latest minutes of ana's edits, one row each.
+    assert all("ana@example.org" in g for g in groups)
+    assert (start + dt.timedelta(minutes=16)).strftime("%Y-%m-%d %H:%M") in groups[0]
+    link = re.search(r'id="all-policy-changes" href="([^"]+)"', changed)
+    assert link is not None
+    history = client.get(link[1].replace("&amp;", "&"))
+    assert history.status_code == 200
+    assert "ACME/infliximab@2026-01-30" in history.get_data(as_text=True)
+
+
+def test_one_actors_burst_of_changes_is_one_row_with_a_count(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    at = dt.datetime.now().replace(second=5, microsecond=0) - dt.timedelta(hours=1)
+    session.add_all([ChangeRecord(at=at, actor="seed", action="create", entity_type="policy",
+                                  entity_key=f"ACME/p{i}@2026-01-01", before=None, after={})
+                     for i in range(50)])
+    session.flush()
+    login("scheduler")
+    changed = section(client.get("/admin/").get_data(as_text=True), "policies-changed")
+    [burst] = [g for g in re.findall(r'<tr class="change-group">(.*?)</tr>', changed, re.S)
+               if "seed" in g]
+    assert "50 changes" in burst
+    assert "and 47 more" in burst

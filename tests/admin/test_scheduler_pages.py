@@ -110,13 +110,38 @@ def test_uncovered_diagnosis_is_red_with_finding_reason_and_source(
 
 @pytest.mark.parametrize(("changes", "expected"), [
     ({"date_of_service": "2026-08-10"}, "warning needs_authorization Needs authorization"),
-    ({"site_of_care": ""}, "warning needs_information Needs information"),
+    ({"diagnoses": ""}, "warning needs_information Needs information"),
 ])
 def test_amber_decisions(client: FlaskClient, login: Callable[[str], Any], session: Any,
                          changes: dict[str, str], expected: str) -> None:
     build_world()
     login("admin")
     assert banner(check(client, **changes)) == expected
+
+
+def test_site_of_care_starts_at_office_and_is_required(client: FlaskClient,
+                                                       login: Callable[[str], Any],
+                                                       session: Any) -> None:
+    build_world()
+    login("scheduler")
+    form = client.get("/admin/eligibility/").get_data(as_text=True)
+    select = form[form.index('id="site_of_care"'):form.index("</select>", form.index(
+        'id="site_of_care"'))]
+    assert '<option selected value="office">' in select
+    assert '<option value="">' not in select
+    page = check(client, site_of_care="")
+    assert 'id="decision"' not in page
+    assert error_near(page, "site_of_care") == "This field is required."
+
+
+def test_missing_information_is_worded_for_people(client: FlaskClient,
+                                                  login: Callable[[str], Any],
+                                                  session: Any) -> None:
+    build_world()
+    login("scheduler")
+    page = html.unescape(check(client, diagnoses=""))
+    assert "Cannot decide yet: add a diagnosis code and check again." in page
+    assert "Cannot decide without: diagnosis_codes" not in page
 
 
 def test_dose_in_mg_per_kg_uses_the_stored_weight(client: FlaskClient,

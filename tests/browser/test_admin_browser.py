@@ -119,3 +119,41 @@ def test_main_lists_render(page: Page, live_server, sign_in: SignIn,
         page.goto(f"{live_server.url}/admin/{view}/")
         expect(page.locator("table.model-list")).to_contain_text(expected)
         screenshot(page, f"list-{view}")
+
+
+def test_biller_records_and_voids_use_on_the_usage_page(page: Page, live_server,
+                                                        sign_in: SignIn,
+                                                        screenshot: Screenshot) -> None:
+    sign_in(page, "biller")
+    page.goto(f"{live_server.url}/admin/authorization/")
+    page.locator("table.model-list a", has_text="Usage").first.click()
+    expect(page.locator("#usage-summary")).to_contain_text("Units: 150 used of 160")
+    page.fill("#claim_reference", "CLM-BROWSER")
+    page.fill("#units", "11")
+    page.click("#record-use")
+    expect(page.locator("#form-errors")).to_contain_text(
+        "Recording 11 units would exceed the 10 remaining on A-1001.")
+    page.fill("#units", "5")
+    page.click("#record-use")
+    expect(page.locator(".alert-success")).to_contain_text("Recorded 5 units")
+    expect(page.locator("#usage-summary")).to_contain_text("Units: 155 used of 160 (5 left)")
+    screenshot(page, "authorization-usage")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#void-CLM-BROWSER")
+    expect(page.locator(".alert-success")).to_contain_text("Voided CLM-BROWSER")
+    expect(page.locator("#usage-summary")).to_contain_text("Units: 150 used of 160 (10 left)")
+    expect(page.locator("tr.usage-voided")).to_contain_text("CLM-BROWSER")
+
+
+@pytest.mark.parametrize("role", ["coordinator", "admin"])
+def test_top_menu_fits_one_line_at_1366(context: BrowserContext, live_server, sign_in: SignIn,
+                                        role: str) -> None:
+    page = context.new_page()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    sign_in(page, role)
+    navbar = page.locator("nav.navbar").first.bounding_box()
+    assert navbar is not None
+    # One line of Bootstrap's navbar is about 56 px; a wrapped menu is twice that.
+    assert navbar["height"] < 70
+    page.click("text=Checks")
+    expect(page.locator(".dropdown-menu.show")).to_contain_text("Eligibility check")

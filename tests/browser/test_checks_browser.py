@@ -62,6 +62,7 @@ def fill_eligibility(page: Page, patient: str, dose: str) -> None:
 def test_eligibility_check_shows_the_decision(page: Page, checks_world, sign_in: SignIn,
                                               screenshot: Screenshot) -> None:
     sign_in(page, "scheduler")
+    page.click("text=Checks")
     page.click("text=Eligibility check")
     expect(page).to_have_url(f"{checks_world.url}/admin/eligibility/")
     fill_eligibility(page, "P002", "350")
@@ -124,6 +125,7 @@ def test_claim_check_shows_findings_beside_expected_lines(page: Page, checks_wor
                                                           sign_in: SignIn,
                                                           screenshot: Screenshot) -> None:
     sign_in(page, "biller")
+    page.click("text=Checks")
     page.click("text=Claim check")
     day = (TODAY - dt.timedelta(days=1)).isoformat()
     page.select_option("#payer", "ACME")
