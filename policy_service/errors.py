@@ -13,6 +13,11 @@ from policy_service.logging import get_logger, safe_traceback
 PROBLEM_MIMETYPE = "application/problem+json"
 
 
+def problem_type(code: str) -> str:
+    """The problem type URI of a stable error code."""
+    return f"https://policy-service.local/problems/{code.lower().replace('_', '-')}"
+
+
 class DomainError(Exception):
     """Base of every error a service raises; carries a stable machine-readable code."""
 
@@ -29,7 +34,7 @@ class DomainError(Exception):
     def problem(self) -> dict[str, Any]:
         """Return the problem+json body for this error."""
         return {
-            "type": f"https://policy-service.local/problems/{self.code.lower().replace('_', '-')}",
+            "type": problem_type(self.code),
             "title": self.title,
             "status": self.status,
             "detail": self.detail,
@@ -139,6 +144,7 @@ def http_problem(exc: HTTPException) -> dict[str, Any]:
         if isinstance(messages, Mapping) and set(messages) <= {"json", "query", "form", "files"}:
             messages = {k: v for part in messages.values() for k, v in part.items()}
         body["code"] = "VALIDATION_FAILED"
+        body["type"] = problem_type("VALIDATION_FAILED")
         body["title"] = "Validation failed"
         body["errors"] = normalise_errors(messages)
         fields = ", ".join(dict.fromkeys(e["field"] for e in body["errors"]))

@@ -32,6 +32,24 @@ def redact_phi(_logger: Any, _method: str,
     return event
 
 
+class ScrubbedExceptions(logging.Filter):
+    """Replace a record's exception (its message may carry data) with its safe stack."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        """Keep the record, with the exception's frames and types but not its message."""
+        if record.exc_info and record.exc_info[1] is not None:
+            record.msg = f"{record.getMessage()}\n{safe_traceback(record.exc_info[1])}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+        return True
+
+
+# Libraries that log exceptions themselves (Flask-Admin logs failed saves with the database's
+# message, which on PostgreSQL repeats the offending values).
+SCRUBBED_LOGGERS = ("flask-admin", "flask-admin.sqla", "flask_admin")
+
+
 def init_logging(app: Flask) -> None:
     """Configure structlog once: JSON lines on stderr via the ``policy_service`` logger."""
     if not structlog.is_configured():
@@ -53,6 +71,10 @@ def init_logging(app: Flask) -> None:
         handler.setFormatter(logging.Formatter("%(message)s"))
         base.addHandler(handler)
     base.setLevel(logging.DEBUG if app.debug else logging.INFO)
+    for name in SCRUBBED_LOGGERS:
+        library = logging.getLogger(name)
+        if not any(isinstance(f, ScrubbedExceptions) for f in library.filters):
+            library.addFilter(ScrubbedExceptions())
 
 
 def safe_traceback(exc: BaseException) -> str:

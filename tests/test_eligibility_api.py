@@ -281,3 +281,12 @@ def test_new_starts_only_exempts_from_the_preferred_product_rule(client, session
     on_drug = {"drug": "Remicade", "start": "2024-01-01", "end": None, "outcome": "ongoing"}
     current = post(client, headers, request_with(prior_therapies=[on_drug])).json
     assert "NON_PREFERRED_PRODUCT" not in [f["code"] for f in current["findings"]]
+
+
+def test_every_validation_problem_has_the_same_type(client, session, auth_header) -> None:
+    build_world()
+    headers = auth_header("scheduler")
+    schema_error = post(client, headers, request_with(hcpcs="J17")).json
+    service_error = post(client, headers, request_with(payer="NOPE")).json
+    assert schema_error["type"] == service_error["type"] == (
+        "https://policy-service.local/problems/validation-failed")

@@ -71,3 +71,17 @@ def test_database_errors_hide_their_parameters(session) -> None:
     logged = safe_traceback(caught.value)
     assert "IntegrityError while running: INSERT INTO patients" in logged
     assert existing not in logged
+
+
+def test_library_exception_logs_keep_the_stack_not_the_message(app, caplog) -> None:
+    import logging as std_logging
+
+    caplog.set_level(std_logging.ERROR, logger="flask-admin.sqla")
+    detail = f"Key (external_id)=({BASE_REQUEST['patient']['id']}) already exists."
+    try:
+        raise ValueError(detail)
+    except ValueError:
+        std_logging.getLogger("flask-admin.sqla").exception("Failed to update record.")
+    assert "Failed to update record." in caplog.text
+    assert "builtins.ValueError" in caplog.text
+    assert "P001" not in caplog.text
