@@ -6,6 +6,7 @@ a float 0.1 mg drift is enough to bill one unit too many.
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,6 +18,8 @@ Amount = Decimal | int | Fraction | str
 
 JW = "JW"
 JZ = "JZ"
+# CY2023 PFS final rule: JZ available from 2023-01-01, required from 2023-07-01 (rules.md A2).
+JZ_REQUIRED_FROM = dt.date(2023, 7, 1)
 
 # Guard for the package search: beyond this many amount steps the caller sent something absurd
 # (e.g. sizes whose common step is 0.001 mg); refusing beats a multi-second stall.
@@ -127,6 +130,7 @@ def drug_billing(
     packages_available: Sequence[PackageLike],
     packages_used: Sequence[PackageCount] | None = None,
     payer_uses_jw_jz: bool = True,
+    date_of_service: dt.date | None = None,
 ) -> DrugBilling:
     """Return the drug claim lines (administered, JW waste or JZ) for one administration."""
     dose_q = _positive(dose, f"{hcpcs} dose")
@@ -165,7 +169,9 @@ def drug_billing(
         administered_units=administered,
         discarded_units=discarded,
         opened_amount=_to_decimal(opened),
-        lines=drug_lines(hcpcs, administered, discarded, jw_jz_applies),
+        lines=drug_lines(hcpcs, administered, discarded, jw_jz_applies,
+                         jz_required=date_of_service is None
+                         or date_of_service >= JZ_REQUIRED_FROM),
         jw_jz_applies=jw_jz_applies,
         packages_used=used,
         waste_above_optimal_units=above_optimal,
@@ -174,15 +180,16 @@ def drug_billing(
 
 
 def drug_lines(
-    hcpcs: str, administered: int, discarded: int, jw_jz_applies: bool
+    hcpcs: str, administered: int, discarded: int, jw_jz_applies: bool, jz_required: bool = True
 ) -> tuple[BillingLine, ...]:
     """Return the claim lines for administered and discarded units (A5-A7)."""
     if not jw_jz_applies:
         return (BillingLine(hcpcs, administered),)
     if discarded >= 1:
         return (BillingLine(hcpcs, administered), BillingLine(hcpcs, discarded, (JW,)))
-    # Nothing, or less than one billing unit, discarded: JZ on the single line (A7).
-    return (BillingLine(hcpcs, administered, (JZ,)),)
+    # Nothing, or less than one billing unit, discarded: JZ on the single line (A7), once
+    # JZ is required (A2).
+    return (BillingLine(hcpcs, administered, (JZ,) if jz_required else ()),)
 
 
 def _fewest_packages_table(

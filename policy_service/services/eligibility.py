@@ -335,7 +335,8 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
             billing = drug_billing(
                 drug.hcpcs, dose_mg, drug.billing_unit_amount,
                 [Package(p.amount, p.single_dose, p.unit) for p in drug.packages],
-                packages_used=given or None, payer_uses_jw_jz=payer.requires_jw_jz)
+                packages_used=given or None, payer_uses_jw_jz=payer.requires_jw_jz,
+                date_of_service=day)
         except ValueError as exc:
             # The vials given do not cover the dose, or are sizes the drug does not come in.
             raise Invalid({"packages" if given else "dose": [str(exc)]}) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -258,3 +259,14 @@ def test_bad_input_is_refused_with_a_clear_message(kwargs: dict[str, object], me
 
 def test_billing_line_as_dict_is_the_contract_shape() -> None:
     assert line("J1745", 5, "JW").as_dict() == {"code": "J1745", "units": 5, "modifiers": ["JW"]}
+
+
+@pytest.mark.parametrize(("day", "modifiers"), [
+    (dt.date(2023, 6, 30), ()),
+    (dt.date(2023, 7, 1), ("JZ",)),
+    (None, ("JZ",)),
+])
+def test_jz_is_expected_once_cms_required_it(day, modifiers) -> None:
+    billing = drug_billing("J1745", Decimal(400), Decimal(10), [Package(Decimal(100))],
+                           date_of_service=day)
+    assert billing.lines == (BillingLine("J1745", 40, modifiers),)

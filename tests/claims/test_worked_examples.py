@@ -447,3 +447,11 @@ def test_h_j1030_after_march_2024_is_replaced_by_j1010(session, check) -> None:
                                 {"code": "J1030", "units": 1}]) | {
         "date_of_service": "2024-03-29", "submitted_on": "2024-04-02"})
     assert before["findings"] == []
+
+
+def test_a2_no_jz_is_expected_before_cms_required_it(session, check) -> None:
+    build_world()
+    body = check(drug_claim("J1745", 400, [(100, 4)], [{"code": "J1745", "units": 40}],
+                            date_of_service="2023-03-01", submitted_on="2023-03-05"))
+    assert "JZ_MISSING" not in codes(body)
+    assert body["expected_lines"][0] == {"code": "J1745", "units": 40, "modifiers": []}
