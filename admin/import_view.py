@@ -23,6 +23,7 @@ from flask_security import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileAllowed, FileField, FileRequired
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 from wtforms import HiddenField
 from wtforms.validators import DataRequired
@@ -30,6 +31,7 @@ from wtforms.validators import DataRequired
 from admin.security import guard_request, may_edit
 from policy_service.errors import Invalid
 from policy_service.extensions import db
+from policy_service.models import ChangeRecord
 from policy_service.schemas.bundle import BUNDLE_KINDS
 from policy_service.services.bundle import NATURAL_KEYS, Summary, import_bundle, parse_bundle_text
 
@@ -148,11 +150,34 @@ def read_upload(filename: str, content: bytes) -> Upload:
 # --- preview and confirm -----------------------------------------------------------------------
 
 
-def preview_import(bundle: Mapping[str, Any], actor: str) -> Summary:
-    """Return what importing ``bundle`` would change, writing nothing (SAVEPOINT rolled back)."""
+@dataclass(frozen=True)
+class PlannedChange:
+    """One record the import would create, update or delete, and the fields it would change."""
+
+    kind: str
+    key: str
+    action: str
+    fields: tuple[str, ...]
+
+
+def preview_import(bundle: Mapping[str, Any], actor: str) -> tuple[Summary, list[PlannedChange]]:
+    """Return what importing ``bundle`` would change, writing nothing (SAVEPOINT rolled back).
+
+    The change history the import writes inside the savepoint is read back before the
+    rollback, so the preview lists exactly the records and fields the import would touch.
+    """
     savepoint = db.session.begin_nested()
     try:
-        return import_bundle(bundle, actor)
+        last_record = db.session.scalar(select(func.max(ChangeRecord.id))) or 0
+        summary = import_bundle(bundle, actor)
+        db.session.flush()
+        records = db.session.scalars(
+            select(ChangeRecord).where(ChangeRecord.id > last_record)
+            .order_by(ChangeRecord.entity_type, ChangeRecord.entity_key))
+        changes = [PlannedChange(r.entity_type, r.entity_key, r.action,
+                                 tuple(r.changed_fields()) if r.action == "update" else ())
+                   for r in records]
+        return summary, changes
     finally:
         savepoint.rollback()
 
@@ -230,12 +255,12 @@ class ImportView(BaseView):
         upload: Upload | None = None
         try:
             upload = read_upload(filename, file.read())
-            summary = preview_import(upload.bundle, current_user.email)
+            summary, changes = preview_import(upload.bundle, current_user.email)
         except Invalid as exc:
             return self._render_upload(form, error_rows(exc, upload), filename)
         confirm = ConfirmForm(payload=sign_upload(upload))
         return self.render("admin/import_preview.html", summary=summary, kinds=BUNDLE_KINDS,
-                           filename=filename, confirm=confirm,
+                           filename=filename, confirm=confirm, changes=changes,
                            has_changes=any(c["created"] or c["updated"]
                                            for c in summary.values()))
 

@@ -100,6 +100,11 @@ def test_preview_shows_counts_and_writes_nothing(client: FlaskClient, login: Log
     assert found["drugs-unchanged"] == 1
     assert found["authorizations-created"] == 1
     assert found["policies-created"] == found["policies-updated"] == 0
+    # Each record the import would touch is listed, with the fields an update changes.
+    assert re.search(r'<tr class="planned-update">\s*<td>payer</td><td><code>ACME</code></td>'
+                     r'<td>update</td>\s*<td>name</td>', page)
+    assert re.search(r'<tr class="planned-create">\s*<td>payer</td><td><code>BETA</code></td>',
+                     page)
     session.expire_all()
     assert session.scalar(select(Payer).where(Payer.code == "BETA")) is None
     assert session.scalar(select(Payer.name).where(Payer.code == "ACME")) == "Acme Health"
