@@ -77,7 +77,9 @@ def init_login_guard(app: Flask) -> LoginRateLimiter:
     @app.before_request
     def refuse_rate_limited_login() -> Response | None:
         # Expiring cookies: the browser drops the session after PERMANENT_SESSION_LIFETIME.
-        session.permanent = True
+        # The token-authenticated API keeps no session, so it gets no cookie.
+        if not request.path.startswith("/api/"):
+            session.permanent = True
         if not _is_login_post():
             return None
         wait = limiter.retry_after(_login_key())

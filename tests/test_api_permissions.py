@@ -76,3 +76,11 @@ def test_route_answers_by_role(client, session, auth_header, role, method, path,
     else:
         assert response.status_code == 403
         assert response.json["code"] == "FORBIDDEN"
+
+
+def test_the_api_sets_no_session_cookie(client, session, auth_header) -> None:
+    build_world()
+    response = client.post("/api/v1/eligibility", json=BASE_REQUEST,
+                           headers=auth_header("scheduler"))
+    assert response.status_code == 200
+    assert response.headers.getlist("Set-Cookie") == []
