@@ -53,7 +53,7 @@ def init_engine_events() -> None:
         event.listen(Engine, "begin", _sqlite_begin)
 
 
-def run_serialized(operation: Callable[[], T], attempts: int = 8) -> T:
+def run_serialized(operation: Callable[[], T], attempts: int = 20) -> T:
     """Run ``operation`` and commit; on SQLite, retry when another writer held the database.
 
     PostgreSQL needs no retry: the services lock the rows they change. SQLite locks the whole
@@ -69,5 +69,6 @@ def run_serialized(operation: Callable[[], T], attempts: int = 8) -> T:
             db.session.rollback()
             if "database is locked" not in str(exc) or attempt == attempts - 1:
                 raise
-            time.sleep(0.005 * (2 ** attempt) * (1 + random.random()))  # noqa: S311
+            # Jittered backoff, capped so a busy moment costs at most a few seconds.
+            time.sleep(min(0.005 * 2 ** attempt, 0.25) * (1 + random.random()))  # noqa: S311
     raise AssertionError("unreachable")
