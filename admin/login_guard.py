@@ -1,56 +1,59 @@
 """Login hardening: failed logins rate-limited per email and address; sessions expire.
 
-The failure counts live in process memory: the limit slows guessing through one worker,
-which is what matters for a small practice deployment, and needs no extra server.
+Failures are rows in the database, so every gunicorn worker (and every host) counts the same
+attempts; a limit kept in process memory would let each worker allow its own five.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import threading
+import hashlib
 import time
-from collections import deque
 
 from flask import Flask, Response, render_template, request, session
 from flask_security import current_user
+from sqlalchemy import delete, func, select
+
+from policy_service.extensions import db
+from policy_service.models import LoginFailure
 
 LOGIN_ENDPOINT = "security.login"
 
 
+def _digest(key: tuple[str, str]) -> str:
+    return hashlib.sha256("\x1f".join(key).encode()).hexdigest()
+
+
 class LoginRateLimiter:
-    """Counts failed logins per key in a sliding window."""
+    """Counts failed logins per (email, address) in a sliding window, in the database."""
 
     def __init__(self, limit: int, window_seconds: int) -> None:
         self.limit = limit
         self.window_seconds = window_seconds
-        self._failures: dict[tuple[str, str], deque[float]] = {}
-        self._lock = threading.Lock()
-
-    def _recent(self, key: tuple[str, str], now: float) -> deque[float]:
-        failures = self._failures.setdefault(key, deque())
-        while failures and failures[0] <= now - self.window_seconds:
-            failures.popleft()
-        return failures
 
     def retry_after(self, key: tuple[str, str], now: float | None = None) -> int:
         """Return seconds until ``key`` may try again (0 when it may try now)."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            failures = self._recent(key, now)
-            if len(failures) < self.limit:
-                return 0
-            return max(int(failures[0] + self.window_seconds - now) + 1, 1)
+        now = time.time() if now is None else now
+        count, oldest = db.session.execute(
+            select(func.count(), func.min(LoginFailure.at))
+            .where(LoginFailure.key_digest == _digest(key),
+                   LoginFailure.at > now - self.window_seconds)).one()
+        if count < self.limit:
+            return 0
+        return max(int(oldest + self.window_seconds - now) + 1, 1)
 
     def record_failure(self, key: tuple[str, str], now: float | None = None) -> None:
-        """Count one failed login for ``key``."""
-        now = time.monotonic() if now is None else now
-        with self._lock:
-            self._recent(key, now).append(now)
+        """Count one failed login for ``key`` (and forget failures older than any window)."""
+        now = time.time() if now is None else now
+        db.session.execute(delete(LoginFailure).where(
+            LoginFailure.at <= now - self.window_seconds))
+        db.session.add(LoginFailure(key_digest=_digest(key), at=now))
+        db.session.commit()
 
     def reset(self, key: tuple[str, str]) -> None:
         """Forget the failures of ``key`` after a successful login."""
-        with self._lock:
-            self._failures.pop(key, None)
+        db.session.execute(delete(LoginFailure).where(LoginFailure.key_digest == _digest(key)))
+        db.session.commit()
 
 
 def _login_key() -> tuple[str, str]:

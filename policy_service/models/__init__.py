@@ -15,7 +15,7 @@ from policy_service.models.policy import (
     StepTherapyStep,
 )
 from policy_service.models.reference import PAYER_KINDS, Drug, DrugPackage, Payer
-from policy_service.models.users import ROLES, ApiToken, Role, User
+from policy_service.models.users import ROLES, ApiToken, LoginFailure, Role, User
 
 __all__ = [
     "AUTHORIZATION_STATUSES",
@@ -30,6 +30,7 @@ __all__ = [
     "ChangeRecord",
     "Drug",
     "DrugPackage",
+    "LoginFailure",
     "Patient",
     "Payer",
     "Policy",

@@ -74,3 +74,15 @@ class ApiToken(db.Model):
     revoked_at: Mapped[dt.datetime | None]
 
     user: Mapped[User] = relationship(back_populates="tokens")
+
+
+class LoginFailure(db.Model):
+    """One failed sign-in, kept for the rate-limit window so every worker process counts it."""
+
+    __tablename__ = "login_failures"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # SHA-256 of email and address: who tried is not kept in the clear.
+    key_digest: Mapped[str] = mapped_column(String(64), index=True)
+    # Seconds since the epoch.
+    at: Mapped[float]

@@ -7,8 +7,11 @@ from typing import Any
 
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from admin.login_guard import LoginRateLimiter
+from policy_service.models import LoginFailure
 
 PASSWORD = "correct-horse-battery"
 
@@ -37,13 +40,26 @@ def test_failed_logins_are_rate_limited(app: Flask, client: FlaskClient,
                                        "password": PASSWORD}).status_code == 302
 
 
-def test_rate_limit_window_slides() -> None:
+def test_rate_limit_window_slides(session: Session) -> None:
     limiter = LoginRateLimiter(limit=2, window_seconds=60)
     key = ("a@example.org", "127.0.0.1")
     limiter.record_failure(key, now=0)
     limiter.record_failure(key, now=10)
     assert limiter.retry_after(key, now=20) == 41
     assert limiter.retry_after(key, now=61) == 0
+
+
+def test_every_worker_counts_the_same_failures(session: Session) -> None:
+    """Two limiters (two gunicorn workers) share one count through the database."""
+    first, second = LoginRateLimiter(2, 60), LoginRateLimiter(2, 60)
+    key = ("a@example.org", "127.0.0.1")
+    first.record_failure(key, now=100)
+    second.record_failure(key, now=101)
+    assert first.retry_after(key, now=102) == second.retry_after(key, now=102) == 59
+    stored = session.scalars(select(LoginFailure.key_digest)).all()
+    assert len(stored) == 2 and all(len(d) == 64 and "@" not in d for d in stored)
+    second.reset(key)
+    assert first.retry_after(key, now=102) == 0
 
 
 def test_session_cookie_expires_and_is_protected(client: FlaskClient,
