@@ -27,6 +27,7 @@ from policy_service.auth import (
     live_token_counts,
     revoke_user_tokens,
     set_user_active,
+    set_user_password,
     set_user_role,
 )
 from policy_service.errors import Conflict, Invalid, NotFound
@@ -125,6 +126,17 @@ class UserAdminView(SecurePageView):
         def change(user: User) -> str:
             set_user_role(user, role)
             return f"{user.email} is now {role}."
+
+        return self._change(user_id, change)
+
+    @expose("/<int:user_id>/password", methods=["POST"])
+    def set_password(self, user_id: int) -> Response:
+        """Set a user's password (they sign in with it and should change it)."""
+        password = request.form.get("password", "")
+
+        def change(user: User) -> str:
+            set_user_password(user, password)
+            return f"New password set for {user.email}; their open sessions have ended."
 
         return self._change(user_id, change)
 

@@ -235,6 +235,17 @@ def set_user_role(user: User, role: str) -> User:
     return user
 
 
+def set_user_password(user: User, password: str) -> User:
+    """Set a new password and end the user's open sessions (an admin reset, or a lost one)."""
+    if len(password or "") < 10:
+        raise Invalid({"password": ["Use at least 10 characters."]})
+    user.password = hash_password(password)
+    # A new uniquifier invalidates every session cookie issued for the old password.
+    user.fs_uniquifier = uuid.uuid4().hex
+    db.session.flush()
+    return user
+
+
 def revoke_user_tokens(user: User) -> int:
     """Revoke every live API token of ``user``; return how many."""
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)

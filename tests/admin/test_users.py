@@ -67,6 +67,7 @@ def user_endpoints(user_id: int) -> list[tuple[str, str, dict[str, str]]]:
         ("POST", f"/admin/users/{user_id}/active", {"active": "0"}),
         ("POST", f"/admin/users/{user_id}/role", {"role": "admin"}),
         ("POST", f"/admin/users/{user_id}/revoke-tokens", {}),
+        ("POST", f"/admin/users/{user_id}/password", {"password": "forged-password-123"}),
     ]
 
 
@@ -110,7 +111,7 @@ def test_admin_reaches_every_users_endpoint(client: FlaskClient, login: Callable
     user, _token = target
     statuses = [client.open(path, method=method, data=data).status_code
                 for method, path, data in user_endpoints(user.id)]
-    assert statuses == [200, 302, 302, 302, 302]
+    assert statuses == [200, 302, 302, 302, 302, 302]
     session.expire_all()
     assert session.scalar(select(User).where(User.email == "forged@example.org")) is not None
     assert user.active is False
@@ -318,3 +319,20 @@ def test_create_user_without_password_says_it_cannot_sign_in(runner: FlaskCliRun
                                         "biller", "--password", "long-enough-password"])
     assert with_password.exit_code == 0, with_password.output
     assert "cannot sign in" not in with_password.output
+
+
+def test_admin_sets_a_password_and_the_old_one_stops_working(
+        client: FlaskClient, login: Callable[[str], Any], session: Session,
+        target: tuple[User, str]) -> None:
+    user, _token = target
+    login("admin")
+    short = client.post(f"/admin/users/{user.id}/password", data={"password": "short"},
+                        follow_redirects=True)
+    assert "Use at least 10 characters." in short.get_data(as_text=True)
+    done = client.post(f"/admin/users/{user.id}/password",
+                       data={"password": NEW_PASSWORD}, follow_redirects=True)
+    assert f"New password set for {user.email}" in done.get_data(as_text=True)
+    client.post("/logout")
+    client.get("/login")
+    assert sign_in(client, user.email, PASSWORD).status_code == 200
+    assert sign_in(client, user.email, NEW_PASSWORD).status_code == 302
