@@ -7,7 +7,7 @@ from collections.abc import Callable
 from typing import Any
 
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import RAISE, fields, validate
 from sqlalchemy import Select, func, select
 from sqlalchemy.orm import selectinload
 
@@ -32,6 +32,7 @@ from policy_service.schemas.bundle import (
     PayerSchema,
     PolicyVersionSchema,
 )
+from policy_service.schemas.common import StrictSchema
 from policy_service.services.bundle import (
     authorization_record,
     drug_record,
@@ -43,11 +44,8 @@ blp = Blueprint("reference", __name__, url_prefix="",
                 description="Payers, drugs, policies and authorizations (read-only).")
 
 
-class PageArgs(Schema):
+class PageArgs(StrictSchema):
     """Pagination shared by every list."""
-
-    class Meta:
-        unknown = RAISE
 
     page = fields.Integer(load_default=1, validate=validate.Range(min=1))
     per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))

@@ -6,12 +6,13 @@ import datetime as dt
 from typing import Any
 
 from flask_smorest import Blueprint
-from marshmallow import RAISE, Schema, fields, validate
+from marshmallow import fields, validate
 
 from policy_service.audit import current_actor
 from policy_service.auth import Permission, token_required
 from policy_service.database import run_serialized
 from policy_service.models import Authorization
+from policy_service.schemas.common import StrictSchema
 from policy_service.services.usage import (
     CLAIM_REFERENCE,
     CLAIM_REFERENCE_RULE,
@@ -23,11 +24,8 @@ blp = Blueprint("usage", __name__, url_prefix="/authorizations",
                 description="Units and visits paid claims draw from an authorization.")
 
 
-class UsageSchema(Schema):
+class UsageSchema(StrictSchema):
     """What one claim used."""
-
-    class Meta:
-        unknown = RAISE
 
     claim_reference = fields.String(required=True, validate=validate.Regexp(
         CLAIM_REFERENCE, error=CLAIM_REFERENCE_RULE))
