@@ -8,28 +8,41 @@ from flask_admin.model.form import InlineFormAdmin
 from wtforms import Form
 
 from admin.checks import drug_errors, number_positions, payer_errors
-from admin.fields import options
+from admin.fields import CommaListField, options
 from admin.security import SecureModelView, external_link, history_link
 from policy_service.models import PAYER_KINDS, DrugPackage
+from policy_service.services.payers import external_id_conflicts
 
 
 class PayerView(SecureModelView):
     """Payers and the billing settings their claims must follow."""
 
-    column_list = ["code", "name", "kind", "requires_jw_jz", "requires_ndc",
+    column_list = ["code", "name", "kind", "external_ids", "requires_jw_jz", "requires_ndc",
                    "timely_filing_days", "complex_admin_for_biologics", "history"]
     column_searchable_list = ["code", "name"]
     column_filters = ["kind", "requires_jw_jz", "requires_ndc", "complex_admin_for_biologics"]
     column_labels = {"requires_jw_jz": "JW/JZ required", "requires_ndc": "NDC required",
                      "complex_admin_for_biologics": "Biologics as complex admin (96413)",
-                     "history": "History"}
-    column_formatters = {"history": history_link}
+                     "external_ids": "External ids (payer ids)", "history": "History"}
+    column_descriptions = {"external_ids": "How claims and EHRs name this payer: the payer id "
+                                           "in NM1*PR of 837/835 files, CDS Hooks payor ids."}
+    column_formatters = {"history": history_link,
+                         "external_ids": lambda _v, _c, m, _n: ", ".join(m.external_ids or [])}
     column_default_sort = "code"
     form_choices = {"kind": options(PAYER_KINDS)}
+    form_overrides = {"external_ids": CommaListField}
+    form_args = {"external_ids": {"label": "External ids (payer ids)",
+                                  "description": "Comma-separated, e.g. 87726, 60054."}}
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """The import's rules for a payer (filing limit of at least one day)."""
-        return payer_errors(form)
+        """The import's rules for a payer (filing limit, external ids naming one payer)."""
+        errors = payer_errors(form)
+        code = (form.code.data or "").strip() if hasattr(form, "code") else ""
+        if "external_ids" not in errors and code:
+            conflicts = external_id_conflicts({code: form.external_ids.data or []})
+            if conflicts.get(code):
+                errors["external_ids"] = " ".join(conflicts[code])
+        return errors
 
 
 class PackageInline(InlineFormAdmin):

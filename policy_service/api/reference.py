@@ -8,7 +8,7 @@ from typing import Any
 
 from flask_smorest import Blueprint
 from marshmallow import RAISE, fields, validate
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import selectinload
 
 from policy_service.auth import Permission, token_required
@@ -39,6 +39,7 @@ from policy_service.services.bundle import (
     payer_record,
     policy_record,
 )
+from policy_service.services.payers import find_payer_by_external_id
 
 blp = Blueprint("reference", __name__, url_prefix="",
                 description="Payers, drugs, policies and authorizations (read-only).")
@@ -53,6 +54,9 @@ class PageArgs(StrictSchema):
 
 class PayerArgs(PageArgs):
     kind = fields.String(validate=validate.OneOf(PAYER_KINDS))
+    external_id = fields.String(validate=validate.Length(min=1, max=80), metadata={
+        "description": "A payer id as claims or EHRs carry it (NM1*PR NM109): the one payer "
+                       "it names, matched on our id or an external id."})
 
 
 class DrugArgs(PageArgs):
@@ -101,6 +105,9 @@ def list_payers(args: dict[str, Any]) -> dict[str, Any]:
     query = select(Payer).order_by(Payer.code)
     if "kind" in args:
         query = query.where(Payer.kind == args["kind"])
+    if "external_id" in args:
+        match = find_payer_by_external_id(args["external_id"])
+        query = query.where(Payer.id == match.id if match else false())
     return _page(query, args, lambda p: PayerSchema().dump(payer_record(p)))
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from policy_service.extensions import db
@@ -26,6 +26,9 @@ class Payer(db.Model):
     requires_ndc: Mapped[bool] = mapped_column(default=False)
     timely_filing_days: Mapped[int] = mapped_column(default=365)
     complex_admin_for_biologics: Mapped[bool] = mapped_column(default=True)
+    # How others name this payer: the payer id of NM1*PR NM109 on 837/835 files, a CDS Hooks
+    # Coverage payor's identifier value. One value names at most one payer.
+    external_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
     notes: Mapped[str | None] = mapped_column(String(2000))
     version: Mapped[int] = mapped_column(default=1)
 

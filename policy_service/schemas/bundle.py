@@ -169,8 +169,19 @@ def date_range_errors(values: Mapping[str, Any], start: str, end: str) -> Messag
 
 
 def validate_payer_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the errors of a payer's billing settings (filing limit of at least one day)."""
-    return range_errors(values, at_least_one=("timely_filing_days",))
+    """Return the errors of a payer's settings (filing limit of a day or more, external ids)."""
+    errors = range_errors(values, at_least_one=("timely_filing_days",))
+    seen: set[str] = set()
+    for item in values.get("external_ids") or []:
+        if not isinstance(item, str):
+            continue
+        key = item.strip().upper()
+        if not key:
+            _merge(errors, "external_ids", "An external id cannot be blank.")
+        elif key in seen:
+            _merge(errors, "external_ids", f"{item!r} is given twice.")
+        seen.add(key)
+    return errors
 
 
 def validate_package_fields(values: Mapping[str, Any]) -> Messages:
@@ -269,6 +280,9 @@ class PayerSchema(BundleRecordSchema):
     requires_ndc = fields.Boolean()
     timely_filing_days = _positive_int()
     complex_admin_for_biologics = fields.Boolean()
+    external_ids = fields.List(_text(80), metadata={
+        "description": "How others name this payer: the payer id in NM1*PR NM109 of X12 "
+                       "files, a CDS Hooks Coverage payor identifier."})
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
     @validates_schema(skip_on_field_errors=False)

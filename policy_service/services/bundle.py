@@ -47,6 +47,7 @@ from policy_service.schemas.bundle import (
     validate_drug_fields,
     validate_policy_version_fields,
 )
+from policy_service.services.payers import external_id_conflicts
 
 Summary = dict[str, dict[str, int]]
 Tree = dict[Any, Any]
@@ -76,9 +77,10 @@ REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
 }
 
 PAYER_ATTRS = ("name", "kind", "requires_jw_jz", "requires_ndc", "timely_filing_days",
-               "complex_admin_for_biologics", "notes")
+               "complex_admin_for_biologics", "external_ids", "notes")
 PAYER_DEFAULTS = {"kind": "commercial", "requires_jw_jz": False, "requires_ndc": False,
-                  "timely_filing_days": 365, "complex_admin_for_biologics": True, "notes": None}
+                  "timely_filing_days": 365, "complex_admin_for_biologics": True,
+                  "external_ids": [], "notes": None}
 DRUG_ATTRS = ("name", "generic", "biosimilar_of", "route", "admin_class", "valid_from",
               "valid_to", "mue_units", "source", "notes")
 DRUG_DEFAULTS = {"biosimilar_of": None, "route": None, "admin_class": None, "valid_from": None,
@@ -415,6 +417,16 @@ def _check_against_stored(loaded: Loaded, existing: _Existing,
             _merge_tree(tree, ["policies", index], validate_policy_version_fields(merged))
 
 
+def _check_payer_external_ids(loaded: Loaded, tree: Tree) -> None:
+    """An external id names one payer, across the bundle and the stored payers."""
+    wanted = {entry["id"]: entry["external_ids"] for _, entry in loaded["payers"]
+              if "external_ids" in entry}
+    conflicts = external_id_conflicts(wanted)
+    for index, entry in loaded["payers"]:
+        for message in conflicts.get(entry["id"], []):
+            _add(tree, ["payers", index, "external_ids"], message)
+
+
 def _check_policy_groups(loaded: Loaded, existing: _Existing,
                          tree: Tree) -> None:
     """Entries of one policy must agree on payer and title; a new policy needs a payer."""
@@ -483,6 +495,7 @@ def _validate(data: Any) -> tuple[Loaded, _Existing, dict[int, int]]:
     _check_new_records(loaded, existing, tree)
     _check_policy_groups(loaded, existing, tree)
     _check_against_stored(loaded, existing, tree)
+    _check_payer_external_ids(loaded, tree)
     numbers, clashes = plan_version_numbers(loaded["policies"], existing.policies)
     _merge_tree(tree, [], clashes)
     if tree:
