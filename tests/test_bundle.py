@@ -42,7 +42,7 @@ HAND_WRITTEN: dict[str, Any] = {
          "billing_unit": {"amount": 10, "unit": "mg"},
          "packages": [{"amount": 100, "unit": "mg", "single_dose": True,
                        "ndc": "57894-0030-01"}],
-         "route": "IV", "admin_class": "biologic", "mue_units": 140},
+         "route": "IV", "admin_class": "biologic", "mue_units": 140, "rxnorm": ["310994"]},
         {"hcpcs": "Q5103", "name": "Inflectra", "generic": "infliximab-dyyb",
          "biosimilar_of": "J1745", "billing_unit": {"amount": 10, "unit": "mg"},
          "packages": [{"amount": 100, "unit": "mg", "single_dose": True}],
@@ -321,6 +321,8 @@ BAD_RECORDS = [
      "policies[1].payer", "Differs from policies[0]"),
     ("not a number", _set("authorizations[0].approved_visits", "four"),
      "authorizations[0].approved_visits", "Not a valid integer"),
+    ("RxNorm code that is not an RXCUI", _set("drugs[1].rxnorm", ["1860157", "J1745"]),
+     "drugs[1].rxnorm", "Not an RxNorm code (RXCUI, 1 to 10 digits): J1745"),
 ]
 
 

@@ -55,18 +55,20 @@ class DrugView(SecureModelView):
     """Drugs: HCPCS code, billing unit, biosimilar reference and package sizes."""
 
     column_list = ["hcpcs", "name", "generic", "biosimilar_of", "billing_unit_amount",
-                   "billing_unit", "route", "admin_class", "mue_units", "packages", "source",
-                   "history"]
+                   "billing_unit", "route", "admin_class", "mue_units", "rxnorm", "packages",
+                   "source", "history"]
     column_searchable_list = ["hcpcs", "name", "generic"]
     column_filters = ["generic", "biosimilar_of", "route", "admin_class"]
     column_labels = {"hcpcs": "HCPCS", "billing_unit_amount": "Billing unit amount",
-                     "mue_units": "MUE units", "history": "History"}
+                     "mue_units": "MUE units", "rxnorm": "RxNorm", "history": "History"}
     column_formatters = {"history": history_link, "source": external_link,
                          "packages": lambda _v, _c, m, _n: ", ".join(str(p) for p in m.packages)}
     column_formatters_export = {"packages": lambda _v, _c, m, _n: ", ".join(
         str(p) for p in m.packages)}
     column_default_sort = "hcpcs"
     form_excluded_columns = ["version"]
+    form_overrides = {"rxnorm": CommaListField}
+    form_args = {"rxnorm": {"label": "RxNorm codes (RXCUI, comma-separated)"}}
     inline_models = [PackageInline(DrugPackage)]
 
     def check_form(self, form: Form) -> dict[str, str]:

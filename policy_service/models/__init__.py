@@ -6,6 +6,7 @@ from policy_service.models.authorization import (
     Authorization,
     AuthorizationUsage,
 )
+from policy_service.models.cds import CdsTokenUse
 from policy_service.models.patient import THERAPY_OUTCOMES, Patient, Therapy
 from policy_service.models.policy import (
     POLICY_STATUSES,
@@ -27,6 +28,7 @@ __all__ = [
     "ApiToken",
     "Authorization",
     "AuthorizationUsage",
+    "CdsTokenUse",
     "ChangeRecord",
     "Drug",
     "DrugPackage",

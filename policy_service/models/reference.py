@@ -57,6 +57,8 @@ class Drug(db.Model):
     valid_to: Mapped[dt.date | None]
     # Medically unlikely edit: most units one provider bills for one patient on one day.
     mue_units: Mapped[int | None]
+    # RxNorm concepts (RXCUI) of this product: EHR orders name drugs by RxNorm, claims by HCPCS.
+    rxnorm: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str | None] = mapped_column(String(1000))
     notes: Mapped[str | None] = mapped_column(String(2000))
     version: Mapped[int] = mapped_column(default=1)

@@ -38,6 +38,7 @@ AT_LEAST_ONE = "Must be at least 1."
 NOT_NEGATIVE = "Must not be negative."
 GREATER_THAN_ZERO = "Must be greater than 0."
 NO_STEP_DRUGS = "List at least one drug or class."
+RXNORM_CODE = re.compile(r"^[0-9]{1,10}$")
 
 
 def hcpcs_error(code: Any) -> str | None:
@@ -203,6 +204,10 @@ def validate_drug_fields(values: Mapping[str, Any]) -> Messages:
     errors.update(_rows_errors(values, "packages", validate_package_fields))
     if values.get("biosimilar_of") and values.get("biosimilar_of") == values.get("hcpcs"):
         _merge(errors, "biosimilar_of", "A drug cannot be a biosimilar of itself.")
+    bad_rxnorm = [code for code in values.get("rxnorm") or () if not RXNORM_CODE.match(str(code))]
+    if bad_rxnorm:
+        _merge(errors, "rxnorm", f"Not an RxNorm code (RXCUI, 1 to 10 digits): "
+                                 f"{', '.join(map(str, bad_rxnorm))}.")
     return errors
 
 
@@ -321,6 +326,8 @@ class DrugSchema(BundleRecordSchema):
     valid_from = fields.Date(allow_none=True)
     valid_to = fields.Date(allow_none=True)
     mue_units = _positive_int(allow_none=True)
+    # RxNorm concept ids (RXCUI, digits only) that name this product in EHR orders.
+    rxnorm = fields.List(fields.String(validate=validate.Length(max=10)))
     source = fields.String(allow_none=True, validate=validate.Length(max=1000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 

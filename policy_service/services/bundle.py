@@ -82,9 +82,10 @@ PAYER_DEFAULTS = {"kind": "commercial", "requires_jw_jz": False, "requires_ndc":
                   "timely_filing_days": 365, "complex_admin_for_biologics": True,
                   "external_ids": [], "notes": None}
 DRUG_ATTRS = ("name", "generic", "biosimilar_of", "route", "admin_class", "valid_from",
-              "valid_to", "mue_units", "source", "notes")
+              "valid_to", "mue_units", "rxnorm", "source", "notes")
 DRUG_DEFAULTS = {"biosimilar_of": None, "route": None, "admin_class": None, "valid_from": None,
-                 "valid_to": None, "mue_units": None, "source": None, "notes": None}
+                 "valid_to": None, "mue_units": None, "rxnorm": [], "source": None,
+                 "notes": None}
 PACKAGE_DEFAULTS = {"unit": "mg", "single_dose": True, "ndc": None}
 VERSION_ATTRS = ("hcpcs", "effective_to", "status", "prior_auth_required", "covered_diagnoses",
                  "preferred_products", "sites_of_care", "min_days_between_doses", "min_age",
