@@ -1,7 +1,7 @@
 """drug rxnorm codes and CDS Hooks token uses
 
 Revision ID: c7d5a1e9b204
-Revises: a906a130d287
+Revises: c41d7e2a9b10
 Create Date: 2026-11-30 00:40:00
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c7d5a1e9b204'
-down_revision = 'a906a130d287'
+down_revision = 'c41d7e2a9b10'
 branch_labels = None
 depends_on = None
 
