@@ -58,11 +58,12 @@ from policy_service.billing.administration import KINDS
 from policy_service.database import run_serialized
 from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
-from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
+from policy_service.models import Authorization, AuthorizationUsage
 from policy_service.schemas.claims import ClaimRequestSchema
 from policy_service.services.claims import Claim, check_claim
 from policy_service.services.usage import record_usage, void_usage
 from policy_service.services.x12 import read_837
+from rulesets.vocabulary import ClaimStatus
 
 LINE_ROWS = 6
 INFUSION_ROWS = 3
@@ -74,8 +75,9 @@ PLACES_OF_SERVICE = [
     Option("22", "22 on-campus outpatient hospital"),
     Option("49", "49 independent clinic (infusion center)"),
 ]
-STATUS_LABELS = {"clean": "Clean: ready to submit", "needs_correction": "Needs correction"}
-STATUS_TONES = {"clean": "success", "needs_correction": "warning"}
+STATUS_LABELS = {ClaimStatus.CLEAN: "Clean: ready to submit",
+                 ClaimStatus.NEEDS_CORRECTION: "Needs correction"}
+STATUS_TONES = {ClaimStatus.CLEAN: "success", ClaimStatus.NEEDS_CORRECTION: "warning"}
 # Where a claim error's field lands on the form (nested rows keep their index).
 CLAIM_FIELD_OF_ERROR = {
     "payer": "payer", "patient": "patient", "date_of_service": "date_of_service",
@@ -138,8 +140,9 @@ class ClaimForm(FlaskForm):
             body["authorization_number"] = self.authorization_number.data.strip()
         if self.place_of_service.data:
             body["place_of_service"] = self.place_of_service.data
-        if self.drug.data:
-            body["administration"] = self._administration()
+        administration = self._administration()
+        if administration:
+            body["administration"] = administration
         rows: list[int] = []
         lines: list[dict[str, Any]] = []
         for position, entry in enumerate(self.lines.entries):
@@ -158,7 +161,9 @@ class ClaimForm(FlaskForm):
         return body, rows
 
     def _administration(self) -> dict[str, Any]:
-        admin: dict[str, Any] = {"hcpcs": self.drug.data}
+        """What was given: the drug (none for hydration or a patient-supplied drug), the dose,
+        the packages and the infusion times; empty when the form names none of them."""
+        admin: dict[str, Any] = {"hcpcs": self.drug.data} if self.drug.data else {}
         if self.administered_mg.data is not None:
             admin["administered_mg"] = str(self.administered_mg.data)
         packages = parse_packages(self.packages.data)
@@ -328,7 +333,8 @@ class ClaimCheckView(SecurePageView):
         """Show the claim form; on a valid submission, the findings and the lines side by side."""
         form = self._claim_form()
         result = check_form_claim(form) if form.validate_on_submit() else None
-        matched = matched_authorization(form) if result else None
+        # The authorization the claim check chose, so the page and the check never disagree.
+        matched = result.get("authorization") if result else None
         return self._render(form, X12Form(formdata=None), result=result, matched=matched,
                             may_record=may_record_usage())
 
@@ -366,24 +372,6 @@ def may_record_usage() -> bool:
     """Return whether the signed-in user may record and void authorization use."""
     return bool(current_user.is_authenticated) and has_permission(current_user,
                                                                   Permission.RECORD_USAGE)
-
-
-def matched_authorization(form: ClaimForm) -> Authorization | None:
-    """The authorization a checked claim draws on: the one it names, else the patient's
-    authorization for this payer and drug whose window holds the date of service."""
-    number = (form.authorization_number.data or "").strip()
-    if number:
-        return db.session.scalar(select(Authorization).where(Authorization.number == number))
-    codes = {form.drug.data} if form.drug.data else {
-        (entry.form.code.data or "").strip().upper() for entry in form.lines.entries}
-    day = form.date_of_service.data
-    candidates = db.session.scalars(
-        select(Authorization).join(Authorization.patient).join(Authorization.payer)
-        .where(Patient.external_id == (form.patient.data or "").strip(),
-               Payer.code == form.payer.data,
-               Authorization.valid_from <= day, Authorization.valid_to >= day)
-        .order_by(Authorization.valid_to.desc(), Authorization.number))
-    return next((a for a in candidates if codes & set(a.hcpcs or [])), None)
 
 
 def record_from_form(number: str, form: UsageForm) -> str | None:

@@ -41,23 +41,24 @@ from policy_service.services.schedule import (
     check_schedule,
     read_schedule,
 )
+from rulesets.vocabulary import Decision, Severity
 
 DECISION_LABELS = {
-    "eligible": "Eligible",
-    "needs_authorization": "Needs authorization",
-    "needs_information": "Needs information",
-    "not_eligible": "Not eligible",
+    Decision.ELIGIBLE: "Eligible",
+    Decision.NEEDS_AUTHORIZATION: "Needs authorization",
+    Decision.NEEDS_INFORMATION: "Needs information",
+    Decision.NOT_ELIGIBLE: "Not eligible",
     "error": "Could not check",
 }
 # Bootstrap tone of each decision: green goes ahead, amber needs work, red stops.
 DECISION_TONES = {
-    "eligible": "success",
-    "needs_authorization": "warning",
-    "needs_information": "warning",
-    "not_eligible": "danger",
+    Decision.ELIGIBLE: "success",
+    Decision.NEEDS_AUTHORIZATION: "warning",
+    Decision.NEEDS_INFORMATION: "warning",
+    Decision.NOT_ELIGIBLE: "danger",
     "error": "secondary",
 }
-SEVERITY_TONES = {"block": "danger", "warn": "warning", "info": "info"}
+SEVERITY_TONES = {Severity.BLOCK: "danger", Severity.WARN: "warning", Severity.INFO: "info"}
 PACKAGE_PATTERN = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?:x(?P<count>\d+))?$")
 UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
@@ -194,34 +195,28 @@ class EligibilityForm(FlaskForm):
         return item
 
 
-# The eligibility rules name missing facts by their request field; the page says it in words.
+# The eligibility check names missing facts by their request field; the page says it in words.
 MISSING_FACT_WORDS = {
     "site_of_care": "the site of care", "diagnosis_codes": "a diagnosis code",
     "dose": "the dose", "weight_kg": "the patient's weight", "birth_date": "the birth date",
     "packages": "the vial packages", "date_of_service": "the date of service",
 }
-MISSING_PATTERN = re.compile(r"^Cannot decide without: (?P<missing>.+?)\.?$")
 
 
-def friendly_message(message: str) -> str:
-    """Say the service's "Cannot decide without: site_of_care" as a person would."""
-    match = MISSING_PATTERN.match(message or "")
-    if match is None:
-        return message
-    facts = [part.strip() for part in match["missing"].split(",") if part.strip()]
+def missing_message(missing: list[dict[str, Any]]) -> str:
+    """Say what a check is missing (``[{"field": "site_of_care", ...}]``) as a person would."""
     words = []
-    for fact in facts:
-        # "weight_kg (the dose is in mg/kg)": word the field, keep the service's reason.
-        name, _, reason = fact.partition(" (")
-        word = MISSING_FACT_WORDS.get(name, name.replace("_", " "))
-        words.append(f"{word} ({reason}" if reason else word)
+    for fact in missing:
+        word = MISSING_FACT_WORDS.get(fact["field"], fact["field"].replace("_", " "))
+        # "the patient's weight (the dose is in mg/kg)": word the field, keep the reason.
+        words.append(f"{word} ({fact['reason']})" if fact.get("reason") else word)
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
     return f"Cannot decide yet: add {listed} and check again."
 
 
 def with_friendly_messages(outcome: dict[str, Any]) -> dict[str, Any]:
     """The eligibility outcome with its findings' messages worded for the page."""
-    findings = [{**f, "message": friendly_message(f.get("message", ""))}
+    findings = [{**f, "message": missing_message(f["missing"])} if f.get("missing") else f
                 for f in outcome.get("findings") or []]
     return {**outcome, "findings": findings}
 

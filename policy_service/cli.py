@@ -16,6 +16,8 @@ from sqlalchemy.exc import SQLAlchemyError
 from policy_service import create_app
 from policy_service.errors import DomainError, Invalid
 from policy_service.logging import get_logger, safe_traceback
+from rulesets import ruleset_names
+from rulesets.vocabulary import Decision
 
 
 def _fail(message: str) -> None:
@@ -113,6 +115,26 @@ def create_token_command(email: str) -> None:
     db.session.commit()
     click.echo(f"API token for {email} (shown once; send it as 'Authorization: Bearer <token>'):")
     click.echo(token)
+
+
+@commands.command("rules")
+@click.option("--ruleset", "names", multiple=True, type=click.Choice(ruleset_names()),
+              help="Only this ruleset (repeatable); default: all.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+def rules_command(names: tuple[str, ...], output: str) -> None:
+    """Print the rules catalogue: every finding, when and why it fires, and its cases."""
+    import json
+
+    from policy_service.catalogue import catalogue, catalogue_text
+
+    if output == "json":
+        click.echo(json.dumps([
+            {"ruleset": ruleset.name, "title": ruleset.title,
+             "rules": [entry.as_dict() for entry in entries]}
+            for ruleset, entries in catalogue(list(names) or None)], indent=2))
+    else:
+        click.echo(catalogue_text(list(names) or None))
 
 
 @commands.command("revoke-token")
@@ -248,8 +270,9 @@ def check_claims_command(file: Path) -> None:
 
 
 TABLE_COLUMNS = ("row", "patient_id", "date_of_service", "hcpcs", "decision", "codes", "billing")
-DECISION_COLOURS = {"eligible": "green", "needs_authorization": "yellow",
-                    "needs_information": "yellow", "not_eligible": "red", "error": "red"}
+DECISION_COLOURS = {Decision.ELIGIBLE: "green", Decision.NEEDS_AUTHORIZATION: "yellow",
+                    Decision.NEEDS_INFORMATION: "yellow", Decision.NOT_ELIGIBLE: "red",
+                    "error": "red"}
 
 
 def _print_table(results: list[dict[str, Any]]) -> None:

@@ -15,7 +15,8 @@ of docs/architecture.md). Everything here follows the pattern that survived test
   EngineError: a broken rule must never look like a clean pass;
 - one process-wide lock around every call into the C core, which is not thread-safe.
 
-Rules are data (see ``rulesets``); ``_definition`` compiles them into durable's JSON form.
+Rules are data (see ``rulesets``); ``_definition`` compiles them into durable's JSON form, and
+every case is checked against its ruleset's table of declared fields before it is asserted.
 Two defects of durable's C core, found by the oracle property test, shape that compilation:
 
 - a field-to-field comparison (``{"$gt": {"dose_mg": {"$m": "max_dose_mg"}}}``) whose
@@ -33,7 +34,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import threading
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -41,16 +41,7 @@ from typing import Any
 from durable import engine as durable_engine
 from durable import lang as durable_lang
 
-from rulesets import (
-    CASE_MARKER_FIELD,
-    RESERVED_FIELDS,
-    Finding,
-    Rule,
-    RulesetError,
-    findings_for,
-    get_ruleset,
-    validate_ruleset,
-)
+from rulesets import CASE_MARKER_FIELD, Finding, Rule, Ruleset, RulesetError, get_ruleset
 
 __all__ = ["EngineError", "Finding", "evaluate", "fired_rules", "register"]
 
@@ -69,7 +60,7 @@ class _QuietHost(durable_engine.Host):
 # One lock for the whole process: durable's C core is not safe for concurrent calls.
 _LOCK = threading.Lock()
 _SIDS = itertools.count(1)
-_registered: dict[str, list[Rule]] = {}
+_registered: dict[str, Ruleset] = {}
 # Per-evaluation storage: sid -> names of the ruleset rules whose actions ran.
 _fired: dict[str, list[str]] = {}
 
@@ -131,74 +122,65 @@ def _conjuncts(condition: dict[str, Any]) -> list[dict[str, Any]]:
     return [condition]
 
 
-def _definition(rules: list[Rule]) -> dict[str, dict[str, Any]]:
+def _definition(rules: tuple[Rule, ...]) -> dict[str, dict[str, Any]]:
     """Translate ruleset data into durable's JSON ruleset form, with actions bound."""
     definition: dict[str, dict[str, Any]] = {}
     for rule in rules:
-        alternatives = _alternatives(rule["condition"])
+        alternatives = _alternatives(rule.condition)
         for index, alternative in enumerate(alternatives):
-            durable_name = rule["name"] if len(alternatives) == 1 else f"{rule['name']}__or{index}"
-            definition[durable_name] = {"all": [{"m": alternative}], "run": _action(rule["name"])}
+            durable_name = rule.name if len(alternatives) == 1 else f"{rule.name}__or{index}"
+            definition[durable_name] = {"all": [{"m": alternative}], "run": _action(rule.name)}
     return definition
 
 
-def _register_locked(name: str, rules: list[Rule] | None) -> list[Rule]:
-    """Register ruleset ``name`` once per process and return its rules (lock held)."""
+def _register_locked(name: str, ruleset: Ruleset | None) -> Ruleset:
+    """Register ruleset ``name`` once per process and return it (lock held)."""
     if name in _registered:
-        if rules is not None and rules != _registered[name]:
+        if ruleset is not None and ruleset != _registered[name]:
             raise EngineError(f"ruleset {name!r} is already registered with other rules")
         return _registered[name]
-    if rules is None:
+    if ruleset is None:
         try:
-            rules = get_ruleset(name)
+            ruleset = get_ruleset(name)
         except KeyError:
             raise EngineError(f"unknown ruleset {name!r}") from None
     try:
-        validate_ruleset(rules)
+        ruleset.validate()
     except RulesetError as error:
         raise EngineError(f"ruleset {name!r} is malformed: {error}") from error
     try:
-        _host().register_rulesets({name: _definition(rules)})
+        _host().register_rulesets({name: _definition(ruleset.rules)})
     except EngineError:
         raise
     except Exception as error:
         raise EngineError(f"durable-rules refused ruleset {name!r}: {error}") from error
     # Keep our own copy: the registered network can never change, so neither may the data.
-    _registered[name] = copy.deepcopy(rules)
+    _registered[name] = copy.deepcopy(ruleset)
     return _registered[name]
 
 
-def register(name: str, rules: list[Rule] | None = None) -> None:
+def register(name: str, ruleset: Ruleset | None = None) -> None:
     """Register a ruleset (by default the one ``rulesets`` defines under ``name``)."""
     with _LOCK:
-        _register_locked(name, rules)
+        _register_locked(name, ruleset)
 
 
-def _fact(case: Mapping[str, Any], sid: str) -> dict[str, Any]:
-    """Check the case and return the fact to assert: its fields plus the engine's own."""
-    fact: dict[str, Any] = {}
-    for field, value in case.items():
-        if not isinstance(field, str) or field.startswith("$") or field in RESERVED_FIELDS:
-            raise EngineError(f"case field {field!r} is reserved or not a name")
-        if value is None:
-            raise EngineError(f"case field {field!r} is null; leave an unknown field out")
-        if not isinstance(value, bool | int | float | str):
-            raise EngineError(f"case field {field!r} must be a bool, number or string")
-        if isinstance(value, float) and not math.isfinite(value):
-            raise EngineError(f"case field {field!r} must be a finite number")
-        fact[field] = value
-    fact["sid"] = sid
-    fact[CASE_MARKER_FIELD] = True
-    return fact
+def _fact(ruleset: Ruleset, case: Mapping[str, Any], sid: str) -> dict[str, Any]:
+    """Check the case against the ruleset's declared fields; return the fact to assert."""
+    try:
+        ruleset.check_case(case)
+    except RulesetError as error:
+        raise EngineError(str(error)) from None
+    return {**case, "sid": sid, CASE_MARKER_FIELD: True}
 
 
-def _run(ruleset_name: str, case: Mapping[str, Any]) -> tuple[list[Rule], list[str]]:
-    """Evaluate one case; return the ruleset's rules and the names that fired, in rule order."""
+def _run(ruleset_name: str, case: Mapping[str, Any]) -> tuple[Ruleset, list[str]]:
+    """Evaluate one case; return the ruleset and the names of the rules that fired, in order."""
     with _LOCK:
-        rules = _register_locked(ruleset_name, None)
+        ruleset = _register_locked(ruleset_name, None)
         host = _host()
         sid = str(next(_SIDS))
-        fact = _fact(case, sid)
+        fact = _fact(ruleset, case, sid)
         _fired[sid] = []
         reached_actions = False
         try:
@@ -220,7 +202,7 @@ def _run(ruleset_name: str, case: Mapping[str, Any]) -> tuple[list[Rule], list[s
             # actions ran (the always-firing rule guarantees that on every normal path).
             if reached_actions or fired_any:
                 host.delete_state(ruleset_name, sid)
-    return rules, [rule["name"] for rule in rules if rule["name"] in fired]
+    return ruleset, [rule.name for rule in ruleset.rules if rule.name in fired]
 
 
 def fired_rules(ruleset_name: str, case: Mapping[str, Any]) -> list[str]:
@@ -230,5 +212,5 @@ def fired_rules(ruleset_name: str, case: Mapping[str, Any]) -> list[str]:
 
 def evaluate(ruleset_name: str, case: Mapping[str, Any]) -> list[Finding]:
     """Evaluate one case with a ruleset and return its findings, in ruleset order."""
-    rules, fired = _run(ruleset_name, case)
-    return findings_for(rules, fired)
+    ruleset, fired = _run(ruleset_name, case)
+    return ruleset.findings_for(fired)

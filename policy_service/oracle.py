@@ -1,8 +1,9 @@
 """A pure-Python evaluator of the rule conditions durable-rules evaluates.
 
-It reads the same data as the engine adapter (rulesets.*.RULES) and must agree with durable
-on every case (tests/test_oracle_property.py checks it on generated cases). It is also the
-readable account of the rules: ``describe(rule)`` turns a condition into a sentence.
+It reads the same data as the engine adapter (``rulesets.get_ruleset``), checks a case against
+the same table of declared fields, and must agree with durable on every case
+(tests/rulesets/test_oracle_property.py checks it on generated cases). It is also the readable
+account of the rules: ``describe(rule)`` turns a condition into an expression.
 
 Semantics, matching durable's: a test that mentions an absent field (on either side of a
 comparison) does not match; ``$and`` needs every part to match, ``$or`` any part.
@@ -14,7 +15,7 @@ import operator
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from rulesets import CASE_MARKER_FIELD, Finding, Rule, findings_for, get_ruleset
+from rulesets import CASE_MARKER_FIELD, Finding, Rule, Ruleset, get_ruleset
 
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
     "$lt": operator.lt,
@@ -46,17 +47,19 @@ def matches(condition: Mapping[str, Any], case: Mapping[str, Any]) -> bool:
     return key in case and case[key] == operand
 
 
-def fired_rules(rules: list[Rule], case: Mapping[str, Any]) -> list[str]:
+def fired_rules(ruleset: str | Ruleset, case: Mapping[str, Any]) -> list[str]:
     """Return the names of the rules whose condition holds, as the engine would fire them."""
+    ruleset = get_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
+    ruleset.check_case(case)
     # The engine stamps its marker on every fact; do the same so the always-firing rule fires.
     fact = {**case, CASE_MARKER_FIELD: True}
-    return [rule["name"] for rule in rules if matches(rule["condition"], fact)]
+    return [rule.name for rule in ruleset.rules if matches(rule.condition, fact)]
 
 
-def evaluate(ruleset: str | list[Rule], case: Mapping[str, Any]) -> list[Finding]:
+def evaluate(ruleset: str | Ruleset, case: Mapping[str, Any]) -> list[Finding]:
     """Return the findings the engine should produce for ``case``, in ruleset order."""
-    rules = get_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
-    return findings_for(rules, fired_rules(rules, case))
+    ruleset = get_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
+    return ruleset.findings_for(fired_rules(ruleset, case))
 
 
 def describe_condition(condition: Mapping[str, Any]) -> str:
@@ -81,9 +84,9 @@ def describe_condition(condition: Mapping[str, Any]) -> str:
 
 def describe(rule: Rule) -> str:
     """Describe a rule for people: its code, severity and when it fires."""
-    if rule["code"] is None:
-        return f"{rule['name']} (no finding): fires on every case"
+    if rule.code is None:
+        return f"{rule.name} (no finding): fires on every case"
     return (
-        f"{rule['code']} ({rule['severity']}, rule {rule['name']}): "
-        f"when {describe_condition(rule['condition'])}"
+        f"{rule.code} ({rule.severity}, rule {rule.name}): "
+        f"when {describe_condition(rule.condition)}"
     )

@@ -14,11 +14,17 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import _app_ctx_id
+from hypothesis import settings
 from sqlalchemy import text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from policy_service import create_app
 from policy_service.extensions import db
+
+# Property tests run 1,000 examples by default; .ci/run selects the deep profile (10,000).
+settings.register_profile("default", max_examples=1_000)
+settings.register_profile("deep", max_examples=10_000)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 def database_url(tmp_root: Path) -> str:

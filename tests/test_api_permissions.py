@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from policy_service.services.usage import record_usage
-from tests.test_eligibility_api import BASE_REQUEST, build_world
+from tests.eligibility.world import BASE_REQUEST, build_world
 
 CLAIM = {
     "payer": "MEDICARE-B", "patient": {"id": "P001"}, "date_of_service": "2026-03-10",

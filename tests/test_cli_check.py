@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
-from tests.test_eligibility_api import BASE_REQUEST, build_world
+from tests.eligibility.world import BASE_REQUEST, build_world
 
 SCHEDULE = """patient_id,payer,date_of_service,hcpcs,site_of_care,diagnosis_codes,dose_mg,packages
 P001,MEDICARE-B,2026-03-10,J1745,office,M05.79,400,100x4

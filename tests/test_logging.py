@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from policy_service.logging import redact_phi, safe_traceback
 from policy_service.models import Patient
-from tests.test_eligibility_api import BASE_REQUEST, build_world
+from tests.eligibility.world import BASE_REQUEST, build_world
 
 IDENTIFIERS = ("P001", "A-1001", "M05.79", "1961-03-02", "CLM-77")
 

@@ -16,13 +16,13 @@ from policy_service.schemas.eligibility import load_request
 from policy_service.services.eligibility import check_batch
 from policy_service.services.policy_index import index_cache
 from policy_service.services.usage import record_usage
-from tests.factories import make_authorization, make_patient
-from tests.test_eligibility_api import (
+from tests.eligibility.world import (
     BASE_REQUEST,
     METHOTREXATE_FAILED,
     build_world,
     request_with,
 )
+from tests.factories import make_authorization, make_patient
 
 
 @contextmanager

@@ -85,6 +85,9 @@ class DrugBilling:
     waste_above_optimal_units: int = 0
     # The smallest combination of vials for the dose, when the ones opened wasted more (A8).
     optimal_packages: tuple[PackageCount, ...] = ()
+    # What is payable: the lines with only the waste of the smallest combination (A8), so no
+    # JW line (JZ instead, where JW/JZ apply) when that combination wastes nothing.
+    payable_lines: tuple[BillingLine, ...] = ()
 
 
 def administered_units(dose_amount: Amount, billing_unit_amount: Amount) -> int:
@@ -165,17 +168,19 @@ def drug_billing(
         best_discarded = max(0, math.floor(best_opened / unit_q) - administered)
         above_optimal = max(0, discarded - best_discarded)
 
+    jz_required = date_of_service is None or date_of_service >= JZ_REQUIRED_FROM
+    lines = drug_lines(hcpcs, administered, discarded, jw_jz_applies, jz_required=jz_required)
     return DrugBilling(
         administered_units=administered,
         discarded_units=discarded,
         opened_amount=_to_decimal(opened),
-        lines=drug_lines(hcpcs, administered, discarded, jw_jz_applies,
-                         jz_required=date_of_service is None
-                         or date_of_service >= JZ_REQUIRED_FROM),
+        lines=lines,
         jw_jz_applies=jw_jz_applies,
         packages_used=used,
         waste_above_optimal_units=above_optimal,
         optimal_packages=best if above_optimal else (),
+        payable_lines=drug_lines(hcpcs, administered, discarded - above_optimal, jw_jz_applies,
+                                 jz_required=jz_required) if above_optimal else lines,
     )
 
 

@@ -16,7 +16,9 @@ from policy_service.schemas.common import (
     Positive,
     StrictSchema,
 )
+from policy_service.schemas.eligibility import AuthorizationRefSchema, one_of
 from policy_service.services.claims import Claim, ClaimAdministration, ClaimLine
+from rulesets.vocabulary import Category, ClaimStatus, Severity
 
 MODIFIER_PATTERN = re.compile(r"^[A-Z0-9]{2}$")
 NDC_PATTERN = re.compile(r"^(?:\d{4,5}-\d{3,4}-\d{1,2}|\d{11})$")
@@ -58,7 +60,8 @@ class InfusionSchema(StrictSchema):
 
 
 class AdministrationSchema(StrictSchema):
-    hcpcs = HcpcsCode(required=True)
+    # None for hydration only or a patient-supplied (white-bagged) drug: no drug line is billed.
+    hcpcs = HcpcsCode(allow_none=True, load_default=None)
     administered_mg = fields.Decimal(allow_none=True, validate=Positive)
     packages = fields.List(fields.Nested(PackageCountSchema), allow_none=True)
     infusions = fields.List(fields.Nested(InfusionSchema), allow_none=True)
@@ -107,7 +110,7 @@ class ClaimRequestSchema(StrictSchema):
             authorization_number=data.get("authorization_number"),
             place_of_service=data.get("place_of_service"),
             administration=ClaimAdministration(
-                hcpcs=admin["hcpcs"],
+                hcpcs=admin.get("hcpcs"),
                 administered_mg=admin.get("administered_mg"),
                 packages=[(p["amount"], p["count"]) for p in admin["packages"]]
                 if admin.get("packages") else None,
@@ -121,7 +124,8 @@ class ClaimRequestSchema(StrictSchema):
 
 class FindingSchema(Schema):
     code = fields.String()
-    severity = fields.String()
+    severity = fields.String(metadata=one_of(Severity))
+    category = fields.String(metadata=one_of(Category))
     line = fields.Integer(allow_none=True)
     message = fields.String()
     rule = fields.String()
@@ -137,6 +141,8 @@ class ExpectedLineSchema(Schema):
 class ClaimResponseSchema(Schema):
     """The status, every finding naming its line, and the lines the facts support."""
 
-    status = fields.String()
+    status = fields.String(metadata=one_of(ClaimStatus))
     findings = fields.List(fields.Nested(FindingSchema))
     expected_lines = fields.List(fields.Nested(ExpectedLineSchema))
+    authorization = fields.Nested(AuthorizationRefSchema, allow_none=True, metadata={
+        "description": "the authorization the check chose for the claim's drug"})

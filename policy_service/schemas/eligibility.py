@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from marshmallow import (
@@ -23,6 +24,7 @@ from policy_service.schemas.common import (
     StrictSchema,
 )
 from policy_service.services.eligibility import EligibilityRequest, TherapyFact
+from rulesets.vocabulary import Category, Decision, Severity
 
 
 class DoseSchema(StrictSchema):
@@ -113,12 +115,25 @@ class PolicyRefSchema(Schema):
     effective_from = fields.String()
 
 
+def one_of(enum: type[StrEnum]) -> dict[str, Any]:
+    """OpenAPI metadata naming the values a dumped vocabulary field takes."""
+    return {"enum": [member.value for member in enum]}
+
+
+class MissingFactSchema(Schema):
+    field = fields.String(metadata={"description": "the request field that would decide"})
+    reason = fields.String(allow_none=True)
+
+
 class FindingSchema(Schema):
     code = fields.String()
-    severity = fields.String()
+    severity = fields.String(metadata=one_of(Severity))
+    category = fields.String(metadata=one_of(Category))
     rule = fields.String()
     message = fields.String()
     policy = fields.Nested(PolicyRefSchema, allow_none=True)
+    missing = fields.List(fields.Nested(MissingFactSchema), metadata={
+        "description": "MISSING_INFORMATION only: each missing fact as data"})
 
 
 class LineSchema(Schema):
@@ -145,7 +160,7 @@ class AuthorizationRefSchema(Schema):
 class EligibilityResponseSchema(Schema):
     """The decision with every reason, the billing lines and the authorization drawn on."""
 
-    decision = fields.String()
+    decision = fields.String(metadata=one_of(Decision))
     findings = fields.List(fields.Nested(FindingSchema))
     billing = fields.Nested(BillingSchema, allow_none=True)
     authorization = fields.Nested(AuthorizationRefSchema, allow_none=True)

@@ -1,12 +1,13 @@
 """Claim check: does a claim match its administration facts, its authorization and the coding
 rules (rules.md A-F)?
 
-The flow mirrors eligibility. Every fact is derived in plain Python (units and JW/JZ lines from
-``billing.units``, administration codes from ``billing.administration``, the filing deadline from
-``billing.timely_filing``); the ``claims`` ruleset then evaluates one flat case per claim line and
-one claim-level case. The authorization and coverage findings come from the eligibility case
-built for the claim's drug (``services.eligibility.build_case``), so they are computed once, by
-the same code, for both checks.
+The flow mirrors eligibility. Every fact is derived in plain Python by a small builder per rule
+family (drug units, administration, modifiers, diagnosis, filing) from ``billing.units``,
+``billing.administration`` and ``billing.timely_filing``; the ``claims`` ruleset then evaluates
+one flat case per claim line and one claim-level case. The authorization and coverage findings
+come from the public eligibility check of the claim's drug (``services.eligibility.assess``), so
+they are computed once, by the same code, for both checks; which of them concern a claim follows
+from their rules' categories.
 """
 
 from __future__ import annotations
@@ -32,17 +33,18 @@ from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.logging import get_logger
 from policy_service.services.eligibility import (
-    COVERAGE_CODES,
-    SEVERITY_ORDER,
-    BuiltCase,
+    Assessment,
     EligibilityRequest,
-    build_case,
-    finding_message,
-    load_context,
+    assess,
+    authorization_summary,
+    sort_findings,
 )
+from policy_service.services.icd10 import is_billable, not_billable_text
 from policy_service.services.policy_index import DrugView, PayerView, PolicyIndex, index_cache
 from rulesets import render_message
-from rulesets.claims import RULES_BY_NAME
+from rulesets.claims import RULESET
+from rulesets.eligibility import RULESET as ELIGIBILITY
+from rulesets.vocabulary import Category, claim_status
 
 # Place of service (CMS POS code set) -> the site of care authorizations and policies name.
 # 19/22 are off- and on-campus outpatient hospital; 49 "independent clinic" is how free-standing
@@ -55,14 +57,18 @@ PLACE_OF_SERVICE_SITES: dict[str, str] = {
     "49": "ambulatory_infusion_center",
 }
 
-# Eligibility findings about planning the next dose, not about a service already given.
-NOT_FOR_CLAIMS = frozenset({"AUTH_EXPIRING_SOON", "AUTH_UNITS_LOW"})
+# The eligibility findings that concern a claim: coverage and the authorization (not missing
+# planning data, and not the planning warnings, which are about the next dose).
+CLAIM_CATEGORIES = frozenset({Category.COVERAGE, Category.AUTHORIZATION})
 
 EM_CODES = frozenset({"99202", "99203", "99204", "99205",
                       "99211", "99212", "99213", "99214", "99215"})
 NURSE_VISIT = "99211"
-JOINT_CODES = frozenset({"20600", "20604", "20605", "20606", "20610", "20611"})
-GUIDED_JOINT_CODES = frozenset({"20604", "20606", "20611"})
+# Each joint injection code without ultrasound guidance and its guided counterpart (CPT 2015).
+GUIDED_INSTEAD = {"20600": "20604", "20605": "20606", "20610": "20611"}
+UNGUIDED_JOINT_CODES = frozenset(GUIDED_INSTEAD)
+GUIDED_JOINT_CODES = frozenset(GUIDED_INSTEAD.values())
+JOINT_CODES = UNGUIDED_JOINT_CODES | GUIDED_JOINT_CODES
 ULTRASOUND_GUIDANCE = "76942"
 # Codes that need start and stop times: every infusion code and its hourly add-ons.
 TIMED_ADMIN_CODES = frozenset({"96360", "96361", "96365", "96366", "96367", "96368",
@@ -107,9 +113,10 @@ class ClaimLine:
 
 @dataclass(frozen=True)
 class ClaimAdministration:
-    """What was given at the encounter: the drug, the dose, the packages opened, the times."""
+    """What was given at the encounter: the drug (none for hydration or a patient-supplied
+    drug), the dose, the packages opened, the times."""
 
-    hcpcs: str
+    hcpcs: str | None = None
     administered_mg: Decimal | None = None
     packages: list[tuple[Decimal, int]] | None = None
     infusions: list[Infusion] | None = None
@@ -147,7 +154,7 @@ class _Derived:
 
     evaluations: list[_Evaluation]
     expected_lines: list[dict[str, Any]]
-    eligibility: BuiltCase | None
+    eligibility: Assessment | None
     drug_line: int | None
 
 
@@ -195,15 +202,28 @@ def _check_references(claim: Claim, index: PolicyIndex) -> None:
     if claim.payer not in index.payers:
         errors["payer"] = [f"Unknown payer {claim.payer!r}."]
     admin = claim.administration
-    if admin is not None and admin.hcpcs not in index.drugs:
+    if admin is not None and admin.hcpcs is not None and admin.hcpcs not in index.drugs:
         errors["administration.hcpcs"] = [f"Unknown drug code {admin.hcpcs!r}."]
     if errors:
         raise Invalid(errors)
 
 
-def _eligibility_case(claim: Claim, index: PolicyIndex) -> BuiltCase | None:
-    """The eligibility case for the claim's drug: authorization match and policy coverage."""
-    admin = claim.administration
+# Eligibility request fields as the claim calls them.
+CLAIM_FIELD_NAMES = {
+    "packages": "administration.packages",
+    "dose": "administration.administered_mg",
+    "hcpcs": "administration.hcpcs",
+}
+
+
+def _eligibility(claim: Claim, index: PolicyIndex) -> Assessment | None:
+    """The eligibility check of the claim's drug: authorization match and policy coverage.
+
+    The drug is the one administered, else the first drug line's; a claim with neither
+    (hydration, a patient-supplied drug) has no drug to check coverage for.
+    """
+    admin = claim.administration if claim.administration and claim.administration.hcpcs \
+        else None
     hcpcs = admin.hcpcs if admin else next(
         (line.code for line in claim.lines if line.code in index.drugs), None)
     if hcpcs is None:
@@ -218,19 +238,11 @@ def _eligibility_case(claim: Claim, index: PolicyIndex) -> BuiltCase | None:
         authorization_number=claim.authorization_number,
     )
     try:
-        return build_case(request, index, load_context([request]))
+        return assess(request, index)
     except Invalid as exc:
         # Name the claim's own fields, not the eligibility request's.
         raise Invalid([{"field": CLAIM_FIELD_NAMES.get(e["field"], e["field"]),
                         "message": e["message"]} for e in exc.errors]) from None
-
-
-# Eligibility request fields as the claim calls them.
-CLAIM_FIELD_NAMES = {
-    "packages": "administration.packages",
-    "dose": "administration.administered_mg",
-    "hcpcs": "administration.hcpcs",
-}
 
 
 def _billing_explain(claim: Claim, billing: DrugBilling, payer: PayerView) -> dict[str, str]:
@@ -239,75 +251,6 @@ def _billing_explain(claim: Claim, billing: DrugBilling, payer: PayerView) -> di
     return {"expected": _lines_text(billing.lines),
             "dose": f"{_number(Decimal(dose))} mg" if dose is not None else "the dose",
             "packages": _packages_text(billing), "jw_reason": _jw_reason(billing, payer)}
-
-
-def _drug_facts(claim: Claim, payer: PayerView, index: PolicyIndex,
-                billing: DrugBilling | None, evaluations: list[_Evaluation]) -> int | None:
-    """Add one case per drug line; return the index of the administered drug's line."""
-    admin = claim.administration
-    day = claim.date_of_service
-    totals: dict[str, int] = {}
-    for line in claim.lines:
-        totals[line.code] = totals.get(line.code, 0) + line.units
-    first_of_code: dict[str, int] = {}
-    for position, line in enumerate(claim.lines):
-        first_of_code.setdefault(line.code, position)
-
-    drug_code = admin.hcpcs if admin else None
-    given_lines = [i for i, line in enumerate(claim.lines)
-                   if line.code == drug_code and JW not in line.modifiers]
-    waste_lines = [i for i, line in enumerate(claim.lines)
-                   if line.code == drug_code and JW in line.modifiers]
-    administered_line = given_lines[0] if given_lines else None
-
-
-    for position, line in enumerate(claim.lines):
-        drug = index.drugs.get(line.code)
-        if drug is None:
-            continue
-        modifiers = set(line.modifiers)
-        case: dict[str, Any] = {
-            "scope": "line", "kind": "drug", "code": line.code, "units": line.units,
-            "code_valid_on_dos": _valid_on(drug, day),
-            "ndc_required": payer.requires_ndc, "ndc_given": bool(line.ndc),
-            "has_jw": JW in modifiers, "has_jz": JZ in modifiers,
-        }
-        explain: dict[str, Any] = {
-            "drug_name": drug.name, "date_of_service": day.isoformat(),
-            "validity": _validity_text(drug), "replacement": _replacement(drug, day, index),
-            "payer_name": payer.name,
-        }
-        if drug.mue_units is not None and first_of_code[line.code] == position:
-            case["mue_units"] = drug.mue_units
-            case["code_total_units"] = totals[line.code]
-        if billing is not None and line.code == drug_code:
-            # The first expected line is the administered one (with JZ when nothing wasted).
-            expected_given = billing.lines[0]
-            expected_waste = next((ln for ln in billing.lines if JW in ln.modifiers), None)
-            case["jw_jz_applies"] = billing.jw_jz_applies
-            explain.update(_billing_explain(claim, billing, payer))
-            case["jw_line_billed"] = bool(waste_lines)
-            if position == administered_line:
-                billed = sum(claim.lines[i].units for i in given_lines)
-                case["expected_units"] = expected_given.units
-                case["units_match"] = billed == expected_given.units
-                case["billed_units"] = billed
-                case["jz_expected"] = JZ in expected_given.modifiers
-                case["jw_expected"] = expected_waste is not None
-            elif JW in modifiers:
-                case["jw_expected"] = expected_waste is not None
-                if expected_waste is not None and position == waste_lines[0]:
-                    billed = sum(claim.lines[i].units for i in waste_lines)
-                    case["expected_units"] = expected_waste.units
-                    case["units_match"] = billed == expected_waste.units
-                    case["billed_units"] = billed
-                    if billing.waste_above_optimal_units:
-                        # A8: waste beyond the smallest vial combination is not payable.
-                        case["jw_units_above_optimal"] = billing.waste_above_optimal_units
-                        explain["optimal_packages"] = _packages_text(
-                            billing, billing.optimal_packages)
-        evaluations.append(_Evaluation(case, explain, position))
-    return administered_line
 
 
 def _jw_reason(billing: DrugBilling, payer: PayerView) -> str:
@@ -320,111 +263,318 @@ def _jw_reason(billing: DrugBilling, payer: PayerView) -> str:
     return "the discarded amount is billed on the JW line"
 
 
-def _administration_facts(claim: Claim, complex_for_biologics: bool,
-                          evaluations: list[_Evaluation],
-                          claim_case: dict[str, Any], claim_explain: dict[str, Any]
-                          ) -> AdministrationLines | None:
-    """Per-line administration facts, compared with the lines the infusion times support."""
-    admin = claim.administration
-    admin_lines = [(i, line) for i, line in enumerate(claim.lines) if is_admin_code(line.code)]
-    infusions = admin.infusions if admin else None
-    expected: AdministrationLines | None = None
-    if infusions:
-        try:
-            expected = administration_lines(infusions, complex_for_biologics)
-        except ValueError as exc:
-            raise Invalid({"administration.infusions": [str(exc)]}) from None
-    issues = expected.issues if expected else ()
-    times_missing = [i for i in issues if i.code == ADMIN_TIME_MISSING]
-    hydration_issues = [i for i in issues if i.code == HYDRATION_NOT_BILLABLE]
-    expected_units = {line.code: line.units for line in expected.lines} if expected else {}
-    expected_text = _lines_text(expected.lines) if expected else ""
-    # Codes whose comparison is meaningless: their infusion has no times.
-    unknown = TIMED_ADMIN_CODES if times_missing else frozenset()
+def _first_of_code(claim: Claim, position: int) -> bool:
+    """Whether the line at ``position`` is the claim's first line of its code."""
+    code = claim.lines[position].code
+    return all(line.code != code for line in claim.lines[:position])
 
-    billed: dict[str, int] = {}
-    for _, line in admin_lines:
-        billed[line.code] = billed.get(line.code, 0) + line.units
-    seen_initial = 0
-    mismatched = False
-    for position, line in admin_lines:
-        modifiers = set(line.modifiers)
+
+def _code_units(claim: Claim, code: str) -> int:
+    """The units of ``code`` over every line of the claim."""
+    return sum(line.units for line in claim.lines if line.code == code)
+
+
+# --- drug units (rules.md A, B, E, H) -----------------------------------------------------------
+
+@dataclass
+class _DrugLines:
+    """Where the administered drug is billed: its administered lines and its JW lines."""
+
+    code: str | None
+    given: list[int]
+    waste: list[int]
+
+    @property
+    def administered(self) -> int | None:
+        """The first line billing the administered amount."""
+        return self.given[0] if self.given else None
+
+
+def _drug_lines(claim: Claim) -> _DrugLines:
+    code = claim.administration.hcpcs if claim.administration else None
+    lines = [(i, line) for i, line in enumerate(claim.lines) if code and line.code == code]
+    return _DrugLines(code, [i for i, line in lines if JW not in line.modifiers],
+                      [i for i, line in lines if JW in line.modifiers])
+
+
+def _drug_line_case(claim: Claim, position: int, drug: DrugView, payer: PayerView,
+                    index: PolicyIndex) -> _Evaluation:
+    """The facts of one drug line every drug line has: code validity, NDC, modifiers, MUE."""
+    line, day = claim.lines[position], claim.date_of_service
+    case: dict[str, Any] = {
+        "scope": "line", "kind": "drug", "code": line.code, "units": line.units,
+        "code_valid_on_dos": _valid_on(drug, day),
+        "ndc_required": payer.requires_ndc, "ndc_given": bool(line.ndc),
+        "has_jw": JW in line.modifiers, "has_jz": JZ in line.modifiers,
+    }
+    explain: dict[str, Any] = {
+        "drug_name": drug.name, "date_of_service": day.isoformat(),
+        "validity": _validity_text(drug), "replacement": _replacement(drug, day, index),
+        "payer_name": payer.name,
+    }
+    if drug.mue_units is not None and _first_of_code(claim, position):
+        case["mue_units"] = drug.mue_units
+        case["code_total_units"] = _code_units(claim, line.code)
+    return _Evaluation(case, explain, position)
+
+
+def _units_facts(case: dict[str, Any], claim: Claim, positions: list[int],
+                 expected: int) -> None:
+    """The units billed on ``positions`` against the units expected for them."""
+    billed = sum(claim.lines[i].units for i in positions)
+    case.update(expected_units=expected, units_match=billed == expected, billed_units=billed)
+
+
+def _jw_jz_facts(evaluation: _Evaluation, claim: Claim, billing: DrugBilling,
+                 lines: _DrugLines) -> None:
+    """Units and JW/JZ facts of a line billing the administered drug."""
+    case, position = evaluation.case, evaluation.line
+    expected_given = billing.lines[0]
+    expected_waste = next((ln for ln in billing.lines if JW in ln.modifiers), None)
+    case["jw_jz_applies"] = billing.jw_jz_applies
+    case["jw_line_billed"] = bool(lines.waste)
+    if position == lines.administered:
+        _units_facts(case, claim, lines.given, expected_given.units)
+        case["jz_expected"] = JZ in expected_given.modifiers
+        case["jw_expected"] = expected_waste is not None
+    elif JW in claim.lines[position or 0].modifiers:
+        case["jw_expected"] = expected_waste is not None
+        if expected_waste is not None and position == lines.waste[0]:
+            _units_facts(case, claim, lines.waste, expected_waste.units)
+            if billing.waste_above_optimal_units:
+                # A8: waste beyond the smallest vial combination is not payable.
+                case["jw_units_above_optimal"] = billing.waste_above_optimal_units
+                evaluation.explain["optimal_packages"] = _packages_text(
+                    billing, billing.optimal_packages)
+
+
+def _drug_facts(claim: Claim, payer: PayerView, index: PolicyIndex,
+                billing: DrugBilling | None, evaluations: list[_Evaluation]) -> int | None:
+    """Add one case per drug line; return the index of the administered drug's line."""
+    lines = _drug_lines(claim)
+    for position, line in enumerate(claim.lines):
+        drug = index.drugs.get(line.code)
+        if drug is None:
+            continue
+        evaluation = _drug_line_case(claim, position, drug, payer, index)
+        if billing is not None and line.code == lines.code:
+            evaluation.explain.update(_billing_explain(claim, billing, payer))
+            _jw_jz_facts(evaluation, claim, billing, lines)
+        evaluations.append(evaluation)
+    return lines.administered
+
+
+# --- administration (rules.md C1-C5, I3) --------------------------------------------------------
+
+def _expected_administration(claim: Claim, complex_allowed: bool) -> AdministrationLines | None:
+    """The administration lines the infusion times support (None without infusions)."""
+    infusions = claim.administration.infusions if claim.administration else None
+    if not infusions:
+        return None
+    try:
+        return administration_lines(infusions, complex_allowed)
+    except ValueError as exc:
+        raise Invalid({"administration.infusions": [str(exc)]}) from None
+
+
+@dataclass
+class _AdministrationCheck:
+    """Compares the billed administration lines with the lines the times support."""
+
+    claim: Claim
+    expected: AdministrationLines | None
+    billed: dict[str, int] = field(default_factory=dict)
+    seen_initial: int = 0
+    mismatched: bool = False
+
+    @property
+    def issues(self) -> tuple[Any, ...]:
+        """The problems found with the infusions themselves."""
+        return self.expected.issues if self.expected else ()
+
+    def issues_of(self, code: str) -> list[Any]:
+        """The infusion problems with finding code ``code``."""
+        return [issue for issue in self.issues if issue.code == code]
+
+    @property
+    def expected_units(self) -> dict[str, int]:
+        """Units per administration code the times support."""
+        return {line.code: line.units for line in self.expected.lines} if self.expected else {}
+
+    @property
+    def expected_text(self) -> str:
+        """The supported lines in words."""
+        return _lines_text(self.expected.lines) if self.expected else ""
+
+    def line_case(self, position: int, line: ClaimLine, claim_explain: dict[str, Any]
+                  ) -> _Evaluation:
+        """The facts of one administration line."""
         case: dict[str, Any] = {"scope": "line", "kind": "administration", "code": line.code,
                                 "units": line.units}
-        explain: dict[str, Any] = {"expected": expected_text or "none"}
+        explain: dict[str, Any] = {"expected": self.expected_text or "none"}
         if line.code in INITIAL_ADMIN_CODES:
-            case["repeats_initial"] = seen_initial > 0 or line.units > 1
-            case["distinct_site_documented"] = bool(modifiers & DISTINCT_SITE_MODIFIERS)
-            seen_initial += line.units
-        if line.code in TIMED_ADMIN_CODES and not infusions:
+            case["repeats_initial"] = self.seen_initial > 0 or line.units > 1
+            case["distinct_site_documented"] = bool(set(line.modifiers)
+                                                    & DISTINCT_SITE_MODIFIERS)
+            self.seen_initial += line.units
+        if line.code in TIMED_ADMIN_CODES and self.expected is None:
             case["times_documented"] = False
-        elif line.code in unknown:
+        elif line.code in TIMED_ADMIN_CODES and self.issues_of(ADMIN_TIME_MISSING):
             # The claim-level ADMIN_TIME_MISSING names this line; nothing else can be compared.
             claim_explain.setdefault("timed_line", position)
-        elif expected is not None:
-            is_first = next(p for p, ln in admin_lines if ln.code == line.code) == position
-            if line.code in HYDRATION_CODES and hydration_issues \
-                    and billed[line.code] > expected_units.get(line.code, 0):
-                case["hydration_billable"] = False
-                explain["hydration_reason"] = hydration_issues[0].message
-            elif case.get("repeats_initial") and not case["distinct_site_documented"]:
-                # MULTIPLE_INITIAL_ADMIN says it, with the expected lines; no second finding.
-                mismatched = True
-            elif line.code not in expected_units:
-                case["code_expected"] = False
-                mismatched = True
-            elif is_first:
-                case["code_expected"] = True
-                case["expected_units"] = expected_units[line.code]
-                case["units_match"] = billed[line.code] == expected_units[line.code]
-        evaluations.append(_Evaluation(case, explain, position))
+        elif self.expected is not None:
+            self._compare(position, line, case, explain)
+        return _Evaluation(case, explain, position)
 
-    if times_missing:
-        claim_case["infusions_without_times"] = len(times_missing)
-        claim_explain["times_missing"] = " ".join(i.message for i in times_missing)
-    if expected is not None and not times_missing and not mismatched:
-        missing = [ln for ln in expected.lines if ln.code not in billed]
-        if missing:
-            claim_case["admin_lines_missing"] = len(missing)
-            claim_explain["missing_admin"] = _lines_text(missing)
-            claim_explain["expected_admin"] = expected_text
-    return expected
+    def _compare(self, position: int, line: ClaimLine, case: dict[str, Any],
+                 explain: dict[str, Any]) -> None:
+        """Compare one billed line with the supported lines."""
+        expected = self.expected_units
+        hydration = self.issues_of(HYDRATION_NOT_BILLABLE)
+        if line.code in HYDRATION_CODES and hydration \
+                and self.billed[line.code] > expected.get(line.code, 0):
+            case["hydration_billable"] = False
+            explain["hydration_reason"] = hydration[0].message
+        elif case.get("repeats_initial") and not case["distinct_site_documented"]:
+            # MULTIPLE_INITIAL_ADMIN says it, with the expected lines; no second finding.
+            self.mismatched = True
+        elif line.code not in expected:
+            case["code_expected"] = False
+            self.mismatched = True
+        elif _first_of_code(self.claim, position):
+            case["code_expected"] = True
+            case["expected_units"] = expected[line.code]
+            case["units_match"] = self.billed[line.code] == expected[line.code]
+
+    def claim_facts(self, claim_case: dict[str, Any], claim_explain: dict[str, Any]) -> None:
+        """Claim-level facts: infusions without times, supported lines never billed."""
+        times_missing = self.issues_of(ADMIN_TIME_MISSING)
+        if times_missing:
+            claim_case["infusions_without_times"] = len(times_missing)
+            claim_explain["times_missing"] = " ".join(i.message for i in times_missing)
+        elif self.expected is not None and not self.mismatched:
+            missing = [ln for ln in self.expected.lines if ln.code not in self.billed]
+            if missing:
+                claim_case["admin_lines_missing"] = len(missing)
+                claim_explain["missing_admin"] = _lines_text(missing)
+                claim_explain["expected_admin"] = self.expected_text
 
 
-def _other_line_facts(claim: Claim, evaluations: list[_Evaluation]) -> None:
-    """E/M, joint injection and ultrasound guidance facts (C6, D1, D4)."""
-    codes = {line.code for line in claim.lines}
+def _administration_facts(claim: Claim, complex_allowed: bool,
+                          evaluations: list[_Evaluation], claim_case: dict[str, Any],
+                          claim_explain: dict[str, Any]) -> AdministrationLines | None:
+    """Per-line administration facts, compared with the lines the infusion times support."""
+    check = _AdministrationCheck(claim, _expected_administration(claim, complex_allowed))
+    admin_lines = [(i, line) for i, line in enumerate(claim.lines) if is_admin_code(line.code)]
+    for _, line in admin_lines:
+        check.billed[line.code] = check.billed.get(line.code, 0) + line.units
+    for position, line in admin_lines:
+        evaluations.append(check.line_case(position, line, claim_explain))
+    check.claim_facts(claim_case, claim_explain)
+    return check.expected
+
+
+# --- modifiers: E/M, joint injections, ultrasound guidance (rules.md C6, D1, D4, I1) ------------
+
+def _em_facts(claim: Claim, line: ClaimLine) -> dict[str, Any]:
+    codes = {ln.code for ln in claim.lines}
     with_admin = any(is_admin_code(code) for code in codes) or bool(
         claim.administration and claim.administration.infusions)
-    with_procedure = with_admin or bool(codes & JOINT_CODES)
-    guided = sorted(codes & GUIDED_JOINT_CODES)
+    return {"kind": "em", "nurse_visit": line.code == NURSE_VISIT,
+            "with_drug_administration": with_admin,
+            "with_procedure_or_administration": with_admin or bool(codes & JOINT_CODES),
+            "has_modifier_25": MODIFIER_25 in line.modifiers}
+
+
+def _joint_facts(line: ClaimLine) -> dict[str, Any]:
+    modifiers = set(line.modifiers)
+    return {"kind": "joint", "has_side": bool(modifiers & (SIDE_MODIFIERS | DIGIT_MODIFIERS)),
+            "both_sides": modifiers >= SIDE_MODIFIERS, "bilateral": BILATERAL in modifiers}
+
+
+def _imaging_facts(claim: Claim, explain: dict[str, Any]) -> dict[str, Any]:
+    codes = {line.code for line in claim.lines}
+    guided, unguided = sorted(codes & GUIDED_JOINT_CODES), sorted(codes & UNGUIDED_JOINT_CODES)
+    explain.update(guided="/".join(guided), unguided="/".join(unguided),
+                   guided_instead="/".join(GUIDED_INSTEAD[code] for code in unguided))
+    return {"kind": "imaging", "with_guided_joint_injection": bool(guided),
+            "with_unguided_joint_injection": bool(unguided)}
+
+
+def _modifier_facts(claim: Claim, evaluations: list[_Evaluation]) -> None:
+    """E/M, joint injection, ultrasound guidance and procedure MUE facts, one case per line."""
     for position, line in enumerate(claim.lines):
-        modifiers = set(line.modifiers)
         case: dict[str, Any] = {"scope": "line", "code": line.code, "units": line.units}
         explain: dict[str, Any] = {}
         if line.code in EM_CODES:
-            case.update(kind="em", nurse_visit=line.code == NURSE_VISIT,
-                        with_drug_administration=with_admin,
-                        with_procedure_or_administration=with_procedure,
-                        has_modifier_25=MODIFIER_25 in modifiers)
+            case.update(_em_facts(claim, line))
         elif line.code in JOINT_CODES:
-            case.update(kind="joint",
-                        has_side=bool(modifiers & (SIDE_MODIFIERS | DIGIT_MODIFIERS)),
-                        both_sides=modifiers >= SIDE_MODIFIERS,
-                        bilateral=BILATERAL in modifiers)
+            case.update(_joint_facts(line))
         elif line.code == ULTRASOUND_GUIDANCE:
-            case.update(kind="imaging", with_guided_joint_injection=bool(guided))
-            explain["guided"] = "/".join(guided)
+            case.update(_imaging_facts(claim, explain))
         entry = procedure_mue(line.code)
-        first = line.code not in {ln.code for ln in claim.lines[:position]}
-        if entry is not None and first:
+        if entry is not None and _first_of_code(claim, position):
             case.setdefault("kind", "procedure")
             case["mue_units"] = entry.units
-            case["code_total_units"] = sum(ln.units for ln in claim.lines if ln.code == line.code)
+            case["code_total_units"] = _code_units(claim, line.code)
             explain["mue_source"] = entry.source
-        if "kind" not in case:
-            continue
-        evaluations.append(_Evaluation(case, explain, position))
+        if "kind" in case:
+            evaluations.append(_Evaluation(case, explain, position))
+
+
+# --- diagnosis and filing (rules.md F, I2) ------------------------------------------------------
+
+def _diagnosis_facts(claim: Claim, claim_case: dict[str, Any],
+                     claim_explain: dict[str, Any]) -> None:
+    """How many of the claim's diagnoses are not billable ICD-10-CM codes."""
+    codes = list(dict.fromkeys(claim.diagnosis_codes))
+    claim_case["diagnoses_not_billable"] = sum(not is_billable(code) for code in codes)
+    if claim_case["diagnoses_not_billable"]:
+        claim_explain["not_billable"] = not_billable_text(codes)
+
+
+def _filing_facts(claim: Claim, payer: PayerView, claim_case: dict[str, Any],
+                  claim_explain: dict[str, Any]) -> None:
+    """Days past the payer's filing deadline on the day the payer receives the claim."""
+    submitted = claim.submitted_on or dt.date.today()
+    medicare = payer.kind == "medicare"
+    deadline = filing_deadline(claim.date_of_service, payer.timely_filing_days,
+                               medicare=medicare)
+    claim_case["days_past_filing_deadline"] = (submitted - deadline).days
+    claim_explain.update(submitted_on=submitted.isoformat(), deadline=deadline.isoformat(),
+                         filing_rule="12 months from the date of service" if medicare
+                         else f"{payer.timely_filing_days} days from the date of service")
+
+
+# --- what should be billed ----------------------------------------------------------------------
+
+def _expected_drug_lines(claim: Claim, billing: DrugBilling) -> list[dict[str, Any]]:
+    """The drug lines the dose supports; waste the smallest packages avoid is not billed."""
+    drug_code = claim.administration.hcpcs if claim.administration else None
+    ndc = next((ln.ndc for ln in claim.lines if ln.code == drug_code and ln.ndc), None)
+    return [{**line.as_dict(), **({"ndc": ndc} if ndc else {})}
+            for line in billing.payable_lines]
+
+
+def _expected_line(line: ClaimLine, codes: set[str], has_admin: bool) -> dict[str, Any] | None:
+    """A submitted line with the corrections the modifier rules imply (None: drop it)."""
+    if line.code == NURSE_VISIT and has_admin:
+        return None
+    if line.code == ULTRASOUND_GUIDANCE and codes & JOINT_CODES:
+        return None
+    entry = line.as_dict()
+    modifiers: list[str] = entry["modifiers"]
+    if line.code in EM_CODES and (has_admin or codes & JOINT_CODES) \
+            and MODIFIER_25 not in modifiers:
+        modifiers.append(MODIFIER_25)
+    if line.code in UNGUIDED_JOINT_CODES and ULTRASOUND_GUIDANCE in codes:
+        entry["code"] = GUIDED_INSTEAD[line.code]
+    if line.code in JOINT_CODES and (BILATERAL in modifiers or set(modifiers) >= SIDE_MODIFIERS):
+        # Both sides: one line, modifier 50, one unit (rules.md D4, I4).
+        entry["modifiers"] = [m for m in modifiers if m not in SIDE_MODIFIERS and m != BILATERAL]
+        entry["modifiers"].append(BILATERAL)
+        entry["units"] = 1
+    return entry
 
 
 def _expected_lines(claim: Claim, billing: DrugBilling | None,
@@ -433,14 +583,7 @@ def _expected_lines(claim: Claim, billing: DrugBilling | None,
     submitted lines with the corrections the rules imply."""
     codes = {line.code for line in claim.lines}
     drug_code = claim.administration.hcpcs if claim.administration else None
-    out: list[dict[str, Any]] = []
-    if billing is not None:
-        ndc = next((ln.ndc for ln in claim.lines if ln.code == drug_code and ln.ndc), None)
-        for line in billing.lines:
-            entry = line.as_dict()
-            if ndc:
-                entry["ndc"] = ndc
-            out.append(entry)
+    out = _expected_drug_lines(claim, billing) if billing is not None else []
     if admin is not None and not any(i.code == ADMIN_TIME_MISSING for i in admin.issues):
         out.extend(line.as_dict() for line in admin.lines)
     has_admin = bool(admin and admin.lines) or any(is_admin_code(c) for c in codes)
@@ -448,15 +591,9 @@ def _expected_lines(claim: Claim, billing: DrugBilling | None,
         if (billing is not None and line.code == drug_code) or \
                 (admin is not None and is_admin_code(line.code)):
             continue
-        if line.code == NURSE_VISIT and has_admin:
-            continue
-        if line.code == ULTRASOUND_GUIDANCE and codes & GUIDED_JOINT_CODES:
-            continue
-        entry = line.as_dict()
-        if line.code in EM_CODES and (has_admin or codes & JOINT_CODES) \
-                and MODIFIER_25 not in entry["modifiers"]:
-            entry["modifiers"].append(MODIFIER_25)
-        out.append(entry)
+        entry = _expected_line(line, codes, has_admin)
+        if entry is not None:
+            out.append(entry)
     return out
 
 
@@ -464,8 +601,9 @@ def derive(claim: Claim, index: PolicyIndex) -> _Derived:
     """Derive every case the claims ruleset evaluates for one claim."""
     _check_references(claim, index)
     payer = index.payers[claim.payer]
-    built = _eligibility_case(claim, index)
-    billing: DrugBilling | None = built.billing if built and claim.administration else None
+    eligibility = _eligibility(claim, index)
+    admin = claim.administration
+    billing = eligibility.built.billing if eligibility and admin and admin.hcpcs else None
     evaluations: list[_Evaluation] = []
     claim_case: dict[str, Any] = {"scope": "claim"}
     claim_explain: dict[str, Any] = {"payer_name": payer.name,
@@ -476,68 +614,90 @@ def derive(claim: Claim, index: PolicyIndex) -> _Derived:
         claim_case["drug_line_billed"] = drug_line is not None
         claim_explain.update(_billing_explain(claim, billing, payer))
 
-    drug = index.drugs.get(claim.administration.hcpcs) if claim.administration else None
+    drug = index.drugs.get(admin.hcpcs) if admin and admin.hcpcs else None
     # The payer's complex-or-therapeutic setting is about biologics; other drugs keep their kind.
     complex_allowed = payer.complex_admin_for_biologics or drug is None \
         or drug.admin_class != "biologic"
-    admin = _administration_facts(claim, complex_allowed, evaluations, claim_case,
-                                  claim_explain)
-    _other_line_facts(claim, evaluations)
-
-    submitted = claim.submitted_on or dt.date.today()
-    deadline = filing_deadline(claim.date_of_service, payer.timely_filing_days,
-                               medicare=payer.kind == "medicare")
-    claim_case["days_past_filing_deadline"] = (submitted - deadline).days
-    claim_explain.update(submitted_on=submitted.isoformat(), deadline=deadline.isoformat(),
-                         filing_rule="12 months from the date of service"
-                         if payer.kind == "medicare"
-                         else f"{payer.timely_filing_days} days from the date of service")
+    expected_admin = _administration_facts(claim, complex_allowed, evaluations, claim_case,
+                                           claim_explain)
+    _modifier_facts(claim, evaluations)
+    _diagnosis_facts(claim, claim_case, claim_explain)
+    _filing_facts(claim, payer, claim_case, claim_explain)
     evaluations.append(_Evaluation(claim_case, claim_explain, None))
-    return _Derived(evaluations, _expected_lines(claim, billing, admin), built, drug_line)
+    return _Derived(evaluations, _expected_lines(claim, billing, expected_admin), eligibility,
+                    drug_line)
 
 
-def _claim_line(code: str, evaluation: _Evaluation) -> int | None:
-    """The line a claim-level finding speaks for."""
+def _claim_line(code: str, evaluation: _Evaluation, drug_line: int | None) -> int | None:
+    """The line a finding speaks for (claim-level findings name the line they concern)."""
+    if evaluation.case["scope"] != "claim":
+        return evaluation.line
     if code == "ADMIN_TIME_MISSING":
         return evaluation.explain.get("timed_line")
-    return evaluation.line
+    if code in ("JW_MISSING", "UNITS_MISMATCH"):
+        return drug_line
+    return None
 
 
-def check_claim(claim: Claim) -> dict[str, Any]:
-    """Check one claim: findings per line, the status, and the lines the facts support."""
-    index = index_cache.current()
-    derived = derive(claim, index)
-    findings: list[dict[str, Any]] = []
+def _claim_rule_findings(derived: _Derived) -> list[dict[str, Any]]:
+    """The claims ruleset's findings on every line case and the claim case."""
+    findings = []
     for evaluation in derived.evaluations:
         for fired in evaluate("claims", evaluation.case):
-            rule = RULES_BY_NAME[fired["rule"]]
-            line = evaluation.line
-            if evaluation.case["scope"] == "claim":
-                line = _claim_line(fired["code"], evaluation)
-                if line is None and fired["code"] in ("JW_MISSING", "UNITS_MISMATCH"):
-                    line = derived.drug_line
-            message = render_message(rule, {**evaluation.case, **evaluation.explain})
-            findings.append({"code": fired["code"], "severity": fired["severity"],
-                             "line": line, "message": message, "rule": fired["rule"]})
-    built = derived.eligibility
-    if built is not None:
-        # Without a named authorization or a policy requiring one, the eligibility case's best
-        # candidate may be another drug's authorization: its mismatches are not this claim's.
-        auth_relevant = bool(claim.authorization_number) or bool(
-            built.policy and built.policy.prior_auth_required)
-        for fired in evaluate("eligibility", built.case):
-            code = fired["code"]
-            if code.startswith("AUTH_"):
-                if not auth_relevant or code in NOT_FOR_CLAIMS:
-                    continue
-            elif code not in COVERAGE_CODES:
-                continue
-            findings.append({"code": code, "severity": fired["severity"],
-                             "line": derived.drug_line, "rule": fired["rule"],
-                             "message": finding_message(code, built.case, built.context)})
-    findings.sort(key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9),
-                                 f["line"] if f["line"] is not None else -1, f["code"]))
-    needs_correction = any(f["severity"] in ("block", "warn") for f in findings)
-    status = "needs_correction" if needs_correction else "clean"
-    log.info("claim_checked", status=status, codes=sorted({f["code"] for f in findings}))
-    return {"status": status, "findings": findings, "expected_lines": derived.expected_lines}
+            rule = RULESET.rule(fired["rule"])
+            findings.append({
+                **fired, "line": _claim_line(fired["code"], evaluation, derived.drug_line),
+                "message": render_message(rule, {**evaluation.case, **evaluation.explain})})
+    return findings
+
+
+def _authorization_relevant(claim: Claim, eligibility: Assessment) -> bool:
+    """Whether the authorization findings concern this claim.
+
+    Without a named authorization or a policy requiring one, the eligibility case's best
+    candidate may be another drug's authorization: its mismatches are not this claim's.
+    """
+    policy = eligibility.built.policy
+    return bool(claim.authorization_number) or bool(policy and policy.prior_auth_required)
+
+
+def _eligibility_findings(claim: Claim, derived: _Derived) -> list[dict[str, Any]]:
+    """The coverage and authorization findings of the claim's eligibility check."""
+    eligibility = derived.eligibility
+    if eligibility is None:
+        return []
+    with_auth = _authorization_relevant(claim, eligibility)
+    findings = []
+    for finding in eligibility.findings:
+        rule = ELIGIBILITY.rule(finding["rule"])
+        if rule.category not in CLAIM_CATEGORIES or rule.planning:
+            continue
+        if rule.category is Category.AUTHORIZATION and not with_auth:
+            continue
+        findings.append({key: finding[key] for key in ("code", "severity", "category", "rule",
+                                                       "message")} | {"line": derived.drug_line})
+    return findings
+
+
+def _chosen_authorization(claim: Claim, derived: _Derived) -> dict[str, Any] | None:
+    """The authorization the claim draws on, as the check chose it (None when none applies)."""
+    eligibility = derived.eligibility
+    auth = eligibility.built.authorization if eligibility else None
+    if auth is None or eligibility is None:
+        return None
+    relevant = _authorization_relevant(claim, eligibility) or not any(
+        f["category"] is Category.AUTHORIZATION for f in eligibility.findings)
+    return authorization_summary(auth) if relevant else None
+
+
+def check_claim(claim: Claim, index: PolicyIndex | None = None) -> dict[str, Any]:
+    """Check one claim: findings per line, the status, the lines the facts support and the
+    authorization it draws on."""
+    index = index if index is not None else index_cache.current()
+    derived = derive(claim, index)
+    findings = _claim_rule_findings(derived) + _eligibility_findings(claim, derived)
+    sort_findings(findings)
+    status = claim_status(findings)
+    log.info("claim_checked", status=str(status), codes=sorted({f["code"] for f in findings}))
+    return {"status": status, "findings": findings, "expected_lines": derived.expected_lines,
+            "authorization": _chosen_authorization(claim, derived)}

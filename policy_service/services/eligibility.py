@@ -3,7 +3,12 @@
 The flow of one check: look up the policy version in effect on the date of service (from the
 in-memory index), the patient's history and the authorization it would draw on (loaded for a
 whole batch in a few queries), derive every fact in plain Python, evaluate the eligibility
-ruleset once, then turn findings into a decision, billing lines and an explanation.
+ruleset once, then turn findings into a decision (from the rules' categories), billing lines and
+an explanation.
+
+Each rule family has its own small fact builder (``_diagnosis_facts``, ``_step_therapy_facts``,
+... ``_authorization_facts``); ``build_case`` runs them in turn. ``assess`` is the one public
+check of a request that the API, the claim check, appointments and CDS Hooks all call.
 """
 
 from __future__ import annotations
@@ -19,28 +24,27 @@ from flask import current_app
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
-from policy_service.billing.units import Package, PackageCount, drug_billing
+from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.logging import get_logger
 from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
 from policy_service.models.authorization import USABLE_STATUSES
-from policy_service.services.icd10 import diagnosis_matches
-from policy_service.services.policy_index import DrugView, PolicyIndex, PolicyView, index_cache
+from policy_service.services.icd10 import diagnosis_matches, not_billable_text
+from policy_service.services.policy_index import (
+    DrugView,
+    PayerView,
+    PolicyIndex,
+    PolicyView,
+    index_cache,
+)
 from rulesets import render_message
-from rulesets.eligibility import RULES
+from rulesets.eligibility import RULESET
+from rulesets.vocabulary import Decision, decide
 
-COVERAGE_CODES = frozenset({
-    "DIAGNOSIS_NOT_COVERED", "STEP_THERAPY_NOT_MET", "NON_PREFERRED_PRODUCT",
-    "SITE_OF_CARE_NOT_ALLOWED", "DOSE_EXCEEDS_LIMIT", "DOSE_TOO_SOON", "AGE_NOT_COVERED",
-})
-# Findings that come from the payer's policy, so they cite it; the others (the authorization,
-# missing data) have no policy source to show.
-POLICY_SOURCED_CODES = COVERAGE_CODES | {"AUTH_REQUIRED"}
 # Outcomes that satisfy a step whatever the trial's length: the drug could not be given longer.
 OUTCOMES_WITHOUT_MIN_DAYS = frozenset({"intolerance", "contraindication"})
-SEVERITY_ORDER = {"block": 0, "warn": 1, "info": 2}
 
 log = get_logger("eligibility")
 
@@ -255,12 +259,202 @@ def _choose_authorization(request: EligibilityRequest, patient: Patient | None,
     return ranked[0][5], ranked[0][6]
 
 
-def _dose_words(dose_mg: Decimal | None, case: dict[str, Any], policy: PolicyView,
+@dataclass(frozen=True)
+class MissingFact:
+    """A fact the policy needs that the request and the stored data do not give."""
+
+    field: str
+    reason: str | None = None
+
+    def as_dict(self) -> dict[str, str | None]:
+        """Return the fact as the API shows it: the request field and why it is needed."""
+        return {"field": self.field, "reason": self.reason}
+
+    def __str__(self) -> str:
+        return f"{self.field} ({self.reason})" if self.reason else self.field
+
+
+@dataclass
+class CaseInputs:
+    """What the fact builders read: the request and everything looked up for it."""
+
+    request: EligibilityRequest
+    index: PolicyIndex
+    context: StoredContext
+    drug: DrugView
+    payer: PayerView
+    patient: Patient | None
+    policy: PolicyView | None
+    therapies: list[TherapyFact]
+    birth_date: dt.date | None
+    weight: Decimal | None
+    dose_mg: Decimal | None = None
+    last_dose: dt.date | None = None
+
+    @property
+    def day(self) -> dt.date:
+        """The date of service."""
+        return self.request.date_of_service
+
+
+@dataclass
+class CaseParts:
+    """What the fact builders produce: case fields, message context and missing facts."""
+
+    case: dict[str, Any]
+    explain: dict[str, Any]
+    missing: list[MissingFact] = field(default_factory=list)
+
+    def need(self, name: str, reason: str | None = None) -> None:
+        """Note a missing fact (once)."""
+        fact = MissingFact(name, reason)
+        if fact not in self.missing:
+            self.missing.append(fact)
+
+
+def _inputs(request: EligibilityRequest, index: PolicyIndex,
+            context: StoredContext) -> CaseInputs:
+    """Look up the drug, payer, patient, policy and history a request refers to."""
+    patient = context.patients.get(request.patient_id)
+    return CaseInputs(
+        request=request, index=index, context=context,
+        drug=index.drugs[request.hcpcs], payer=index.payers[request.payer], patient=patient,
+        policy=index.policy_for(request.payer, request.hcpcs, request.date_of_service),
+        therapies=_therapies(request, patient),
+        birth_date=request.birth_date or (patient.birth_date if patient else None),
+        weight=request.weight_kg or (patient.weight_kg if patient else None),
+    )
+
+
+def _request_words(inputs: CaseInputs) -> dict[str, Any]:
+    """The request in words, for every message."""
+    request, drug = inputs.request, inputs.drug
+    return {
+        "product": drug.hcpcs, "drug_label": f"{drug.generic} ({drug.hcpcs})",
+        "payer_name": inputs.payer.name,
+        "diagnosis_codes": ", ".join(request.diagnosis_codes) or "none given",
+        "site_of_care": (request.site_of_care or "not given").replace("_", " "),
+        "date_of_service": inputs.day.isoformat(),
+    }
+
+
+def _planned_dose(inputs: CaseInputs, parts: CaseParts) -> None:
+    """The dose in mg: as given, or mg/kg times the patient's weight."""
+    request = inputs.request
+    inputs.dose_mg = request.dose_mg
+    if inputs.dose_mg is None and request.dose_mg_per_kg is not None:
+        if inputs.weight is None:
+            parts.need("weight_kg", "the dose is in mg/kg")
+        else:
+            inputs.dose_mg = (request.dose_mg_per_kg * Decimal(inputs.weight)).quantize(
+                Decimal("0.001"), rounding=ROUND_HALF_UP)
+
+
+def _drug_unit_facts(inputs: CaseInputs, parts: CaseParts) -> DrugBilling | None:
+    """Drug units: the billing units and package lines for the dose (mg-billed drugs)."""
+    drug, dose_mg = inputs.drug, inputs.dose_mg
+    if dose_mg is None or drug.billing_unit != "mg":
+        return None
+    given = [PackageCount(amount, count) for amount, count in inputs.request.packages or []]
+    try:
+        billing = drug_billing(
+            drug.hcpcs, dose_mg, drug.billing_unit_amount,
+            [Package(p.amount, p.single_dose, p.unit) for p in drug.packages],
+            packages_used=given or None, payer_uses_jw_jz=inputs.payer.requires_jw_jz,
+            date_of_service=inputs.day)
+    except ValueError as exc:
+        # The vials given do not cover the dose, or are sizes the drug does not come in.
+        raise Invalid({"packages" if given else "dose": [str(exc)]}) from None
+    parts.case["administered_units"] = billing.administered_units
+    parts.explain["dose_mg"] = _plain_number(dose_mg)
+    return billing
+
+
+def _policy_words(policy: PolicyView) -> dict[str, str]:
+    """The policy in words, for the coverage messages."""
+    return {
+        "policy_label": policy.label,
+        "covered_diagnoses": ", ".join(policy.covered_diagnoses),
+        "preferred_products": ", ".join(policy.preferred_products),
+        "allowed_sites": ", ".join(s.replace("_", " ") for s in policy.sites_of_care),
+    }
+
+
+def _diagnosis_facts(inputs: CaseInputs, parts: CaseParts) -> None:
+    """Diagnosis: billable codes, and covered by the policy's families."""
+    codes = inputs.request.diagnosis_codes
+    if codes:
+        not_billable = not_billable_text(codes)
+        parts.case["diagnosis_billable"] = not not_billable
+        if not_billable:
+            parts.explain["not_billable"] = not_billable
+    policy = inputs.policy
+    if policy is None or not policy.covered_diagnoses:
+        return
+    if not codes:
+        parts.need("diagnosis_codes")
+        return
+    parts.case["diagnosis_covered"] = any(
+        diagnosis_matches(code, policy.covered_diagnoses) for code in codes)
+
+
+def _step_therapy_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Step therapy: every step documented, or the patient exempt as already on the drug."""
+    if policy.steps:
+        parts.case["step_therapy_required"] = True
+        met = [_step_met(step, inputs.therapies, inputs.day, inputs.index)
+               for step in policy.steps]
+        parts.case["step_therapy_met"] = all(met)
+        parts.explain["step_therapy_summary"] = "; ".join(
+            f"{step.count} of {', '.join(step.any_of)} for {step.min_days}+ days"
+            for step, ok in zip(policy.steps, met, strict=True) if not ok) or "met"
+    lookback = policy.new_starts_only_lookback_days
+    names = inputs.index.names_for(inputs.drug.hcpcs)
+    parts.case["new_start_exempt"] = bool(lookback) and _received_within(
+        inputs.therapies, names, inputs.day, lookback, inputs.last_dose)
+
+
+def _product_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Product: the requested product is one the policy prefers."""
+    if policy.preferred_products:
+        parts.case["product_preferred"] = inputs.drug.hcpcs in policy.preferred_products
+
+
+def _site_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Site of care: the requested site is one the policy allows."""
+    if not policy.sites_of_care:
+        return
+    if inputs.request.site_of_care:
+        parts.case["site_allowed"] = inputs.request.site_of_care in policy.sites_of_care
+    else:
+        parts.need("site_of_care")
+
+
+def _dose_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Dose: the planned mg and units against the policy's limits."""
+    limits = []
+    if policy.max_dose_mg is not None:
+        limits.append(policy.max_dose_mg)
+    if policy.max_dose_mg_per_kg is not None:
+        if inputs.weight is None:
+            parts.need("weight_kg", "the policy limits mg/kg")
+        else:
+            limits.append(policy.max_dose_mg_per_kg * Decimal(inputs.weight))
+    if limits and inputs.dose_mg is not None:
+        parts.case["dose_mg"] = _plain_number(inputs.dose_mg)
+        parts.case["max_dose_mg"] = _plain_number(min(limits).quantize(Decimal("0.001")))
+    units = parts.case.get("administered_units")
+    if policy.max_dose_units is not None and units is not None:
+        parts.case["dose_units"] = units
+        parts.case["max_dose_units"] = policy.max_dose_units
+    parts.explain.update(_dose_words(inputs.dose_mg, units, policy, inputs.weight))
+
+
+def _dose_words(dose_mg: Decimal | None, units: int | None, policy: PolicyView,
                 weight: Decimal | None) -> dict[str, str]:
     """The dose and the policy's limit in words, for the DOSE_EXCEEDS_LIMIT message."""
     words: dict[str, str] = {}
     if dose_mg is not None:
-        units = case.get("administered_units")
         words["dose_summary"] = f"{_plain_number(dose_mg)} mg" + (
             f" ({units} units)" if units is not None else "")
     limits = []
@@ -279,10 +473,85 @@ def _dose_words(dose_mg: Decimal | None, case: dict[str, Any], policy: PolicyVie
     return words
 
 
+def _interval_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Interval: days since the last dose against the policy's minimum."""
+    last_dose, day = inputs.last_dose, inputs.day
+    if policy.min_days_between_doses is not None and last_dose is not None and last_dose < day:
+        parts.case["days_since_last_dose"] = (day - last_dose).days
+        parts.case["min_days_between_doses"] = policy.min_days_between_doses
+
+
+def _age_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Age: the patient's age on the date of service against the policy's limits."""
+    if policy.min_age is None and policy.max_age is None:
+        return
+    if inputs.birth_date is None:
+        parts.need("birth_date", "the policy has an age limit")
+        return
+    parts.case["age"] = _age_on(inputs.birth_date, inputs.day)
+    parts.explain["age_range"] = _age_range(policy.min_age, policy.max_age)
+    if policy.min_age is not None:
+        parts.case["min_age"] = policy.min_age
+    if policy.max_age is not None:
+        parts.case["max_age"] = policy.max_age
+
+
 def _age_range(min_age: int | None, max_age: int | None) -> str:
     if min_age is not None and max_age is not None:
         return f"{min_age} to {max_age}"
     return f"{min_age} and over" if min_age is not None else f"up to {max_age}"
+
+
+def _last_dose(inputs: CaseInputs) -> dt.date | None:
+    """The last dose of this drug: from recorded authorization use or the request."""
+    patient = inputs.patient
+    stored = inputs.context.last_doses.get((patient.id, inputs.drug.hcpcs)) if patient else None
+    return max(filter(None, [stored, inputs.request.last_dose_date]), default=None)
+
+
+# The coverage families, in the order their facts (and missing facts) are reported.
+POLICY_FACTS = (_step_therapy_facts, _product_facts, _site_facts, _dose_facts, _interval_facts,
+                _age_facts)
+
+
+def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> Authorization | None:
+    """Authorization: the one this infusion draws on, its status, window, match and balance."""
+    policy = inputs.policy
+    required = policy is None or policy.prior_auth_required
+    auth, auth_facts = _choose_authorization(inputs.request, inputs.patient, inputs.context,
+                                             parts.case.get("administered_units"), required)
+    parts.case["auth_found"] = auth is not None
+    if auth is None:
+        return None
+    parts.case.update(auth_facts)
+    parts.explain.update(_authorization_words(auth))
+    _authorization_balance(auth, parts.case)
+    if auth_facts["auth_window"] == "within":
+        parts.case["auth_days_to_expiry"] = (auth.valid_to - inputs.day).days
+        parts.case["auth_expiring_soon_days"] = int(
+            current_app.config["AUTH_EXPIRING_SOON_DAYS"])
+    return auth
+
+
+def _authorization_words(auth: Authorization) -> dict[str, str]:
+    """The authorization in words, for its messages."""
+    return {"auth_number": auth.number, "auth_status": auth.status,
+            "auth_valid_from": auth.valid_from.isoformat(),
+            "auth_valid_to": auth.valid_to.isoformat(),
+            "auth_hcpcs": ", ".join(auth.hcpcs or ()),
+            "auth_diagnoses": ", ".join(auth.diagnoses or ()),
+            "auth_site_of_care": (auth.site_of_care or "any").replace("_", " ")}
+
+
+def _authorization_balance(auth: Authorization, case: dict[str, Any]) -> None:
+    """The units and visits left on the authorization (only where it caps them)."""
+    if auth.approved_units is not None:
+        case["auth_remaining_units"] = auth.remaining_units
+        case["auth_remaining_fraction"] = round(
+            auth.remaining_units / auth.approved_units, 4) if auth.approved_units else 0.0
+        case["auth_units_low_fraction"] = float(current_app.config["AUTH_UNITS_LOW_FRACTION"])
+    if auth.approved_visits is not None:
+        case["auth_remaining_visits"] = auth.remaining_visits
 
 
 @dataclass
@@ -293,229 +562,119 @@ class BuiltCase:
     context: dict[str, Any]
     policy: PolicyView | None
     drug: DrugView
-    billing: Any
+    billing: DrugBilling | None
     authorization: Authorization | None
+    missing: list[MissingFact] = field(default_factory=list)
 
 
 def build_case(request: EligibilityRequest, index: PolicyIndex,
                context: StoredContext) -> BuiltCase:
     """Derive every fact of one eligibility case from the request and stored data."""
     _validate_references(request, index, context)
-    config = current_app.config
-    day = request.date_of_service
-    drug = index.drugs[request.hcpcs]
-    payer = index.payers[request.payer]
-    patient = context.patients.get(request.patient_id)
-    policy = index.policy_for(request.payer, request.hcpcs, day)
-    therapies = _therapies(request, patient)
-    birth_date = request.birth_date or (patient.birth_date if patient else None)
-    weight = request.weight_kg or (patient.weight_kg if patient else None)
-    missing: list[str] = []
-    case: dict[str, Any] = {"policy_found": policy is not None}
-    explain: dict[str, Any] = {
-        "product": drug.hcpcs, "drug_label": f"{drug.generic} ({drug.hcpcs})",
-        "payer_name": payer.name,
-        "diagnosis_codes": ", ".join(request.diagnosis_codes) or "none given",
-        "site_of_care": (request.site_of_care or "not given").replace("_", " "),
-        "date_of_service": day.isoformat(),
-    }
-
-    dose_mg: Decimal | None = request.dose_mg
-    if dose_mg is None and request.dose_mg_per_kg is not None:
-        if weight is None:
-            missing.append("weight_kg (the dose is in mg/kg)")
-        else:
-            dose_mg = (request.dose_mg_per_kg * Decimal(weight)).quantize(
-                Decimal("0.001"), rounding=ROUND_HALF_UP)
-
-    billing = None
-    if dose_mg is not None and drug.billing_unit == "mg":
-        given = [PackageCount(amount, count) for amount, count in request.packages or []]
-        try:
-            billing = drug_billing(
-                drug.hcpcs, dose_mg, drug.billing_unit_amount,
-                [Package(p.amount, p.single_dose, p.unit) for p in drug.packages],
-                packages_used=given or None, payer_uses_jw_jz=payer.requires_jw_jz,
-                date_of_service=day)
-        except ValueError as exc:
-            # The vials given do not cover the dose, or are sizes the drug does not come in.
-            raise Invalid({"packages" if given else "dose": [str(exc)]}) from None
-        case["administered_units"] = billing.administered_units
-        case["dose_units"] = billing.administered_units
-        explain["dose_mg"] = _plain_number(dose_mg)
-
-    if policy is not None:
-        explain.update({
-            "policy_label": policy.label,
-            "covered_diagnoses": ", ".join(policy.covered_diagnoses),
-            "preferred_products": ", ".join(policy.preferred_products),
-            "allowed_sites": ", ".join(s.replace("_", " ") for s in policy.sites_of_care),
-        })
-        case["prior_auth_required"] = policy.prior_auth_required
-        if policy.covered_diagnoses:
-            if request.diagnosis_codes:
-                case["diagnosis_covered"] = any(
-                    diagnosis_matches(code, policy.covered_diagnoses)
-                    for code in request.diagnosis_codes)
-            else:
-                missing.append("diagnosis_codes")
-        if policy.steps:
-            case["step_therapy_required"] = True
-            met = [_step_met(step, therapies, day, index) for step in policy.steps]
-            case["step_therapy_met"] = all(met)
-            explain["step_therapy_summary"] = "; ".join(
-                f"{step.count} of {', '.join(step.any_of)} for {step.min_days}+ days"
-                for step, ok in zip(policy.steps, met, strict=True) if not ok) or "met"
-        lookback = policy.new_starts_only_lookback_days
-        names = index.names_for(drug.hcpcs)
-        last_dose = context.last_doses.get((patient.id, drug.hcpcs)) if patient else None
-        last_dose = max(filter(None, [last_dose, request.last_dose_date]), default=None)
-        case["new_start_exempt"] = bool(lookback) and _received_within(
-            therapies, names, day, lookback, last_dose)
-        if policy.preferred_products:
-            case["product_preferred"] = drug.hcpcs in policy.preferred_products
-        if policy.sites_of_care:
-            if request.site_of_care:
-                case["site_allowed"] = request.site_of_care in policy.sites_of_care
-            else:
-                missing.append("site_of_care")
-        limits = []
-        if policy.max_dose_mg is not None:
-            limits.append(policy.max_dose_mg)
-        if policy.max_dose_mg_per_kg is not None:
-            if weight is None:
-                missing.append("weight_kg (the policy limits mg/kg)")
-            else:
-                limits.append(policy.max_dose_mg_per_kg * Decimal(weight))
-        if limits and dose_mg is not None:
-            case["dose_mg"] = _plain_number(dose_mg)
-            case["max_dose_mg"] = _plain_number(min(limits).quantize(Decimal("0.001")))
-        if policy.max_dose_units is not None and "dose_units" in case:
-            case["max_dose_units"] = policy.max_dose_units
-        else:
-            case.pop("dose_units", None)
-        explain.update(_dose_words(dose_mg, case, policy, weight))
-        if policy.min_days_between_doses is not None and last_dose is not None and last_dose < day:
-            case["days_since_last_dose"] = (day - last_dose).days
-            case["min_days_between_doses"] = policy.min_days_between_doses
-        if policy.min_age is not None or policy.max_age is not None:
-            if birth_date is None:
-                missing.append("birth_date (the policy has an age limit)")
-            else:
-                case["age"] = _age_on(birth_date, day)
-                explain["age_range"] = _age_range(policy.min_age, policy.max_age)
-                if policy.min_age is not None:
-                    case["min_age"] = policy.min_age
-                if policy.max_age is not None:
-                    case["max_age"] = policy.max_age
-    else:
-        case.pop("dose_units", None)
-
-    required = policy is None or policy.prior_auth_required
-    auth, auth_facts = _choose_authorization(request, patient, context,
-                                             case.get("administered_units"), required)
-    case["auth_found"] = auth is not None
-    if auth is not None:
-        case.update(auth_facts)
-        explain.update({"auth_number": auth.number, "auth_status": auth.status,
-                        "auth_valid_from": auth.valid_from.isoformat(),
-                        "auth_valid_to": auth.valid_to.isoformat(),
-                        "auth_hcpcs": ", ".join(auth.hcpcs or ()),
-                        "auth_diagnoses": ", ".join(auth.diagnoses or ()),
-                        "auth_site_of_care": (auth.site_of_care or "any").replace("_", " ")})
-        if auth.approved_units is not None:
-            case["auth_remaining_units"] = auth.remaining_units
-            case["auth_remaining_fraction"] = round(
-                auth.remaining_units / auth.approved_units, 4) if auth.approved_units else 0.0
-            case["auth_units_low_fraction"] = float(config["AUTH_UNITS_LOW_FRACTION"])
-        if auth.approved_visits is not None:
-            case["auth_remaining_visits"] = auth.remaining_visits
-        if auth_facts["auth_window"] == "within":
-            case["auth_days_to_expiry"] = (auth.valid_to - day).days
-            case["auth_expiring_soon_days"] = int(config["AUTH_EXPIRING_SOON_DAYS"])
-
-    if missing:
-        missing = list(dict.fromkeys(missing))
-        case["missing_information"] = True
-        case["missing"] = ", ".join(missing)
-        explain["missing"] = case["missing"]
-    return BuiltCase(case, explain, policy, drug, billing, auth)
+    inputs = _inputs(request, index, context)
+    parts = CaseParts({"policy_found": inputs.policy is not None}, _request_words(inputs))
+    _planned_dose(inputs, parts)
+    billing = _drug_unit_facts(inputs, parts)
+    _diagnosis_facts(inputs, parts)
+    if inputs.policy is not None:
+        inputs.last_dose = _last_dose(inputs)
+        parts.explain.update(_policy_words(inputs.policy))
+        parts.case["prior_auth_required"] = inputs.policy.prior_auth_required
+        for facts in POLICY_FACTS:
+            facts(inputs, parts, inputs.policy)
+    auth = _authorization_facts(inputs, parts)
+    if parts.missing:
+        parts.case["missing_information"] = True
+        parts.explain["missing"] = ", ".join(str(fact) for fact in parts.missing)
+    return BuiltCase(parts.case, parts.explain, inputs.policy, inputs.drug, billing, auth,
+                     parts.missing)
 
 
-RULE_BY_CODE = {rule["code"]: rule for rule in RULES if rule.get("code")}
-
-
-def finding_message(code: str, case: dict[str, Any], explain: dict[str, Any]) -> str:
+def finding_message(rule_name: str, built: BuiltCase) -> str:
     """Return the message of a fired eligibility rule, filled from the case and explanation."""
-    return render_message(RULE_BY_CODE[code], {**case, **explain})
+    return render_message(RULESET.rule(rule_name), {**built.case, **built.context})
 
 
-def decide(findings: Sequence[dict[str, Any]]) -> str:
-    """Return the decision for a set of findings (the contract's order of precedence)."""
-    blocking = {f["code"] for f in findings if f["severity"] == "block"}
-    if blocking & COVERAGE_CODES:
-        return "not_eligible"
-    if "MISSING_INFORMATION" in blocking or any(f["code"] == "NO_POLICY" for f in findings):
-        return "needs_information"
-    if any(code.startswith("AUTH_") for code in blocking):
-        return "needs_authorization"
-    return "eligible"
-
-
-def explain_result(built: BuiltCase, fired: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """Turn fired rules into the response: decision, findings, billing, authorization."""
-    policy = built.policy
-    policy_ref = {"id": policy.code, "version": policy.number, "source": policy.source} \
-        if policy else None
-    findings = sorted(
-        ({"code": f["code"], "severity": f["severity"], "rule": f["rule"],
-          "message": finding_message(f["code"], built.case, built.context),
-          "policy": policy_ref if f["code"] in POLICY_SOURCED_CODES else None}
-         for f in fired),
-        key=lambda f: (SEVERITY_ORDER.get(f["severity"], 9), f["code"]),
-    )
-    billing = None
-    if built.billing is not None:
-        billing = {
-            "administered_units": built.billing.administered_units,
-            "discarded_units": built.billing.discarded_units,
-            "lines": [{"code": line.code, "units": line.units, "modifiers": list(line.modifiers)}
-                      for line in built.billing.lines],
-        }
-    auth = built.authorization
+def authorization_summary(auth: Authorization) -> dict[str, Any]:
+    """The authorization a check drew on, as the eligibility and claim responses show it."""
     return {
-        "decision": decide(findings),
-        "findings": findings,
-        "billing": billing,
-        "authorization": {
-            "number": auth.number, "status": auth.status,
-            "remaining_units": auth.remaining_units, "remaining_visits": auth.remaining_visits,
-            "valid_from": auth.valid_from.isoformat(), "valid_to": auth.valid_to.isoformat(),
-        } if auth else None,
-        "policy": {"id": policy.code, "version": policy.number, "source": policy.source,
-                   "effective_from": policy.effective_from.isoformat()} if policy else None,
+        "number": auth.number, "status": auth.status,
+        "remaining_units": auth.remaining_units, "remaining_visits": auth.remaining_visits,
+        "valid_from": auth.valid_from.isoformat(), "valid_to": auth.valid_to.isoformat(),
     }
 
 
-def check_one(request: EligibilityRequest, index: PolicyIndex,
-              context: StoredContext) -> dict[str, Any]:
-    """Evaluate one request against already-loaded data."""
+def sort_findings(findings: list[dict[str, Any]]) -> None:
+    """Order findings for people: blocking first, then by line (if any), then by code."""
+    findings.sort(key=lambda f: (f["severity"].rank, -1 if f.get("line") is None else f["line"],
+                                 f["code"]))
+
+
+@dataclass
+class Assessment:
+    """One evaluated eligibility case: its facts, findings and decision."""
+
+    built: BuiltCase
+    findings: list[dict[str, Any]]
+    decision: Decision
+
+    def as_result(self) -> dict[str, Any]:
+        """The eligibility response of the contract (POST /api/v1/eligibility)."""
+        built, policy, auth = self.built, self.built.policy, self.built.authorization
+        billing = None
+        if built.billing is not None:
+            billing = {
+                "administered_units": built.billing.administered_units,
+                "discarded_units": built.billing.discarded_units,
+                "lines": [line.as_dict() for line in built.billing.lines],
+            }
+        return {
+            "decision": self.decision,
+            "findings": self.findings,
+            "billing": billing,
+            "authorization": authorization_summary(auth) if auth else None,
+            "policy": {"id": policy.code, "version": policy.number, "source": policy.source,
+                       "effective_from": policy.effective_from.isoformat()} if policy else None,
+        }
+
+
+def _finding(fired: dict[str, Any], built: BuiltCase) -> dict[str, Any]:
+    """One finding of the response: the fired rule's code, words and (where it applies)
+    the policy it cites and the facts that are missing."""
+    rule = RULESET.rule(fired["rule"])
+    policy = built.policy
+    finding = {**fired, "message": finding_message(rule.name, built),
+               "policy": {"id": policy.code, "version": policy.number, "source": policy.source}
+               if policy and rule.cites_policy else None}
+    if "missing_information" in rule.reads:
+        finding["missing"] = [fact.as_dict() for fact in built.missing]
+    return finding
+
+
+def assess(request: EligibilityRequest, index: PolicyIndex | None = None,
+           context: StoredContext | None = None) -> Assessment:
+    """Check one planned treatment: the public eligibility check every caller uses.
+
+    ``index`` defaults to the current policy index (a policy test passes its own); ``context``
+    to the stored data for this one request (a batch loads it once for all its requests).
+    Raises ``Invalid`` when the request names an unknown payer, drug or authorization.
+    """
+    index = index if index is not None else index_cache.current()
+    context = context if context is not None else load_context([request], index)
     built = build_case(request, index, context)
-    return explain_result(built, evaluate("eligibility", built.case))
+    findings = [_finding(fired, built) for fired in evaluate("eligibility", built.case)]
+    sort_findings(findings)
+    return Assessment(built, findings, decide(findings))
 
 
-def check_eligibility(request: EligibilityRequest) -> dict[str, Any]:
-    """Check one planned treatment."""
-    return check_batch([request])[0]
-
-
-def check_batch(requests: Sequence[EligibilityRequest | Invalid]) -> list[dict[str, Any] | Invalid]:
+def check_batch(requests: Sequence[EligibilityRequest | Invalid],
+                index: PolicyIndex | None = None) -> list[dict[str, Any] | Invalid]:
     """Check many planned treatments with a few queries; a bad item does not fail the others.
 
     Items that failed to load arrive as ``Invalid`` and are returned as they are; an item whose
     references are bad (unknown payer, drug or authorization) comes back as ``Invalid`` too.
     """
-    index = index_cache.current()
+    index = index if index is not None else index_cache.current()
     good = [r for r in requests if isinstance(r, EligibilityRequest)]
     context = load_context(good, index)
     results: list[dict[str, Any] | Invalid] = []
@@ -524,9 +683,10 @@ def check_batch(requests: Sequence[EligibilityRequest | Invalid]) -> list[dict[s
             results.append(request)
             continue
         try:
-            results.append(check_one(request, index, context))
+            results.append(assess(request, index, context).as_result())
         except Invalid as exc:
             results.append(exc)
     decisions = Counter("error" if isinstance(r, Invalid) else r["decision"] for r in results)
-    log.info("eligibility_checked", items=len(results), decisions=dict(decisions))
+    log.info("eligibility_checked", items=len(results),
+             decisions={str(key): n for key, n in decisions.items()})
     return results

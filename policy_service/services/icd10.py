@@ -80,3 +80,44 @@ def _matches(code: str, families: tuple[str, ...]) -> bool:
 def diagnosis_matches(code: str, families: Iterable[str]) -> bool:
     """Return whether ``code`` falls under any of ``families`` (``M05`` covers ``M05.79``)."""
     return _matches(code, tuple(families))
+
+
+@lru_cache(maxsize=65536)
+def is_billable(code: str) -> bool:
+    """Return whether ``code`` is a billable ICD-10-CM code: a leaf, 7th character included."""
+    return is_valid_code(code) and bool(_code_set().is_leaf(normalise_code(code)))
+
+
+@lru_cache(maxsize=4096)
+def billable_codes_under(code: str) -> tuple[str, ...]:
+    """Return the billable codes below a category or subcategory, in code-set order."""
+    if not is_valid_code(code):
+        return ()
+    code_set = _code_set()
+    return tuple(leaf for leaf in code_set.get_descendants(normalise_code(code))
+                 if code_set.is_leaf(leaf))
+
+
+# How many billable codes a message names before it says how many more there are.
+BILLABLE_CODES_SHOWN = 6
+
+
+def not_billable_text(codes: Iterable[str]) -> str:
+    """Name each code that is not billable with the billable codes under it ("" if none).
+
+    ``M1A.071`` -> ``M1A.071 (bill M1A.0710 or M1A.0711)``; a family with many codes below
+    names the first few and how many more there are.
+    """
+    parts = []
+    for code in dict.fromkeys(codes):
+        if is_billable(code):
+            continue
+        under = billable_codes_under(code)
+        if len(under) <= 2:
+            choice = "bill " + " or ".join(under)
+        else:
+            more = len(under) - BILLABLE_CODES_SHOWN
+            choice = "bill one of " + ", ".join(under[:BILLABLE_CODES_SHOWN]) + (
+                f" or {more} more under it" if more > 0 else "")
+        parts.append(f"{code} ({choice})" if under else code)
+    return "; ".join(parts)

@@ -194,7 +194,7 @@ def test_least_waste_handles_a_10000_mg_dose() -> None:
     assert opened == D(9_995)  # e.g. 400s, 120s and 105s can hit 9,995 exactly
 
 
-@settings(max_examples=200, deadline=None)
+@settings(deadline=None)
 @given(
     dose=st.integers(min_value=1, max_value=600),
     sizes=st.lists(st.integers(min_value=5, max_value=200), min_size=1, max_size=3, unique=True),

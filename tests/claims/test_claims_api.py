@@ -70,6 +70,8 @@ CLAIM_CASES: list[tuple[str, Setup, dict[str, Any], int | None, str]] = [
      _joint([{"code": "20604", "units": 1, "modifiers": ["LT"]},
              {"code": "76942", "units": 1}]), 1, "20604"),
     ("LATERALITY_MISSING", build_world, _joint([{"code": "20611", "units": 1}]), 0, "20611-RT"),
+    ("DIAGNOSIS_NOT_BILLABLE", build_world, {"diagnosis_codes": ["M1A.071"]}, None,
+     "M1A.071 (bill M1A.0710 or M1A.0711)"),
     ("MUE_EXCEEDED", lambda: build_world(drug={"mue_units": 20}), {}, 0, "20"),
     ("TIMELY_FILING_EXCEEDED", build_world, {"submitted_on": "2027-03-11"}, None, "2027-03-10"),
     ("CODE_NOT_VALID_ON_DOS", _j1030_world,
@@ -93,9 +95,9 @@ def test_every_claim_finding_code_through_the_api(session, check, code, setup, c
 
 
 def test_every_claim_rule_code_has_an_api_case() -> None:
-    from rulesets.claims import claims_codes
+    from rulesets import get_ruleset
 
-    assert set(claims_codes()) == {case[0] for case in CLAIM_CASES}
+    assert set(get_ruleset("claims").codes()) == {case[0] for case in CLAIM_CASES}
 
 
 # Authorization and coverage codes come from the eligibility case built for the claim's drug.
@@ -142,7 +144,9 @@ def test_place_of_service_maps_to_the_authorized_site(session, check, pos, site)
 def test_clean_claim_of_the_contract(session, check) -> None:
     build_world()
     body = check(claim_with())
-    assert body == {"status": "clean", "findings": [], "expected_lines": [
+    assert body == {"status": "clean", "findings": [], "authorization": {
+        "number": "A-1001", "status": "approved", "remaining_units": 160, "remaining_visits": 4,
+        "valid_from": "2026-01-01", "valid_to": "2026-06-30"}, "expected_lines": [
         {"code": "J1745", "units": 35, "modifiers": [], "ndc": "57894-0030-01"},
         {"code": "J1745", "units": 5, "modifiers": ["JW"], "ndc": "57894-0030-01"},
         {"code": "96413", "units": 1, "modifiers": []},

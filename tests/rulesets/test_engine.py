@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 
 from policy_service import engine, oracle
-from rulesets import ALWAYS_FIRING_RULE, Rule
-from rulesets.eligibility import RULES
+from rulesets import ALWAYS_FIRING_RULE, Category, Fact, FactType, Rule, Ruleset, Severity
+from rulesets.eligibility import RULESET
 
-ALWAYS = ALWAYS_FIRING_RULE["name"]
+ALWAYS = ALWAYS_FIRING_RULE.name
 
 
 def unique_name(prefix: str) -> str:
@@ -22,10 +22,19 @@ def unique_name(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex[:8]}"
 
 
-def rule(name: str, condition: dict[str, Any], severity: str = "block") -> Rule:
+def rule(name: str, condition: dict[str, Any]) -> Rule:
     """A test rule whose code is its name in upper case."""
-    return {"name": name, "code": name.upper(), "severity": severity,  # type: ignore[typeddict-item]
-            "condition": condition, "message": name}
+    return Rule(name=name, code=name.upper(), severity=Severity.BLOCK,
+                category=Category.CLAIM_DATA, condition=condition, message=name,
+                when=name, why=name, source="https://example.org/test-rule")
+
+
+def adhoc(name: str, rules: list[Rule], **fields: FactType) -> Ruleset:
+    """A test ruleset with the given rules, declaring every field they read."""
+    facts = tuple(Fact(field, kind, field,
+                       ("within", "after") if kind is FactType.CHOICE else ())
+                  for field, kind in fields.items())
+    return Ruleset(name=name, title=name, rules=tuple(rules), facts=facts)
 
 
 def test_clean_case_fires_only_the_always_firing_rule() -> None:
@@ -42,15 +51,18 @@ def test_findings_carry_code_severity_and_rule() -> None:
     findings = engine.evaluate("eligibility", {"policy_found": False,
                                                "auth_remaining_visits": 0})
     assert findings == [
-        {"code": "NO_POLICY", "severity": "warn", "rule": "no_policy"},
-        {"code": "AUTH_VISITS_EXHAUSTED", "severity": "block", "rule": "auth_visits_exhausted"},
+        {"code": "NO_POLICY", "severity": "warn", "category": "information",
+         "rule": "no_policy"},
+        {"code": "AUTH_VISITS_EXHAUSTED", "severity": "block", "category": "authorization",
+         "rule": "auth_visits_exhausted"},
     ]
 
 
 def test_action_error_is_raised_not_swallowed(monkeypatch: pytest.MonkeyPatch) -> None:
     """A rule action that raises makes the evaluation fail instead of looking clean."""
     name = unique_name("test_failing_action")
-    engine.register(name, [rule("boom", {"trigger": True}), ALWAYS_FIRING_RULE])
+    engine.register(name, adhoc(name, [rule("boom", {"trigger": True}), ALWAYS_FIRING_RULE],
+                                trigger=FactType.BOOLEAN))
     original = engine._record_firing
 
     def broken(sid: str, rule_name: str) -> None:
@@ -66,14 +78,15 @@ def test_action_error_is_raised_not_swallowed(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.undo()
     # ...and once the action is fixed, the rule reports normally again.
     assert engine.evaluate(name, {"trigger": True}) == [
-        {"code": "BOOM", "severity": "block", "rule": "boom"}
+        {"code": "BOOM", "severity": "block", "category": "claim data", "rule": "boom"}
     ]
 
 
 def test_failed_evaluations_free_their_sids(monkeypatch: pytest.MonkeyPatch) -> None:
     """More failed evaluations than a ruleset's 1024 live sids leave it usable."""
     name = unique_name("test_failures_free_sids")
-    engine.register(name, [rule("boom", {"trigger": True}), ALWAYS_FIRING_RULE])
+    engine.register(name, adhoc(name, [rule("boom", {"trigger": True}), ALWAYS_FIRING_RULE],
+                                trigger=FactType.BOOLEAN))
 
     def broken(sid: str, rule_name: str) -> None:
         raise ValueError("always broken")
@@ -89,10 +102,12 @@ def test_failed_evaluations_free_their_sids(monkeypatch: pytest.MonkeyPatch) -> 
 def test_evaluations_past_1024_still_work() -> None:
     """A ruleset holds at most 1024 live sids; each evaluation frees its own."""
     name = unique_name("test_many_sids")
-    engine.register(name, [rule("high", {"$gt": {"value": 5}}), ALWAYS_FIRING_RULE])
+    engine.register(name, adhoc(name, [rule("high", {"$gt": {"value": 5}}), ALWAYS_FIRING_RULE],
+                                value=FactType.INTEGER))
     results = [engine.evaluate(name, {"value": value % 10}) for value in range(2000)]
     assert results[1500] == []  # 1500 % 10 == 0
-    assert results[1509] == [{"code": "HIGH", "severity": "block", "rule": "high"}]
+    assert results[1509] == [{"code": "HIGH", "severity": "block", "category": "claim data",
+                              "rule": "high"}]
     assert sum(1 for findings in results if findings) == 800
 
 
@@ -140,7 +155,9 @@ def test_nested_or_inside_and_matches_the_oracle() -> None:
         {"$or": [{"$gte": {"used": {"$m": "allowed"}}}, {"$lt": {"left": 1}}]},
         {"$or": [{"flag": True}, {"$gt": {"size": 2.5}}]},
     ]}
-    rules = [rule("nested", condition), ALWAYS_FIRING_RULE]
+    rules = adhoc(name, [rule("nested", condition), ALWAYS_FIRING_RULE],
+                  window=FactType.CHOICE, used=FactType.INTEGER, allowed=FactType.INTEGER,
+                  left=FactType.INTEGER, flag=FactType.BOOLEAN, size=FactType.NUMBER)
     engine.register(name, rules)
     values: dict[str, list[Any]] = {
         "window": ["within", "after"], "used": [1, 2], "allowed": [2], "left": [0, 1],
@@ -161,14 +178,16 @@ def test_nested_or_inside_and_matches_the_oracle() -> None:
 def test_ruleset_without_always_firing_rule_is_refused() -> None:
     """Registering a ruleset that could leave a case unhandled fails up front."""
     with pytest.raises(engine.EngineError, match="ALWAYS_FIRING_RULE"):
-        engine.register(unique_name("test_no_always"), [rule("x", {"x": True})])
+        engine.register("test_no_always", adhoc("test_no_always", [rule("x", {"x": True})],
+                                                x=FactType.BOOLEAN))
 
 
 def test_malformed_condition_is_refused() -> None:
     """An unsupported operator never reaches durable."""
     with pytest.raises(engine.EngineError, match="not supported"):
-        engine.register(unique_name("test_bad_operator"),
-                        [rule("x", {"$in": {"x": [1]}}), ALWAYS_FIRING_RULE])
+        engine.register("test_bad_operator",
+                        adhoc("test_bad_operator", [rule("x", {"$in": {"x": [1]}}),
+                                                    ALWAYS_FIRING_RULE], x=FactType.INTEGER))
 
 
 def test_unknown_ruleset_is_an_engine_error() -> None:
@@ -180,11 +199,12 @@ def test_unknown_ruleset_is_an_engine_error() -> None:
 def test_a_ruleset_name_cannot_be_redefined() -> None:
     """The same name with other rules is refused; the same rules again is harmless."""
     name = unique_name("test_redefine")
-    rules = [rule("x", {"x": True}), ALWAYS_FIRING_RULE]
+    rules = adhoc(name, [rule("x", {"x": True}), ALWAYS_FIRING_RULE], x=FactType.BOOLEAN)
     engine.register(name, rules)
     engine.register(name, rules)
     with pytest.raises(engine.EngineError, match="already registered"):
-        engine.register(name, [rule("y", {"y": True}), ALWAYS_FIRING_RULE])
+        engine.register(name, adhoc(name, [rule("y", {"y": True}), ALWAYS_FIRING_RULE],
+                                    y=FactType.BOOLEAN))
     engine.register("eligibility")
     assert engine.evaluate("eligibility", {"policy_found": False})[0]["code"] == "NO_POLICY"
 
@@ -194,7 +214,8 @@ def test_a_ruleset_name_cannot_be_redefined() -> None:
     ({"policy_found": True, "sid": "7"}, "reserved"),
     ({"policy_found": True, "engine_case": False}, "reserved"),
     ({"policy_found": True, "dose_mg": math.nan}, "finite"),
-    ({"policy_found": True, "diagnoses": ["M05"]}, "bool, number or string"),
+    ({"policy_found": True, "diagnoses": ["M05"]}, "not declared"),
+    ({"policy_found": True, "age": "12"}, "integer"),
 ])
 def test_malformed_case_is_refused(case: dict[str, Any], problem: str) -> None:
     """A case the builder got wrong fails loudly instead of silently matching nothing."""
@@ -206,8 +227,8 @@ def test_malformed_case_is_refused(case: dict[str, Any], problem: str) -> None:
 
 def test_rules_data_is_not_mutated_by_registration() -> None:
     """Compiling rules for durable leaves the ruleset data as written."""
-    dose = next(r for r in RULES if r["name"] == "dose_exceeds_limit")
-    assert dose["condition"] == {"$or": [
+    dose = RULESET.rule("dose_exceeds_limit")
+    assert dose.condition == {"$or": [
         {"$gt": {"dose_mg": {"$m": "max_dose_mg"}}},
         {"$gt": {"dose_units": {"$m": "max_dose_units"}}},
     ]}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 from collections.abc import Callable
 from typing import Any
@@ -10,46 +9,14 @@ from typing import Any
 import pytest
 
 from policy_service.models import Patient
+from tests.eligibility.world import (
+    BASE_REQUEST,
+    CSDMARD_STEP,
+    build_world,
+    post,
+    request_with,
+)
 from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
-
-BASE_REQUEST: dict[str, Any] = {
-    "patient": {"id": "P001"},
-    "payer": "MEDICARE-B",
-    "date_of_service": "2026-03-10",
-    "site_of_care": "office",
-    "diagnosis_codes": ["M05.79"],
-    "hcpcs": "J1745",
-    "dose": {"mg": 400},
-    "packages": [{"amount": 100, "count": 4}],
-    "prior_therapies": [],
-}
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
-CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
-                "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
-                                                      "contraindication"]}
-
-
-def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | None = None,
-                authorization: dict[str, Any] | None = None, with_auth: bool = True) -> None:
-    """Medicare Part B, infliximab, one patient who failed methotrexate, one authorization."""
-    payer = make_payer()
-    make_drug("J1745")
-    make_drug("Q5103", name="Inflectra", generic="infliximab-dyyb", biosimilar_of="J1745")
-    make_policy(payer=payer, steps=[CSDMARD_STEP], **(policy or {}))
-    person = make_patient("P001", therapies=[METHOTREXATE_FAILED], **(patient or {}))
-    if with_auth:
-        make_authorization("A-1001", patient=person, payer=payer, **(authorization or {}))
-
-
-def post(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
-    return client.post("/api/v1/eligibility", json=body, headers=headers)
-
-
-def request_with(**changes: Any) -> dict[str, Any]:
-    body = copy.deepcopy(BASE_REQUEST)
-    body.update(changes)
-    return body
 
 
 def test_clean_request_is_eligible_with_jz_line(client, session, auth_header) -> None:
@@ -98,6 +65,8 @@ FINDING_CASES: list[tuple[str, Setup, dict[str, Any], str, str]] = [
     ("DOSE_TOO_SOON", build_world, {"last_dose_date": "2026-03-01"}, "not_eligible", "28"),
     ("AGE_NOT_COVERED", lambda: build_world(patient={"birth_date": dt.date(2012, 5, 1)}), {},
      "not_eligible", "18"),
+    ("DIAGNOSIS_NOT_BILLABLE", lambda: build_world(policy={"covered_diagnoses": ["M1A"]}),
+     {"diagnosis_codes": ["M1A.071"]}, "needs_information", "M1A.0710 or M1A.0711"),
     ("MISSING_INFORMATION", lambda: build_world(patient={"weight_kg": None}),
      {"dose": {"mg_per_kg": 5}, "packages": []}, "needs_information", "weight"),
     ("NO_POLICY", lambda: (build_world(), make_payer("CIGNA", name="Cigna", kind="commercial")),
@@ -145,9 +114,9 @@ def test_every_finding_code_through_the_api(client, session, auth_header, code, 
 
 
 def test_every_eligibility_code_has_an_api_case() -> None:
-    from rulesets.eligibility import eligibility_codes
+    from rulesets import get_ruleset
 
-    assert set(eligibility_codes()) == {case[0] for case in FINDING_CASES}
+    assert set(get_ruleset("eligibility").codes()) == {case[0] for case in FINDING_CASES}
 
 
 def test_policy_version_in_effect_on_date_of_service_is_used(client, session,
@@ -290,3 +259,35 @@ def test_every_validation_problem_has_the_same_type(client, session, auth_header
     service_error = post(client, headers, request_with(payer="NOPE")).json
     assert schema_error["type"] == service_error["type"] == (
         "https://policy-service.local/problems/validation-failed")
+
+
+def test_a_family_is_not_billable_and_names_codes_under_it(client, session, auth_header) -> None:
+    """A policy keeps families (M05); a request must name a billable code (I2)."""
+    build_world(policy={"covered_diagnoses": ["M05"]}, authorization={"diagnoses": ["M05"]})
+    body = post(client, auth_header("scheduler"), request_with(diagnosis_codes=["M05.7"])).json
+    assert body["decision"] == "needs_information"
+    [finding] = [f for f in body["findings"] if f["code"] == "DIAGNOSIS_NOT_BILLABLE"]
+    assert finding["category"] == "information" and finding["severity"] == "block"
+    assert finding["message"].startswith("Diagnosis codes must be billable ICD-10-CM codes: "
+                                         "M05.7 (bill one of M05.70, M05.711, M05.712")
+    assert finding["policy"] is None
+    leaf = post(client, auth_header("scheduler"), request_with(diagnosis_codes=["M05.711"])).json
+    assert leaf["decision"] == "eligible", leaf["findings"]
+
+
+def test_missing_facts_come_back_as_data(client, session, auth_header) -> None:
+    """MISSING_INFORMATION names each missing fact as data, not only in its message."""
+    build_world(patient={"weight_kg": None}, policy={"sites_of_care": ["office"]})
+    request = request_with(dose={"mg_per_kg": 5})
+    del request["packages"], request["site_of_care"]
+    body = post(client, auth_header("scheduler"), request).json
+    [finding] = [f for f in body["findings"] if f["code"] == "MISSING_INFORMATION"]
+    assert finding["missing"] == [
+        {"field": "weight_kg", "reason": "the dose is in mg/kg"},
+        {"field": "site_of_care", "reason": None},
+        {"field": "weight_kg", "reason": "the policy limits mg/kg"},
+    ]
+    assert finding["message"] == ("Cannot decide without: weight_kg (the dose is in mg/kg), "
+                                  "site_of_care, weight_kg (the policy limits mg/kg).")
+    assert finding["category"] == "information"
+    assert all("missing" not in f for f in body["findings"] if f is not finding)

@@ -1,0 +1,50 @@
+"""The eligibility tests' world: Medicare Part B, infliximab, one patient, one authorization."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+from typing import Any
+
+from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+
+BASE_REQUEST: dict[str, Any] = {
+    "patient": {"id": "P001"},
+    "payer": "MEDICARE-B",
+    "date_of_service": "2026-03-10",
+    "site_of_care": "office",
+    "diagnosis_codes": ["M05.79"],
+    "hcpcs": "J1745",
+    "dose": {"mg": 400},
+    "packages": [{"amount": 100, "count": 4}],
+    "prior_therapies": [],
+}
+METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
+                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
+CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
+                "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
+                                                      "contraindication"]}
+
+
+def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | None = None,
+                authorization: dict[str, Any] | None = None, with_auth: bool = True) -> None:
+    """Medicare Part B, infliximab, one patient who failed methotrexate, one authorization."""
+    payer = make_payer()
+    make_drug("J1745")
+    make_drug("Q5103", name="Inflectra", generic="infliximab-dyyb", biosimilar_of="J1745")
+    make_policy(payer=payer, steps=[CSDMARD_STEP], **(policy or {}))
+    person = make_patient("P001", therapies=[METHOTREXATE_FAILED], **(patient or {}))
+    if with_auth:
+        make_authorization("A-1001", patient=person, payer=payer, **(authorization or {}))
+
+
+def post(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
+    """POST one eligibility request."""
+    return client.post("/api/v1/eligibility", json=body, headers=headers)
+
+
+def request_with(**changes: Any) -> dict[str, Any]:
+    """The base request with top-level fields replaced."""
+    body = copy.deepcopy(BASE_REQUEST)
+    body.update(changes)
+    return body
