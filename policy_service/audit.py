@@ -20,6 +20,7 @@ from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
 from policy_service.models import (
+    Appointment,
     Authorization,
     ChangeRecord,
     Drug,
@@ -115,6 +116,17 @@ AUTHORIZATION_FIELDS = ("number", "hcpcs", "status", "approved_units", "approved
                         "used_units", "used_visits", "valid_from", "valid_to", "diagnoses",
                         "site_of_care", "notes")
 
+APPOINTMENT_FIELDS = ("appointment_id", "status", "series", "hcpcs", "date_of_service", "dose_mg",
+                      "dose_mg_per_kg", "site_of_care", "diagnosis_codes", "packages",
+                      "authorization_number")
+
+
+def _snapshot_appointment(obj: Appointment, old: bool) -> dict[str, Any]:
+    data = _fields(obj, APPOINTMENT_FIELDS, old)
+    data["patient"] = obj.patient.external_id if obj.patient else None
+    data["payer"] = obj.payer.code if obj.payer else None
+    return data
+
 
 def _snapshot_payer(obj: Payer, old: bool) -> dict[str, Any]:
     return _fields(obj, PAYER_FIELDS, old)
@@ -166,6 +178,7 @@ AUDITED: dict[type, tuple[str, Callable[[Any], str], Callable[[Any, bool], dict[
     PolicyVersion: ("policy", _version_key, _snapshot_version),
     Patient: ("patient", lambda o: o.external_id, _snapshot_patient),
     Authorization: ("authorization", lambda o: o.number, _snapshot_authorization),
+    Appointment: ("appointment", lambda o: o.appointment_id, _snapshot_appointment),
 }
 
 # Child records are audited as part of their parent aggregate.

@@ -31,14 +31,16 @@ class Permission(enum.Enum):
     CHECK_ELIGIBILITY = "check_eligibility"
     CHECK_CLAIMS = "check_claims"
     RECORD_USAGE = "record_usage"
+    WRITE_APPOINTMENTS = "write_appointments"
     MANAGE_USERS = "manage_users"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "coordinator": frozenset({Permission.READ, Permission.EDIT_POLICY_DATA,
-                              Permission.CHECK_ELIGIBILITY}),
-    "scheduler": frozenset({Permission.READ, Permission.CHECK_ELIGIBILITY}),
+                              Permission.CHECK_ELIGIBILITY, Permission.WRITE_APPOINTMENTS}),
+    "scheduler": frozenset({Permission.READ, Permission.CHECK_ELIGIBILITY,
+                            Permission.WRITE_APPOINTMENTS}),
     "biller": frozenset({Permission.READ, Permission.CHECK_CLAIMS, Permission.RECORD_USAGE}),
 }
 

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from policy_service.schemas.appointments import load_appointment
+from policy_service.services.appointments import upsert
 from policy_service.services.usage import record_usage
 from tests.eligibility.world import BASE_REQUEST, build_world
 
@@ -20,6 +22,11 @@ CLAIM = {
     "lines": [{"code": "J1745", "units": 40, "modifiers": ["JZ"]},
               {"code": "96413", "units": 1}, {"code": "96415", "units": 1}],
 }
+APPOINTMENT = {"patient": {"id": "P001"}, "payer": "MEDICARE-B", "date_of_service": "2026-03-10",
+               "site_of_care": "office", "diagnosis_codes": ["M05.79"], "hcpcs": "J1745",
+               "dose": {"mg": 400}}
+SERIES = {"appointment_id_prefix": "S1", "first": APPOINTMENT, "every_days": 28,
+          "until": "2026-04-30"}
 USE = {"claim_reference": "CLM-1", "date_of_service": "2026-03-10", "units": 40, "visits": 1}
 
 # method, path, body, the roles allowed (the others get 403; anonymous gets 401)
@@ -40,6 +47,11 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/v1/claims/check", CLAIM, {"admin", "biller"}),
     ("POST", "/api/v1/authorizations/A-1001/usage", USE, {"admin", "biller"}),
     ("DELETE", "/api/v1/authorizations/A-1001/usage/CLM-0", None, {"admin", "biller"}),
+    ("GET", "/api/v1/appointments", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/appointments/APT-0", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("PUT", "/api/v1/appointments/APT-0", APPOINTMENT, {"admin", "coordinator", "scheduler"}),
+    ("DELETE", "/api/v1/appointments/APT-0", None, {"admin", "coordinator", "scheduler"}),
+    ("POST", "/api/v1/appointments/series", SERIES, {"admin", "coordinator", "scheduler"}),
 ]
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 
@@ -55,6 +67,7 @@ def test_matrix_covers_every_api_route(app) -> None:
     for method, rule in documented:
         path = templates.get(rule, rule)
         path = path.replace("<number>", "A-1001").replace("<claim_reference>", "CLM-0")
+        path = path.replace("<appointment_id>", "APT-0")
         covered.add((method, path))
     assert covered == {(method, path) for method, path, _body, _roles in ROUTES}
 
@@ -65,8 +78,10 @@ def test_matrix_covers_every_api_route(app) -> None:
 def test_route_answers_by_role(client, session, auth_header, role, method, path, body,
                                allowed) -> None:
     build_world()
-    if method == "DELETE":
+    if method == "DELETE" and "/usage/" in path:
         record_usage("A-1001", "CLM-0", dt.date(2026, 3, 10), 10, 1, "system")
+    if "/appointments/APT-0" in path and method != "PUT":
+        upsert("APT-0", load_appointment(APPOINTMENT), "system")
     headers = {} if role == "anonymous" else auth_header(role)
     response = client.open(path, method=method, json=body, headers=headers)
     if role == "anonymous":

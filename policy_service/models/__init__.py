@@ -1,5 +1,10 @@
 """The data model: reference data, policies, patients, authorizations, users, change history."""
 
+from policy_service.models.appointment import (
+    APPOINTMENT_STATUSES,
+    Appointment,
+    ScheduleUpload,
+)
 from policy_service.models.audit import ChangeRecord, Revision
 from policy_service.models.authorization import (
     AUTHORIZATION_STATUSES,
@@ -19,6 +24,9 @@ from policy_service.models.reference import PAYER_KINDS, Drug, DrugPackage, Paye
 from policy_service.models.users import ROLES, ApiToken, LoginFailure, Role, User
 
 __all__ = [
+    "APPOINTMENT_STATUSES",
+    "Appointment",
+    "ScheduleUpload",
     "AUTHORIZATION_STATUSES",
     "POLICY_STATUSES",
     "PAYER_KINDS",

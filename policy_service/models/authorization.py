@@ -50,6 +50,9 @@ class Authorization(db.Model):
     site_of_care: Mapped[str | None] = mapped_column(String(40))
     notes: Mapped[str | None] = mapped_column(String(2000))
     version: Mapped[int] = mapped_column(default=1)
+    # Moves (in the same transaction) on any change to the authorization or its use: stored
+    # appointment checks are keyed on it. Bumped in SQL by policy_service.revisions.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
 
     patient: Mapped[Patient] = relationship()
     payer: Mapped[Payer] = relationship()

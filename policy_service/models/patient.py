@@ -30,6 +30,10 @@ class Patient(db.Model):
     birth_date: Mapped[dt.date | None]
     weight_kg: Mapped[Decimal | None] = mapped_column(Numeric(6, 2))
     version: Mapped[int] = mapped_column(default=1)
+    # Moves (in the same transaction) on any change to the patient, their therapies, their
+    # authorizations or their use: stored appointment checks are keyed on it. Bumped in SQL by
+    # policy_service.revisions, so read it with a query, not from a loaded object.
+    revision: Mapped[int] = mapped_column(default=1, server_default="1")
 
     therapies: Mapped[list[Therapy]] = relationship(
         back_populates="patient",

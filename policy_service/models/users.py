@@ -13,7 +13,7 @@ from policy_service.extensions import db
 ROLES = {
     "admin": "Everything, including users",
     "coordinator": "Edits payers, drugs, policies, patients and authorizations",
-    "scheduler": "Reads; runs eligibility checks",
+    "scheduler": "Reads; runs eligibility checks; keeps the schedule of appointments",
     "biller": "Reads; runs claim checks and records authorization use",
 }
 

@@ -1,0 +1,106 @@
+"""Standing checks: keyed on revisions, recomputed only when one moved, never stale."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from sqlalchemy import select
+
+from policy_service.extensions import db
+from policy_service.models import Authorization, Patient, Therapy
+from policy_service.schemas.appointments import load_appointment
+from policy_service.services import appointments
+from policy_service.services.appointments import Filters
+from policy_service.services.usage import record_usage, void_usage
+from tests.appointments.conftest import appointment_with
+from tests.factories import make_patient
+
+
+def store(appointment_id: str, **changes: Any) -> appointments.Saved:
+    return appointments.upsert(appointment_id, load_appointment(appointment_with(**changes)),
+                               "scheduler@example.org")
+
+
+def revision_of(model: Any, row_id: int) -> int:
+    return db.session.scalar(select(model.revision).where(model.id == row_id))
+
+
+def recomputed(filters: Filters | None = None) -> dict[str, bool]:
+    rows, _ = appointments.list_with_checks(filters or Filters())
+    return {row.appointment.appointment_id: row.check.recomputed for row in rows}
+
+
+def test_an_unchanged_read_recomputes_nothing(world) -> None:
+    store("APT-1")
+    store("APT-2", date_of_service="2026-04-07")
+    assert recomputed() == {"APT-1": False, "APT-2": False}
+
+
+def test_only_the_moved_ones_are_recomputed(world) -> None:
+    other = make_patient("P002")
+    store("APT-1")
+    store("APT-2", patient={"id": "P002"}, authorization_number=None)
+    other.weight_kg = 70
+    db.session.flush()
+    assert recomputed() == {"APT-1": False, "APT-2": True}
+    assert recomputed() == {"APT-1": False, "APT-2": False}
+
+
+def test_a_policy_change_moves_every_check(world) -> None:
+    store("APT-1")
+    store("APT-2", date_of_service="2026-04-07")
+    world["policy"].min_age = 21
+    db.session.flush()
+    assert recomputed() == {"APT-1": True, "APT-2": True}
+
+
+def test_therapy_history_changes_move_the_patients_revision(world) -> None:
+    patient = world["patient"]
+    before = revision_of(Patient, patient.id)
+    patient.therapies.append(Therapy(drug="leflunomide", start=dt.date(2025, 7, 1)))
+    db.session.flush()
+    after_add = revision_of(Patient, patient.id)
+    assert after_add > before
+    db.session.delete(patient.therapies[0])
+    db.session.flush()
+    assert revision_of(Patient, patient.id) > after_add
+
+
+def test_usage_and_its_void_move_the_authorization_and_patient(world) -> None:
+    auth, patient = world["authorization"], world["patient"]
+    revisions = (revision_of(Authorization, auth.id), revision_of(Patient, patient.id))
+    record_usage("A-1001", "CLM-1", dt.date(2026, 2, 1), 40, 1, "biller@example.org")
+    recorded = (revision_of(Authorization, auth.id), revision_of(Patient, patient.id))
+    assert recorded[0] > revisions[0] and recorded[1] > revisions[1]
+    void_usage("A-1001", "CLM-1", "biller@example.org")
+    assert revision_of(Authorization, auth.id) > recorded[0]
+
+
+def test_the_decision_change_is_kept_with_when_it_changed(world) -> None:
+    saved = store("APT-1")
+    assert saved.check.previous_decision is None
+    world["authorization"].status = "denied"
+    db.session.flush()
+    check = appointments.current_check(saved.appointment)
+    assert (check.previous_decision, check.decision) == ("eligible", "needs_authorization")
+    assert check.changed_since(appointments.now() - dt.timedelta(minutes=1))
+    # Reading again keeps the change and its time; nothing moved.
+    again = appointments.current_check(saved.appointment)
+    assert not again.recomputed
+    assert again.decision_changed_at == check.decision_changed_at
+
+
+def test_a_deleted_authorization_leaves_an_error_check_not_a_stale_one(world) -> None:
+    saved = store("APT-1", authorization_number="A-1001")
+    db.session.delete(world["authorization"])
+    db.session.flush()
+    check = appointments.current_check(saved.appointment)
+    assert check.decision == "error"
+    assert check.result["errors"][0]["field"] == "authorization_number"
+
+
+def test_a_changed_logic_fingerprint_moves_every_check(world, monkeypatch) -> None:
+    store("APT-1")
+    monkeypatch.setattr(appointments, "_logic_key", lambda: "another-deploy")
+    assert recomputed() == {"APT-1": True}
