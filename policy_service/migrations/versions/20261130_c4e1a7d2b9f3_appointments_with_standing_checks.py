@@ -6,7 +6,7 @@ keys compare against (1 for existing rows). Uploaded schedules awaiting "keep as
 kept in the database instead of a host's temp folder.
 
 Revision ID: c4e1a7d2b9f3
-Revises: a906a130d287
+Revises: c7d5a1e9b204
 Create Date: 2026-11-30 00:24:07.386703
 
 """
@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = 'c4e1a7d2b9f3'
-down_revision = 'a906a130d287'
+down_revision = 'c7d5a1e9b204'
 branch_labels = None
 depends_on = None
 
