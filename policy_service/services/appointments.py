@@ -34,14 +34,14 @@ from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RUL
 from policy_service.services import eligibility, icd10, policy_index
 from policy_service.services.eligibility import EligibilityRequest, check_batch
 from policy_service.services.policy_index import index_cache, stored_revision
+from rulesets.vocabulary import Decision
 
 log = get_logger("appointments")
 
 ERROR_DECISION = "error"
 # The eligibility decisions, plus "error" for a stored appointment that can no longer be
 # checked (its authorization was deleted, its drug removed).
-CHECK_DECISIONS = ("eligible", "needs_authorization", "needs_information", "not_eligible",
-                   ERROR_DECISION)
+CHECK_DECISIONS = (*(decision.value for decision in Decision), ERROR_DECISION)
 # A decision that changed within this window is marked on the scheduler's list.
 CHANGED_WINDOW = dt.timedelta(days=1)
 
