@@ -56,11 +56,12 @@ from policy_service.audit import current_actor
 from policy_service.auth import Permission, has_permission
 from policy_service.billing.administration import KINDS
 from policy_service.database import run_serialized
+from policy_service.domain.requests import Claim
 from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.models import Authorization, AuthorizationUsage
 from policy_service.schemas.claims import ClaimRequestSchema
-from policy_service.services.claims import Claim, check_claim
+from policy_service.services.claims import check_claim
 from policy_service.services.usage import record_usage, void_usage
 from policy_service.services.x12 import read_837
 from rulesets.vocabulary import ClaimStatus

@@ -19,6 +19,16 @@ from flask import has_request_context
 from sqlalchemy import event, inspect, update
 from sqlalchemy.orm import Session
 
+from policy_service.domain.fields import (
+    AUTHORIZATION_FIELDS,
+    DRUG_FIELDS,
+    PACKAGE_FIELDS,
+    PATIENT_FIELDS,
+    PAYER_FIELDS,
+    STEP_FIELDS,
+    THERAPY_FIELDS,
+    VERSION_FIELDS,
+)
 from policy_service.models import (
     Appointment,
     Authorization,
@@ -97,24 +107,6 @@ def _members(obj: Any, relation: str, old: bool) -> list[Any]:
 def _fields(obj: Any, names: tuple[str, ...], old: bool) -> dict[str, Any]:
     return {name: _plain(_value(obj, name, old)) for name in names}
 
-
-PAYER_FIELDS = ("code", "name", "kind", "requires_jw_jz", "requires_ndc", "timely_filing_days",
-                "complex_admin_for_biologics", "notes")
-DRUG_FIELDS = ("hcpcs", "name", "generic", "biosimilar_of", "billing_unit_amount", "billing_unit",
-               "route", "admin_class", "valid_from", "valid_to", "mue_units", "source", "notes")
-PACKAGE_FIELDS = ("amount", "unit", "single_dose", "ndc")
-VERSION_FIELDS = ("number", "effective_from", "effective_to", "status", "hcpcs",
-                  "prior_auth_required", "covered_diagnoses", "preferred_products",
-                  "sites_of_care", "max_dose_mg", "max_dose_mg_per_kg", "max_dose_units",
-                  "min_days_between_doses", "min_age", "max_age",
-                  "new_starts_only_lookback_days", "approval_days", "documentation_required",
-                  "source", "notes")
-STEP_FIELDS = ("position", "any_of", "count", "min_days", "accepted_outcomes")
-PATIENT_FIELDS = ("external_id", "birth_date", "weight_kg")
-THERAPY_FIELDS = ("drug", "start", "end", "outcome")
-AUTHORIZATION_FIELDS = ("number", "hcpcs", "status", "approved_units", "approved_visits",
-                        "used_units", "used_visits", "valid_from", "valid_to", "diagnoses",
-                        "site_of_care", "notes")
 
 APPOINTMENT_FIELDS = ("appointment_id", "status", "series", "hcpcs", "date_of_service", "dose_mg",
                       "dose_mg_per_kg", "site_of_care", "diagnosis_codes", "packages",

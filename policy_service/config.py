@@ -7,7 +7,9 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-ENV_PREFIX = "POLICY_"
+# Settings given as POLICY_<NAME> in the environment override the defaults below
+# (Flask's from_prefixed_env: values are read as JSON, so "true" and "30" are typed).
+ENV_PREFIX = "POLICY"
 
 
 def _instance_secret(instance_path: Path) -> str:
@@ -20,18 +22,8 @@ def _instance_secret(instance_path: Path) -> str:
     return secret_file.read_text().strip()
 
 
-def _coerce(value: str) -> Any:
-    lowered = value.lower()
-    if lowered in {"true", "false"}:
-        return lowered == "true"
-    try:
-        return int(value)
-    except ValueError:
-        return value
-
-
 def build_config(instance_path: Path) -> dict[str, Any]:
-    """Return the configuration for an app whose instance folder is ``instance_path``."""
+    """Return the default configuration for an app whose instance folder is ``instance_path``."""
     database_url = os.environ.get("DATABASE_URL") or f"sqlite:///{instance_path / 'policy.db'}"
     secret_key = os.environ.get("SECRET_KEY") or _instance_secret(instance_path)
     config: dict[str, Any] = {
@@ -76,11 +68,7 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         # Eligibility warnings
         "AUTH_EXPIRING_SOON_DAYS": 30,
         "AUTH_UNITS_LOW_FRACTION": 0.2,
-        "API_PAGE_SIZE_MAX": 500,
     }
-    for key, value in os.environ.items():
-        if key.startswith(ENV_PREFIX):
-            config[key[len(ENV_PREFIX):]] = _coerce(value)
     return config
 
 

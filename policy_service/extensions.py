@@ -2,7 +2,6 @@
 
 from flask_migrate import Migrate
 from flask_security import Security
-from flask_smorest import Api
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -29,4 +28,3 @@ db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
 security = Security()
 csrf = CSRFProtect()
-api = Api()

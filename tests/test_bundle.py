@@ -208,7 +208,8 @@ def test_every_change_is_in_the_history_with_its_author(
 def test_child_collections_are_replaced(session: Session, bundle: dict[str, Any]) -> None:
     import_bundle(bundle, "system")
     changed = copy.deepcopy(HAND_WRITTEN)
-    changed["policies"][1]["step_therapy"] = [
+    # Only a draft's criteria may change (policies[2] is ACME's draft).
+    changed["policies"][2]["step_therapy"] = [
         {"any_of": ["adalimumab"], "min_days": 84},
         {"any_of": ["methotrexate"], "count": 1, "min_days": 90},
     ]
@@ -217,9 +218,9 @@ def test_child_collections_are_replaced(session: Session, bundle: dict[str, Any]
     assert summary["policies"]["updated"] == 1
     assert summary["patients"]["updated"] == 1
     exported = export_bundle()
-    assert [s["any_of"] for s in exported["policies"][2]["step_therapy"]] == [
+    assert [s["any_of"] for s in exported["policies"][0]["step_therapy"]] == [
         ["adalimumab"], ["methotrexate"]]
-    assert exported["policies"][2]["step_therapy"][0]["count"] == 1
+    assert exported["policies"][0]["step_therapy"][0]["count"] == 1
     assert exported["patients"][0]["therapies"] == [
         {"drug": "methotrexate", "start": "2024-01-01", "end": None, "outcome": None}]
 
@@ -247,7 +248,7 @@ def test_references_may_point_at_stored_records(
 def test_new_policy_version_gets_the_next_number(
         session: Session, bundle: dict[str, Any]) -> None:
     import_bundle(bundle, "system")
-    import_bundle({"policies": [{"id": "MEDICARE-B/infliximab",
+    import_bundle({"policies": [{"id": "MEDICARE-B/infliximab", "hcpcs": ["J1745"],
                                  "effective_from": "2027-01-01"}]}, "system")
     numbers = session.scalars(select(PolicyVersion.number).join(Policy)
                               .where(Policy.code == "MEDICARE-B/infliximab")

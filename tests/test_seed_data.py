@@ -16,9 +16,10 @@ from flask.testing import FlaskCliRunner
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
+from policy_service.domain.codes import hcpcs_error
+from policy_service.domain.icd10 import is_valid_code
 from policy_service.models import Authorization, Drug, Payer, Policy, PolicyVersion
-from policy_service.schemas.bundle import BundleSchema, hcpcs_error
-from policy_service.services.icd10 import is_valid_code
+from policy_service.schemas.bundle import BundleSchema
 
 SEED_DIR = Path(__file__).resolve().parent.parent / "seed_data"
 SEED_FILES = ("drugs.yaml", "payers.yaml", "policies.yaml", "demo.yaml")

@@ -15,9 +15,9 @@ from wtforms import Form
 from admin.checks import authorization_errors
 from admin.fields import CommaListField, options
 from admin.security import SecureModelView, history_link, join_list
+from policy_service.domain.icd10 import normalise_code
 from policy_service.models import AUTHORIZATION_STATUSES, SITES_OF_CARE, Authorization
 from policy_service.models.authorization import USABLE_STATUSES
-from policy_service.services.icd10 import normalise_code
 
 
 def low_remaining_clause(fraction: float) -> Any:

@@ -8,25 +8,28 @@ from flask import flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
-from sqlalchemy import func, select
 from wtforms import Form
 
 from admin.checks import number_positions, policy_version_errors
-from admin.fields import CommaListField, MultiChoiceField, options
+from admin.fields import CommaListField, MultiChoiceField
 from admin.security import SecureModelView, external_link, history_link, join_list
+from policy_service.domain.icd10 import normalise_code
 from policy_service.extensions import db
 from policy_service.models import (
-    POLICY_STATUSES,
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
-    PolicyVersion,
     StepTherapyStep,
 )
-from policy_service.services.icd10 import normalise_code
+from policy_service.services.policies import (
+    DRAFT,
+    hcpcs_errors,
+    is_locked,
+    locked_message,
+    next_number,
+)
 
 LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care",
                 "documentation_required")
-RETIRED_MESSAGE = "Retired versions are kept read-only; create a new version instead."
 STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
 
 
@@ -75,9 +78,8 @@ class PolicyVersionView(SecureModelView):
                          **{name: join_list for name in LIST_COLUMNS}}
     column_formatters_export = {name: join_list for name in LIST_COLUMNS}
     column_default_sort = [("policy.code", False), ("effective_from", True)]
-    column_editable_list = ["status"]
-    form_choices = {"status": options(POLICY_STATUSES)}
-    form_excluded_columns = ["version", "number", "codes"]
+    # Status changes only by activation (services.policies), never by a form field.
+    form_excluded_columns = ["version", "number", "codes", "status"]
     form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
                       "preferred_products": CommaListField, "documentation_required":
                       CommaListField, "sites_of_care": MultiChoiceField}
@@ -93,38 +95,34 @@ class PolicyVersionView(SecureModelView):
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules (codes, date order, limits, steps), and at least one drug."""
         errors = policy_version_errors(form)
-        if not errors.get("hcpcs") and getattr(form, "hcpcs", None) is not None \
-                and not value_list(form, "hcpcs"):
-            errors["hcpcs"] = "Name at least one HCPCS code."
+        if not errors.get("hcpcs") and getattr(form, "hcpcs", None) is not None:
+            missing = hcpcs_errors({"hcpcs": value_list(form, "hcpcs")}, creating=True)
+            errors.update({name: " ".join(messages) for name, messages in missing.items()})
         return errors
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
         """Number new versions after the policy's last one; store codes normalised."""
         if is_created:
-            # The new row is already in the session with the default number: don't flush it.
+            # The new row is already in the policy's versions without a number: don't flush it.
             with db.session.no_autoflush:
-                last = db.session.scalar(
-                    select(func.max(PolicyVersion.number)).where(
-                        PolicyVersion.policy_id == model.policy.id,
-                        PolicyVersion.id.is_not(None))
-                )
-            model.number = (last or 0) + 1
+                model.number = next_number(model.policy)
+            model.status = DRAFT
         model.covered_diagnoses = [normalise_code(c) for c in model.covered_diagnoses or []]
         number_positions(model.steps)
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> Any:
-        """Retired versions are history: shown read-only, never edited."""
+        """Active and retired versions are shown read-only: only drafts are edited."""
         record = self.get_one(request.args.get("id", ""))
-        if record is not None and record.status == "retired":
-            flash(RETIRED_MESSAGE, "info")
+        if record is not None and is_locked(record):
+            flash(locked_message(record), "info")
             return redirect(url_for(".details_view", id=record.id))
         return super().edit_view()
 
     def update_model(self, form: Form, model: Any) -> bool:
-        """Refuse every write to a retired version, inline status edits included."""
-        if model.status == "retired":
-            flash(RETIRED_MESSAGE, "error")
+        """Refuse every write to an active or retired version (the service's lock)."""
+        if is_locked(model):
+            flash(locked_message(model), "error")
             return False
         return super().update_model(form, model)
 

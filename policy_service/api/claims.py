@@ -7,8 +7,9 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from policy_service.auth import Permission, token_required
+from policy_service.domain.requests import Claim
 from policy_service.schemas.claims import ClaimRequestSchema, ClaimResponseSchema
-from policy_service.services.claims import Claim, check_claim
+from policy_service.services.claims import check_claim
 
 blp = Blueprint("claims", __name__, url_prefix="/claims",
                 description="Does this claim match its authorization and the coding rules?")

@@ -7,6 +7,7 @@ from typing import Any
 from flask_smorest import Blueprint
 
 from policy_service.auth import Permission, token_required
+from policy_service.domain.requests import EligibilityRequest
 from policy_service.errors import Invalid
 from policy_service.schemas.eligibility import (
     BatchRequestSchema,
@@ -15,7 +16,7 @@ from policy_service.schemas.eligibility import (
     EligibilityResponseSchema,
     load_request,
 )
-from policy_service.services.eligibility import EligibilityRequest, check_batch
+from policy_service.services.eligibility import check_batch
 
 blp = Blueprint("eligibility", __name__, url_prefix="/eligibility",
                 description="Can this planned infusion go ahead?")

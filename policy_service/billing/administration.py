@@ -104,11 +104,6 @@ def additional_hours(minutes: int) -> int:
     return max(0, (minutes - 31) // 60)
 
 
-def infusion_minutes(index: int, infusion: Infusion) -> int:
-    """Whole minutes from start to stop; a stop before the start is an error naming the infusion."""
-    return _minutes(_window(index, infusion))
-
-
 def administration_lines(
     infusions: Sequence[Infusion], complex_for_biologics: bool = True
 ) -> AdministrationLines:

@@ -6,11 +6,11 @@ from typing import Any
 
 from marshmallow import ValidationError, fields, post_load, validate
 
+from policy_service.domain.requests import CHECK_DECISIONS, AppointmentInput, Filters
 from policy_service.models import APPOINTMENT_STATUSES, SITES_OF_CARE
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
 from policy_service.schemas.common import PackageCountSchema, StrictSchema
 from policy_service.schemas.eligibility import DoseSchema
-from policy_service.services.appointments import CHECK_DECISIONS, AppointmentInput, Filters
 
 # A prefix leaves room for "-200" within the 64 characters of an id.
 SERIES_PREFIX = validate.Regexp(r"^[A-Za-z0-9._-]{1,56}$",

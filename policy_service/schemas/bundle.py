@@ -16,6 +16,8 @@ from typing import Any
 
 from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
 
+from policy_service.domain.codes import hcpcs_error
+from policy_service.domain.icd10 import code_error, normalise_code
 from policy_service.models import (
     AUTHORIZATION_STATUSES,
     PAYER_KINDS,
@@ -23,12 +25,6 @@ from policy_service.models import (
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
 )
-from policy_service.services.icd10 import code_error, normalise_code
-
-# A Level II HCPCS code (J1745) or a five-character CPT code (96413, 0001F).
-HCPCS_PATTERN = re.compile(r"^(?:[A-Z]\d{4}|\d{4}[0-9A-Z])$")
-HCPCS_MESSAGE = ("Not a HCPCS code: expected a letter and 4 digits (J1745) "
-                 "or a 5-character CPT code.")
 
 Messages = dict[str, Any]
 
@@ -39,13 +35,6 @@ NOT_NEGATIVE = "Must not be negative."
 GREATER_THAN_ZERO = "Must be greater than 0."
 NO_STEP_DRUGS = "List at least one drug or class."
 RXNORM_CODE = re.compile(r"^[0-9]{1,10}$")
-
-
-def hcpcs_error(code: Any) -> str | None:
-    """Return why ``code`` is not a well-formed HCPCS/CPT code, or None when it is."""
-    if not isinstance(code, str) or not HCPCS_PATTERN.match(code):
-        return HCPCS_MESSAGE
-    return None
 
 
 class HcpcsCode(fields.String):

@@ -9,6 +9,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from policy_service.billing.administration import KINDS, Infusion
+from policy_service.domain.requests import Claim, ClaimAdministration, ClaimLine
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
 from policy_service.schemas.common import (
     PackageCountSchema,
@@ -17,7 +18,6 @@ from policy_service.schemas.common import (
     StrictSchema,
 )
 from policy_service.schemas.eligibility import AuthorizationRefSchema, one_of
-from policy_service.services.claims import Claim, ClaimAdministration, ClaimLine
 from rulesets.vocabulary import Category, ClaimStatus, Severity
 
 MODIFIER_PATTERN = re.compile(r"^[A-Z0-9]{2}$")

@@ -14,6 +14,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.errors import Invalid
 from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
@@ -23,7 +24,6 @@ from policy_service.schemas.common import (
     Positive,
     StrictSchema,
 )
-from policy_service.services.eligibility import EligibilityRequest, TherapyFact
 from rulesets.vocabulary import Category, Decision, Severity
 
 

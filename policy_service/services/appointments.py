@@ -15,7 +15,7 @@ import datetime as dt
 import functools
 import hashlib
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -26,40 +26,26 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import rulesets
 from policy_service import billing
+from policy_service.domain import icd10
+from policy_service.domain.requests import (
+    ERROR_DECISION,
+    AppointmentInput,
+    EligibilityRequest,
+    Filters,
+)
 from policy_service.errors import Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.logging import get_logger
 from policy_service.models import Appointment, Authorization, Patient, Payer, Therapy
 from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RULE
-from policy_service.services import eligibility, icd10, policy_index
-from policy_service.services.eligibility import EligibilityRequest, check_batch
+from policy_service.services import eligibility, policy_index
+from policy_service.services.eligibility import check_batch
 from policy_service.services.policy_index import index_cache, stored_revision
-from rulesets.vocabulary import Decision
 
 log = get_logger("appointments")
 
-ERROR_DECISION = "error"
-# The eligibility decisions, plus "error" for a stored appointment that can no longer be
-# checked (its authorization was deleted, its drug removed).
-CHECK_DECISIONS = (*(decision.value for decision in Decision), ERROR_DECISION)
 # A decision that changed within this window is marked on the scheduler's list.
 CHANGED_WINDOW = dt.timedelta(days=1)
-
-
-@dataclass
-class AppointmentInput:
-    """One planned infusion as the API, an upload or a series describes it."""
-
-    patient_id: str
-    payer: str
-    date_of_service: dt.date
-    hcpcs: str
-    dose_mg: Decimal | None = None
-    dose_mg_per_kg: Decimal | None = None
-    site_of_care: str | None = None
-    diagnosis_codes: list[str] = field(default_factory=list)
-    packages: list[tuple[Decimal, int]] = field(default_factory=list)
-    authorization_number: str | None = None
 
 
 @dataclass(frozen=True)
@@ -104,20 +90,6 @@ class Saved(CheckedAppointment):
     """An appointment after a write, and whether the write created it."""
 
     created: bool = False
-
-
-@dataclass(frozen=True)
-class Filters:
-    """What a schedule list selects (every field optional)."""
-
-    date_from: dt.date | None = None
-    date_to: dt.date | None = None
-    decision: str | None = None
-    payer: str | None = None
-    hcpcs: str | None = None
-    authorization: str | None = None
-    patient: str | None = None
-    status: str | None = "scheduled"
 
 
 class ItemsInvalid(Invalid):

@@ -23,23 +23,22 @@ from policy_service.billing.administration import (
     HYDRATION_NOT_BILLABLE,
     INITIAL_CODES,
     AdministrationLines,
-    Infusion,
     administration_lines,
 )
 from policy_service.billing.mue import procedure_mue
 from policy_service.billing.timely_filing import filing_deadline
 from policy_service.billing.units import JW, JZ, BillingLine, DrugBilling, PackageCount
+from policy_service.domain.icd10 import is_billable, not_billable_text
+from policy_service.domain.requests import Claim, ClaimLine, EligibilityRequest
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.logging import get_logger
 from policy_service.services.eligibility import (
     Assessment,
-    EligibilityRequest,
     assess,
     authorization_summary,
     sort_findings,
 )
-from policy_service.services.icd10 import is_billable, not_billable_text
 from policy_service.services.policy_index import DrugView, PayerView, PolicyIndex, index_cache
 from rulesets import render_message
 from rulesets.claims import RULESET
@@ -91,52 +90,6 @@ log = get_logger("claims")
 def is_admin_code(code: str) -> bool:
     """Return whether ``code`` is a drug-administration CPT code (96360-96379, 96401-96549)."""
     return code.isdigit() and (96360 <= int(code) <= 96379 or 96401 <= int(code) <= 96549)
-
-
-@dataclass(frozen=True)
-class ClaimLine:
-    """One submitted service line."""
-
-    code: str
-    units: int
-    modifiers: tuple[str, ...] = ()
-    ndc: str | None = None
-
-    def as_dict(self) -> dict[str, Any]:
-        """Return the line in the contract's JSON shape."""
-        line: dict[str, Any] = {"code": self.code, "units": self.units,
-                                "modifiers": list(self.modifiers)}
-        if self.ndc:
-            line["ndc"] = self.ndc
-        return line
-
-
-@dataclass(frozen=True)
-class ClaimAdministration:
-    """What was given at the encounter: the drug (none for hydration or a patient-supplied
-    drug), the dose, the packages opened, the times."""
-
-    hcpcs: str | None = None
-    administered_mg: Decimal | None = None
-    packages: list[tuple[Decimal, int]] | None = None
-    infusions: list[Infusion] | None = None
-
-
-@dataclass
-class Claim:
-    """A claim as loaded by the claims schema (or converted from an 837P claim)."""
-
-    payer: str
-    patient_id: str
-    date_of_service: dt.date
-    lines: list[ClaimLine]
-    submitted_on: dt.date | None = None
-    diagnosis_codes: list[str] = field(default_factory=list)
-    authorization_number: str | None = None
-    place_of_service: str | None = None
-    administration: ClaimAdministration | None = None
-    birth_date: dt.date | None = None
-    weight_kg: Decimal | None = None
 
 
 @dataclass

@@ -25,13 +25,14 @@ from sqlalchemy import func, or_, select
 from sqlalchemy.orm import joinedload
 
 from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
+from policy_service.domain.icd10 import diagnosis_matches, not_billable_text
+from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.logging import get_logger
 from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
 from policy_service.models.authorization import USABLE_STATUSES
-from policy_service.services.icd10 import diagnosis_matches, not_billable_text
 from policy_service.services.policy_index import (
     DrugView,
     PayerView,
@@ -47,36 +48,6 @@ from rulesets.vocabulary import Decision, decide
 OUTCOMES_WITHOUT_MIN_DAYS = frozenset({"intolerance", "contraindication"})
 
 log = get_logger("eligibility")
-
-
-@dataclass(frozen=True)
-class TherapyFact:
-    """A course of a drug: from the stored history or the request's prior_therapies."""
-
-    drug: str
-    start: dt.date
-    end: dt.date | None
-    outcome: str | None
-
-
-@dataclass
-class EligibilityRequest:
-    """One planned treatment, as loaded by the eligibility schema."""
-
-    patient_id: str
-    payer: str
-    date_of_service: dt.date
-    hcpcs: str
-    diagnosis_codes: list[str] = field(default_factory=list)
-    site_of_care: str | None = None
-    birth_date: dt.date | None = None
-    weight_kg: Decimal | None = None
-    dose_mg: Decimal | None = None
-    dose_mg_per_kg: Decimal | None = None
-    packages: list[tuple[Decimal, int]] | None = None
-    prior_therapies: list[TherapyFact] = field(default_factory=list)
-    authorization_number: str | None = None
-    last_dose_date: dt.date | None = None
 
 
 @dataclass

@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from policy_service.errors import Invalid
+from policy_service.schemas.eligibility import load_request
+from policy_service.services.eligibility import check_batch
 
 CSV_COLUMNS = (
     "patient_id", "birth_date", "weight_kg", "payer", "date_of_service", "site_of_care",
@@ -104,9 +106,6 @@ def chunks(rows: list[ScheduleRow], size: int = CHUNK_SIZE) -> Iterator[list[Sch
 def check_schedule(rows: list[ScheduleRow],
                    progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Check every row; return one flat result per row, in order (errors included)."""
-    from policy_service.schemas.eligibility import load_request
-    from policy_service.services.eligibility import check_batch
-
     results: list[dict[str, Any]] = []
     for chunk in chunks(rows):
         outcomes = check_batch([load_request(row.item) for row in chunk])

@@ -31,10 +31,11 @@ from pyx12.segment import Segment
 from pyx12.x12file import X12Reader
 
 from policy_service.billing.administration import KINDS, Infusion
+from policy_service.domain.codes import hcpcs_error
+from policy_service.domain.icd10 import code_error, normalise_code
+from policy_service.domain.requests import Claim, ClaimAdministration, ClaimLine
 from policy_service.errors import Invalid
-from policy_service.schemas.bundle import hcpcs_error
-from policy_service.services.claims import Claim, ClaimAdministration, ClaimLine, check_claim
-from policy_service.services.icd10 import code_error, normalise_code
+from policy_service.services.claims import check_claim
 
 TIMES = re.compile(r"^INFUSION\s+(?P<kind>[A-Z]+)\s+(?P<start>\d{1,2}:\d{2})\s*-\s*"
                    r"(?P<stop>\d{1,2}:\d{2})$")

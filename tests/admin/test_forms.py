@@ -7,6 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -119,22 +120,28 @@ def test_edit_form_carries_the_opened_version(client: FlaskClient, login: Login,
             in page.get_data(as_text=True))
 
 
-def test_retired_versions_are_read_only(client: FlaskClient, login: Login, records: Any,
-                                        session: Session) -> None:
-    records.version.status = "retired"
+@pytest.mark.parametrize("status", ["active", "retired"])
+def test_active_and_retired_versions_are_read_only(client: FlaskClient, login: Login,
+                                                   records: Any, session: Session,
+                                                   status: str) -> None:
+    records.version.status = status
     session.flush()
     login("coordinator")
     response = client.get(f"/admin/policyversion/edit/?id={records.version.id}")
     assert response.status_code == 302
     assert "/admin/policyversion/details/" in response.location
     details = client.get(response.location).get_data(as_text=True)
-    assert "Retired versions are kept read-only" in details
+    assert f"is {status}: only drafts can be edited. Make a new version instead." in details
+    forged = client.post(f"/admin/policyversion/edit/?id={records.version.id}",
+                         data={"hcpcs": "J1745", "effective_from": "2026-01-01"},
+                         follow_redirects=True)
+    assert "only drafts can be edited" in forged.get_data(as_text=True)
+    # Status is not a form field any more: only activation changes it.
     inline = client.post("/admin/policyversion/ajax/update/",
-                         data={"list_form_pk": records.version.id, "status": "active"})
-    assert inline.status_code == 500  # Flask-Admin's inline editor shows the refusal text
-    assert "Retired versions are kept read-only" in inline.get_data(as_text=True)
+                         data={"list_form_pk": records.version.id, "status": "draft"})
+    assert inline.status_code == 403
     session.expire_all()
-    assert session.get(PolicyVersion, records.version.id).status == "retired"
+    assert session.get(PolicyVersion, records.version.id).status == status
     assert "ACME/infliximab" in details
 
 

@@ -10,9 +10,9 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from policy_service.domain.codes import HCPCS_MESSAGE
 from policy_service.errors import Invalid
 from policy_service.models import Authorization, Drug, PolicyVersion
-from policy_service.schemas.bundle import HCPCS_MESSAGE
 from policy_service.services.bundle import validate_bundle
 from tests.admin.test_forms import authorization_form, field_errors, version_form
 

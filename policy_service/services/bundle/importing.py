@@ -1,0 +1,258 @@
+"""Importing a bundle: validate it all, then upsert by natural keys, flushing only."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from policy_service.audit import acting_as
+from policy_service.domain.fields import (
+    AUTHORIZATION_ATTRS,
+    AUTHORIZATION_DEFAULTS,
+    DRUG_ATTRS,
+    DRUG_DEFAULTS,
+    PACKAGE_DEFAULTS,
+    PATIENT_ATTRS,
+    PAYER_ATTRS,
+    PAYER_DEFAULTS,
+    THERAPY_ATTRS,
+    THERAPY_DEFAULTS,
+    apply_values,
+    stored_values,
+    sync_children,
+    therapy_order,
+)
+from policy_service.errors import Invalid
+from policy_service.extensions import db
+from policy_service.models import (
+    Authorization,
+    Drug,
+    DrugPackage,
+    Patient,
+    Payer,
+    Policy,
+    PolicyVersion,
+    Therapy,
+)
+from policy_service.models.policy import sync_policy_codes
+from policy_service.schemas.bundle import (
+    BUNDLE_KINDS,
+)
+from policy_service.services.bundle.parse import merge_bundle_files
+from policy_service.services.bundle.validate import Entries, check_bundle
+from policy_service.services.policies import create_version, update_version
+
+Summary = dict[str, dict[str, int]]
+
+
+def _count(summary: Summary, kind: str, created: bool, changed: bool) -> None:
+    outcome = "created" if created else "updated" if changed else "unchanged"
+    summary[kind][outcome] += 1
+
+
+def _import_payers(entries: Entries, summary: Summary) -> dict[str, Payer]:
+    codes = [entry["id"] for _, entry in entries]
+    stored = {p.code: p for p in db.session.scalars(select(Payer).where(Payer.code.in_(codes)))}
+    for _, entry in entries:
+        values = {name: entry[name] for name in PAYER_ATTRS if name in entry}
+        payer = stored.get(entry["id"])
+        if payer is None:
+            payer = Payer(code=entry["id"], **{**PAYER_DEFAULTS, **values})
+            db.session.add(payer)
+            stored[entry["id"]] = payer
+            _count(summary, "payers", True, True)
+        else:
+            _count(summary, "payers", False, apply_values(payer, values))
+    return stored
+
+
+def _package_values(packages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [{**PACKAGE_DEFAULTS, **package, "position": position}
+            for position, package in enumerate(packages)]
+
+
+def _import_drugs(entries: Entries, summary: Summary) -> None:
+    codes = [entry["hcpcs"] for _, entry in entries]
+    stored = {d.hcpcs: d for d in db.session.scalars(
+        select(Drug).where(Drug.hcpcs.in_(codes)).options(selectinload(Drug.packages)))}
+    for _, entry in entries:
+        values = {name: entry[name] for name in DRUG_ATTRS if name in entry}
+        if "billing_unit" in entry:
+            values["billing_unit_amount"] = entry["billing_unit"]["amount"]
+            values["billing_unit"] = entry["billing_unit"]["unit"]
+        drug = stored.get(entry["hcpcs"])
+        created = drug is None
+        if drug is None:
+            drug = Drug(hcpcs=entry["hcpcs"], **{**DRUG_DEFAULTS, **values})
+            db.session.add(drug)
+            stored[entry["hcpcs"]] = drug
+            changed = True
+        else:
+            changed = apply_values(drug, values)
+        if "packages" in entry:
+            changed |= sync_children(drug.packages, _package_values(entry["packages"]),
+                                      DrugPackage)
+        _count(summary, "drugs", created, changed)
+
+
+def _policy_level_values(entries: Entries) -> dict[str, dict[str, Any]]:
+    """Return each policy's payer and title: the first entry that gives one wins."""
+    grouped: dict[str, dict[str, Any]] = {}
+    for _, entry in entries:
+        group = grouped.setdefault(entry["id"], {})
+        for field in ("payer", "title"):
+            if field in entry:
+                group.setdefault(field, entry[field])
+    return grouped
+
+
+def _import_policies(entries: Entries, numbers: Mapping[int, int],
+                     payers: Mapping[str, Payer], summary: Summary) -> None:
+
+    grouped = _policy_level_values(entries)
+    stored = {p.code: p for p in db.session.scalars(
+        select(Policy).where(Policy.code.in_(grouped))
+        .options(selectinload(Policy.versions).selectinload(PolicyVersion.steps)))}
+    seen: set[str] = set()
+    for index, entry in entries:
+        code = entry["id"]
+        policy = stored.get(code)
+        created = changed = False
+        if code not in seen:
+            # Policy-level fields (payer, title) are counted on the policy's first entry.
+            seen.add(code)
+            group = grouped[code]
+            payer = payers[group["payer"]] if "payer" in group else None
+            if policy is None:
+                assert payer is not None  # validation requires a payer for a new policy
+                policy = Policy(code=code, payer=payer, payer_id=payer.id,
+                                title=group.get("title"))
+                db.session.add(policy)
+                stored[code] = policy
+                changed = True
+            else:
+                values: dict[str, Any] = {"title": group["title"]} if "title" in group else {}
+                if payer is not None:
+                    values["payer"] = payer
+                changed = apply_values(policy, values)
+                if payer is not None and policy.payer_id != payer.id:
+                    policy.payer_id = payer.id
+                    # The indexed (payer, HCPCS) rows of every version follow the policy.
+                    for version in policy.versions:
+                        sync_policy_codes(version)
+        version = next((v for v in policy.versions
+                        if v.effective_from == entry["effective_from"]), None)
+        if version is None:
+            create_version(policy, entry, numbers[index])
+            created = True
+        else:
+            changed |= apply_values(version, {"number": numbers[index]})
+            changed |= update_version(version, entry)
+        _count(summary, "policies", created, changed)
+
+
+def _import_patients(entries: Entries, summary: Summary) -> dict[str, Patient]:
+    ids = [entry["id"] for _, entry in entries]
+    stored = {p.external_id: p for p in db.session.scalars(
+        select(Patient).where(Patient.external_id.in_(ids))
+        .options(selectinload(Patient.therapies)))}
+    for _, entry in entries:
+        values = {name: entry[name] for name in PATIENT_ATTRS if name in entry}
+        patient = stored.get(entry["id"])
+        created = patient is None
+        if patient is None:
+            patient = Patient(external_id=entry["id"], **{"birth_date": None, "weight_kg": None,
+                                                          **values})
+            db.session.add(patient)
+            stored[entry["id"]] = patient
+            changed = True
+        else:
+            changed = apply_values(patient, values)
+        if "therapies" in entry:
+            wanted = sorted(({**THERAPY_DEFAULTS, **t} for t in entry["therapies"]),
+                            key=therapy_order)
+            current = sorted((stored_values(t, THERAPY_ATTRS) for t in patient.therapies),
+                             key=therapy_order)
+            if current != wanted:
+                patient.therapies = [Therapy(**t) for t in wanted]
+                changed = True
+        _count(summary, "patients", created, changed)
+    return stored
+
+
+def _import_authorizations(entries: Entries, payers: Mapping[str, Payer],
+                           patients: Mapping[str, Patient], summary: Summary) -> None:
+    numbers = [entry["number"] for _, entry in entries]
+    stored = {a.number: a for a in db.session.scalars(
+        select(Authorization).where(Authorization.number.in_(numbers)))}
+    for _, entry in entries:
+        values: dict[str, Any] = {name: entry[name] for name in AUTHORIZATION_ATTRS
+                                  if name in entry}
+        if "payer" in entry:
+            values["payer"] = payers[entry["payer"]]
+        if "patient" in entry:
+            values["patient"] = patients[entry["patient"]]
+        authorization = stored.get(entry["number"])
+        if authorization is None:
+            authorization = Authorization(number=entry["number"],
+                                          **{**AUTHORIZATION_DEFAULTS, **values})
+            db.session.add(authorization)
+            _count(summary, "authorizations", True, True)
+        else:
+            _count(summary, "authorizations", False, apply_values(authorization, values))
+
+
+def _referenced(model: Any, key: Any, wanted: set[str], known: dict[str, Any]) -> dict[str, Any]:
+    missing = wanted - set(known)
+    if missing:
+        known = {**known, **{getattr(r, key.key): r for r in db.session.scalars(
+            select(model).where(key.in_(missing)))}}
+    return known
+
+
+def import_bundle(data: Any, actor: str = "system") -> Summary:
+    """Validate then upsert a whole bundle by natural keys; flush only, the caller commits.
+
+    Returns ``{kind: {"created", "updated", "unchanged"}}``. Raises Invalid (nothing written)
+    when any record is bad.
+    """
+    loaded, _existing, numbers = check_bundle(data)
+    summary: Summary = {kind: {"created": 0, "updated": 0, "unchanged": 0}
+                        for kind in BUNDLE_KINDS}
+    with acting_as(actor):
+        payers = _import_payers(loaded["payers"], summary)
+        _import_drugs(loaded["drugs"], summary)
+        # Policies and authorizations need the ids of new payers and patients.
+        db.session.flush()
+        payer_refs = {e["payer"] for kind in ("policies", "authorizations")
+                      for _, e in loaded[kind] if "payer" in e}
+        payers = _referenced(Payer, Payer.code, payer_refs, payers)
+        _import_policies(loaded["policies"], numbers, payers, summary)
+        patients = _import_patients(loaded["patients"], summary)
+        db.session.flush()
+        patient_refs = {e["patient"] for _, e in loaded["authorizations"] if "patient" in e}
+        patients = _referenced(Patient, Patient.external_id, patient_refs, patients)
+        _import_authorizations(loaded["authorizations"], payers, patients, summary)
+        db.session.flush()
+    return summary
+
+
+def has_changes(summary: Summary) -> bool:
+    """Return whether an import summary created or updated anything."""
+    return any(counts["created"] or counts["updated"] for counts in summary.values())
+
+
+def import_files(paths: Sequence[Path], actor: str = "system") -> Summary:
+    """Import several bundle files as one all-or-nothing bundle; errors name the file."""
+    merged, origin = merge_bundle_files(paths)
+    try:
+        return import_bundle(merged, actor)
+    except Invalid as exc:
+        raise Invalid([{"field": origin(e["field"]), "message": e["message"]}
+                       for e in exc.errors]) from exc
+
+

@@ -1,0 +1,261 @@
+"""The one write path for policies: version numbers, the draft lock, HCPCS codes, activation.
+
+The admin views, the bundle import and the API all call these functions, so a rule about
+policy versions holds whichever way a version is written. Values arrive in bundle shape (as
+``PolicyVersionSchema`` loads them: ``max_dose`` nested, ``step_therapy`` as a list). Functions
+flush at most; the caller commits once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from policy_service.domain.fields import (
+    MAX_DOSE_COLUMNS,
+    STEP_ATTRS,
+    STEP_DEFAULTS,
+    VERSION_ATTRS,
+    VERSION_DEFAULTS,
+    apply_values,
+    stored_values,
+    sync_children,
+)
+from policy_service.errors import Conflict, Invalid
+from policy_service.extensions import db
+from policy_service.models import Policy, PolicyVersion, StepTherapyStep
+
+DRAFT, ACTIVE, RETIRED = "draft", "active", "retired"
+VERSION_LOCKED = "POLICY_VERSION_LOCKED"
+HCPCS_REQUIRED = "Name at least one HCPCS code."
+# What identifies a version rather than describes it: never copied into a new draft.
+IDENTITY_FIELDS = ("number", "effective_from", "effective_to", "status")
+
+
+def plan_version_numbers(entries: Sequence[tuple[int, Mapping[str, Any]]],
+                         policies: Mapping[str, Policy]) -> tuple[dict[int, int], dict[Any, Any]]:
+    """Return the version number of each policy entry (by bundle index) and any clashes.
+
+    The bundle's ``version`` wins; a stored version keeps its number; a new one gets max + 1.
+    """
+    numbers: dict[int, int] = {}
+    errors: dict[Any, Any] = {}
+    taken: dict[str, dict[int, dt.date]] = {}
+    stored_by_date: dict[str, dict[dt.date, int]] = {}
+    touched = {(e["id"], e["effective_from"]) for _, e in entries}
+    for code, policy in policies.items():
+        stored_by_date[code] = {v.effective_from: v.number for v in policy.versions}
+        taken[code] = {v.number: v.effective_from for v in policy.versions
+                       if (code, v.effective_from) not in touched}
+    pending: list[tuple[int, Mapping[str, Any]]] = []
+    for index, entry in entries:
+        code, day = entry["id"], entry["effective_from"]
+        number = entry.get("version") or stored_by_date.get(code, {}).get(day)
+        if number is None:
+            pending.append((index, entry))
+            continue
+        owners = taken.setdefault(code, {})
+        if number in owners and owners[number] != day:
+            errors.setdefault("policies", {}).setdefault(index, {})["version"] = [
+                f"Version {number} of {code} is already the version effective "
+                f"{owners[number].isoformat()}."]
+            continue
+        owners[number] = day
+        numbers[index] = number
+    for index, entry in pending:
+        owners = taken.setdefault(entry["id"], {})
+        number = max(owners, default=0) + 1
+        owners[number] = entry["effective_from"]
+        numbers[index] = number
+    return numbers, errors
+
+
+def locked_message(version: PolicyVersion) -> str:
+    """The one sentence the admin, the import and the API give for a locked version."""
+    code = version.policy.code if version.policy else "this policy"
+    return (f"Version {version.number} of {code} is {version.status}: only drafts can be "
+            "edited. Make a new version instead.")
+
+
+def is_locked(version: PolicyVersion) -> bool:
+    """Return whether ``version`` is active or retired (criteria frozen as they were applied)."""
+    return version.status != DRAFT
+
+
+def ensure_editable(version: PolicyVersion) -> None:
+    """Raise Conflict (POLICY_VERSION_LOCKED) unless ``version`` is a draft."""
+    if is_locked(version):
+        raise Conflict(locked_message(version), code=VERSION_LOCKED)
+
+
+def next_number(policy: Policy) -> int:
+    """The number the policy's next version gets: one more than its highest."""
+    return max((v.number or 0 for v in policy.versions), default=0) + 1
+
+
+def hcpcs_errors(values: Mapping[str, Any], creating: bool) -> dict[str, list[str]]:
+    """A version must name at least one HCPCS code (when created, or when its list is given)."""
+    if ("hcpcs" in values or creating) and not values.get("hcpcs"):
+        return {"hcpcs": [HCPCS_REQUIRED]}
+    return {}
+
+
+def column_values(entry: Mapping[str, Any]) -> dict[str, Any]:
+    """Return a bundle-shaped version's stored column values (only the keys it gives)."""
+    values = {name: entry[name] for name in VERSION_ATTRS if name in entry}
+    max_dose = entry.get("max_dose")
+    if "max_dose" in entry and max_dose is None:
+        values.update({column: None for column in MAX_DOSE_COLUMNS.values()})
+    for key, column in MAX_DOSE_COLUMNS.items():
+        if key in (max_dose or {}):
+            values[column] = max_dose[key]
+    return values
+
+
+def step_rows(steps: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Return step-therapy steps as stored rows, defaults filled and positions numbered."""
+    return [{**STEP_DEFAULTS, **{k: v for k, v in step.items() if k in STEP_ATTRS},
+             "position": position} for position, step in enumerate(steps)]
+
+
+def _same(stored: Any, wanted: Any) -> bool:
+    if isinstance(stored, Decimal) or isinstance(wanted, Decimal):
+        return stored is not None and wanted is not None and Decimal(stored) == Decimal(wanted)
+    return bool(stored == wanted)
+
+
+def changed_fields(version: PolicyVersion, entry: Mapping[str, Any]) -> list[str]:
+    """Return the bundle fields of ``entry`` whose value differs from the stored version."""
+    changed = [name for name in VERSION_ATTRS
+               if name in entry and not _same(getattr(version, name), entry[name])]
+    if "max_dose" in entry:
+        wanted = column_values({"max_dose": entry["max_dose"]})
+        if any(not _same(getattr(version, c), v) or (getattr(version, c) is None) != (v is None)
+               for c, v in wanted.items()):
+            changed.append("max_dose")
+    if "step_therapy" in entry:
+        stored = [{**stored_values(s, STEP_ATTRS), "position": s.position} for s in version.steps]
+        if stored != step_rows(entry["step_therapy"]):
+            changed.append("step_therapy")
+    return changed
+
+
+def lock_errors(version: PolicyVersion, entry: Mapping[str, Any]) -> dict[str, list[str]]:
+    """Return the lock message on every field ``entry`` would change in a locked version."""
+    if not is_locked(version):
+        return {}
+    return {name: [locked_message(version)] for name in changed_fields(version, entry)}
+
+
+def _write(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
+    changed = apply_values(version, column_values(entry))
+    if "step_therapy" in entry:
+        changed |= sync_children(version.steps, step_rows(entry["step_therapy"]),
+                                 StepTherapyStep)
+    return changed
+
+
+def create_version(policy: Policy, entry: Mapping[str, Any],
+                   number: int | None = None) -> PolicyVersion:
+    """Add a version to ``policy`` from bundle-shaped values; a draft unless ``status`` says."""
+    if errors := hcpcs_errors(entry, creating=True):
+        raise Invalid(errors)
+    version = PolicyVersion(effective_from=entry["effective_from"],
+                            number=number or next_number(policy),
+                            **{**VERSION_DEFAULTS, **column_values(entry)})
+    policy.versions.append(version)
+    if "step_therapy" in entry:
+        version.steps = [StepTherapyStep(**row) for row in step_rows(entry["step_therapy"])]
+    if version.status == ACTIVE:
+        end_predecessors(version)
+    return version
+
+
+def update_version(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
+    """Change a version from bundle-shaped values; return whether anything changed.
+
+    Raises Conflict (POLICY_VERSION_LOCKED) when the version is active or retired and the
+    values differ from what is stored: those are the criteria payers applied, kept as history.
+    """
+    if is_locked(version) and changed_fields(version, entry):
+        ensure_editable(version)
+    if errors := hcpcs_errors(entry, creating=False):
+        raise Invalid(errors)
+    return _write(version, entry)
+
+
+def draft_values(version: PolicyVersion) -> dict[str, Any]:
+    """Return a version's criteria in bundle shape, as a new draft copies them."""
+    values: dict[str, Any] = {name: getattr(version, name) for name in VERSION_ATTRS
+                              if name not in IDENTITY_FIELDS}
+    values["max_dose"] = {key: getattr(version, column)
+                          for key, column in MAX_DOSE_COLUMNS.items()}
+    values["step_therapy"] = [stored_values(s, STEP_ATTRS) for s in version.steps]
+    return values
+
+
+def newest_version(policy: Policy) -> PolicyVersion | None:
+    """The version with the highest number (the one a new draft starts from)."""
+    return max(policy.versions, key=lambda v: v.number or 0, default=None)
+
+
+def new_draft(policy: Policy, changes: Mapping[str, Any]) -> PolicyVersion:
+    """Copy the newest version into a new draft with ``changes`` applied.
+
+    The draft starts the day after the newest version's start unless ``changes`` gives
+    ``effective_from``; a date another version already starts on is refused.
+    """
+    newest = newest_version(policy)
+    base = draft_values(newest) if newest is not None else {}
+    entry = {**base, **changes, "status": DRAFT}
+    if "effective_from" not in entry:
+        start = newest.effective_from if newest is not None else dt.date.today()
+        entry["effective_from"] = max(start + dt.timedelta(days=1), dt.date.today())
+    if any(v.effective_from == entry["effective_from"] for v in policy.versions):
+        raise Invalid({"effective_from": [
+            f"Another version of {policy.code} starts on {entry['effective_from'].isoformat()}."]})
+    entry.setdefault("effective_to", None)
+    version = create_version(policy, entry)
+    db.session.flush()
+    return version
+
+
+@dataclass
+class Activation:
+    """What activating a version changed: the versions it ended and those it retired."""
+
+    version: PolicyVersion
+    ended: list[PolicyVersion] = field(default_factory=list)
+    retired: list[PolicyVersion] = field(default_factory=list)
+
+
+def end_predecessors(version: PolicyVersion) -> Activation:
+    """End every other active version open on the new version's start the day before it.
+
+    Versions that start on or after the new one's start are fully replaced: they are retired.
+    Two versions are then never both open for the same dates.
+    """
+    result = Activation(version)
+    start = version.effective_from
+    for other in version.policy.versions if version.policy else ():
+        if other is version or other.status != ACTIVE:
+            continue
+        if other.effective_from >= start:
+            other.status = RETIRED
+            result.retired.append(other)
+        elif other.effective_to is None or other.effective_to >= start:
+            other.effective_to = start - dt.timedelta(days=1)
+            result.ended.append(other)
+    return result
+
+
+def activate(version: PolicyVersion) -> Activation:
+    """Make a draft the active version; end or retire the versions it replaces."""
+    ensure_editable(version)
+    version.status = ACTIVE
+    result = end_predecessors(version)
+    db.session.flush()
+    return result
