@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from policy_service.services import icd10
+from policy_service.domain import icd10
 
 
 @pytest.mark.parametrize("code", ["M05", "M05.79", "M0579", "L40.5", "M45", "m06.9", " M06.9 "])
