@@ -117,6 +117,19 @@ def test_infliximab_is_billed_per_10_mg_from_100_mg_single_dose_vials() -> None:
     assert drugs()["J1745"]["biosimilar_of"] is None
 
 
+def test_every_drug_has_its_package_sizes_from_its_label() -> None:
+    assert [code for code, drug in drugs().items() if not drug.get("packages")] == []
+    sizes = {code: [(p["amount"], p["single_dose"]) for p in drugs()[code]["packages"]]
+             for code in ("J1010", "J1569", "J7329", "Q5156")}
+    # Depo-Medrol: 40 and 80 mg single-dose; 20 mg/mL x 5 mL, 40 mg/mL x 5 and x 10 mL
+    # (and 80 mg/mL x 5 mL) multi-dose.
+    assert sizes["J1010"] == [(40, True), (80, True), (100, False), (200, False), (400, False)]
+    assert sizes["J1569"] == [(1000, True), (2500, True), (5000, True), (10000, True),
+                              (20000, True)]
+    assert sizes["J7329"] == [(25, True)]
+    assert sizes["Q5156"] == [(80, True), (200, True), (400, True)]
+
+
 def test_packages_are_whole_billing_units_in_the_billing_unit() -> None:
     for code, drug in drugs().items():
         assert hcpcs_error(code) is None
