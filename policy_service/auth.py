@@ -33,15 +33,19 @@ class Permission(enum.Enum):
     RECORD_USAGE = "record_usage"
     WRITE_APPOINTMENTS = "write_appointments"
     MANAGE_USERS = "manage_users"
+    IMPORT_REMITTANCES = "import_remittances"
+    READ_DENIALS = "read_denials"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "coordinator": frozenset({Permission.READ, Permission.EDIT_POLICY_DATA,
-                              Permission.CHECK_ELIGIBILITY, Permission.WRITE_APPOINTMENTS}),
+                              Permission.CHECK_ELIGIBILITY, Permission.WRITE_APPOINTMENTS,
+                              Permission.READ_DENIALS}),
     "scheduler": frozenset({Permission.READ, Permission.CHECK_ELIGIBILITY,
                             Permission.WRITE_APPOINTMENTS}),
-    "biller": frozenset({Permission.READ, Permission.CHECK_CLAIMS, Permission.RECORD_USAGE}),
+    "biller": frozenset({Permission.READ, Permission.CHECK_CLAIMS, Permission.RECORD_USAGE,
+                         Permission.IMPORT_REMITTANCES, Permission.READ_DENIALS}),
 }
 
 

@@ -224,12 +224,21 @@ def seed_command(directory: Path | None) -> None:
     """Load the reference data bundles (every *.yaml/*.json in seed_data/) as one import."""
     from policy_service.extensions import db
     from policy_service.services.bundle import bundle_files, import_files, seed_directory
+    from policy_service.services.reason_codes import (
+        REASON_CODE_FILE,
+        load_reason_codes,
+        read_reason_code_file,
+    )
 
     directory = directory or seed_directory()
     files = bundle_files(directory) if directory.is_dir() else []
     if not files:
         _fail(f"No bundle files (*.yaml, *.yml, *.json) in {directory}.")
     summary = import_files(files, "system")
+    reason_file = directory / REASON_CODE_FILE
+    if reason_file.is_file():
+        summary["reason_codes"] = load_reason_codes(read_reason_code_file(reason_file))
+        files.append(reason_file)
     db.session.commit()
     click.echo(f"Seeded from {', '.join(f.name for f in files)}.")
     _print_summary(summary)

@@ -21,9 +21,25 @@ from policy_service.models.policy import (
     StepTherapyStep,
 )
 from policy_service.models.reference import PAYER_KINDS, Drug, DrugPackage, Payer
+from policy_service.models.remittance import (
+    ADJUSTMENT_GROUPS,
+    CLAIM_OUTCOMES,
+    REASON_CODE_KINDS,
+    Denial,
+    ReasonCode,
+    Remittance,
+    RemittanceClaim,
+)
 from policy_service.models.users import ROLES, ApiToken, LoginFailure, Role, User
 
 __all__ = [
+    "ADJUSTMENT_GROUPS",
+    "CLAIM_OUTCOMES",
+    "REASON_CODE_KINDS",
+    "Denial",
+    "ReasonCode",
+    "Remittance",
+    "RemittanceClaim",
     "APPOINTMENT_STATUSES",
     "Appointment",
     "ScheduleUpload",
