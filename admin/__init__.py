@@ -14,6 +14,7 @@ from admin.biller import AuthorizationUsageView, ClaimCheckView
 from admin.dashboard import DashboardView
 from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
+from admin.remittances import DenialsView, RemittanceView
 from admin.scheduler import EligibilityView, ScheduleView
 from admin.users import UserAdminView
 from admin.views.authorizations import AuthorizationView
@@ -79,6 +80,10 @@ def init_admin(app: Flask) -> Admin:
                                 category="Checks"))
     admin.add_view(ClaimCheckView(name="Claim check", endpoint="claim_check", url="/admin/claims",
                                   category="Checks"))
+    admin.add_view(RemittanceView(name="Remittance import", endpoint="remittance_import",
+                                  url="/admin/remittances", category="Checks"))
+    admin.add_view(DenialsView(name="Denials", endpoint="denials", url="/admin/denials",
+                               category="Checks"))
     admin.add_view(AuthorizationUsageView(name="Authorization usage",
                                           endpoint="authorization_usage",
                                           url="/admin/authorization-usage"))

@@ -278,6 +278,56 @@ def check_claims_command(file: Path) -> None:
         click.echo(f"  expected lines: {expected or 'none'}")
 
 
+@commands.command("import-remittance")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--as", "actor", metavar="EMAIL",
+              help="Record the use and denials as imported by this user (default: system).")
+@with_appcontext
+@reports_errors
+def import_remittance_command(file: Path, actor: str | None) -> None:
+    """Import an X12 835: outcomes, authorization use and denials; all or nothing."""
+    from policy_service.auth import Permission, find_user, has_permission
+    from policy_service.database import run_serialized
+    from policy_service.errors import Forbidden
+    from policy_service.services.remittance import import_remittance
+
+    if actor:
+        user = find_user(actor)
+        if not has_permission(user, Permission.IMPORT_REMITTANCES):
+            raise Forbidden(f"{actor} may not import remittances.")
+        actor = user.email
+    try:
+        text = file.read_text(encoding="ascii")
+    except UnicodeDecodeError as exc:
+        raise Invalid({"file": [f"Not an X12 file: byte {exc.start} is not ASCII."]}) from None
+    results = run_serialized(lambda: import_remittance(text, actor or "system"))
+    for result in results:
+        if result["already_imported"]:
+            click.echo(f"Payment {result['trace_number']} from {result['payer']} was imported "
+                       f"on {result['imported_at']:%Y-%m-%d} by {result['imported_by']}; "
+                       "nothing changed.")
+            continue
+        click.echo(f"Payment {result['trace_number']} from {result['payer']}: "
+                   f"{result['total_paid']} paid, {len(result['claims'])} claim(s).")
+        for claim in result["claims"]:
+            use = ""
+            if claim["units_recorded"] or claim["visits_recorded"]:
+                verb = "gave back" if claim["usage_voided"] else "used"
+                use = (f", {verb} {abs(claim['units_recorded'])} unit(s) and "
+                       f"{abs(claim['visits_recorded'])} visit(s) of {claim['authorization']}")
+            click.echo(f"  {claim['claim_reference']}: {claim['outcome']} "
+                       f"({claim['paid']} of {claim['charged']}){use}")
+            for denial in claim["denials"]:
+                prevent = ", ".join(denial["preventable_by"]) or "nothing we check"
+                click.echo(f"    denial {denial['group']}-{denial['carc']}"
+                           f"{' ' + '/'.join(denial['rarcs']) if denial['rarcs'] else ''} "
+                           f"{denial['amount']}: {denial['description']} "
+                           f"(appeal by {denial['appeal_due'] or 'n/a'}; "
+                           f"caught by {prevent})")
+            if claim["usage_problem"]:
+                click.secho(f"    use not recorded: {claim['usage_problem']}", fg="yellow")
+
+
 TABLE_COLUMNS = ("row", "patient_id", "date_of_service", "hcpcs", "decision", "codes", "billing")
 DECISION_COLOURS = {Decision.ELIGIBLE: "green", Decision.NEEDS_AUTHORIZATION: "yellow",
                     Decision.NEEDS_INFORMATION: "yellow", Decision.NOT_ELIGIBLE: "red",

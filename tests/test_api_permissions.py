@@ -11,6 +11,7 @@ from policy_service.schemas.appointments import load_appointment
 from policy_service.services.appointments import upsert
 from policy_service.services.usage import record_usage
 from tests.eligibility.world import BASE_REQUEST, build_world
+from tests.remittances.builder import Claim, Line, build_835
 
 CLAIM = {
     "payer": "MEDICARE-B", "patient": {"id": "P001"}, "date_of_service": "2026-03-10",
@@ -28,6 +29,8 @@ APPOINTMENT = {"patient": {"id": "P001"}, "payer": "MEDICARE-B", "date_of_servic
 SERIES = {"appointment_id_prefix": "S1", "first": APPOINTMENT, "every_days": 28,
           "until": "2026-04-30"}
 USE = {"claim_reference": "CLM-1", "date_of_service": "2026-03-10", "units": 40, "visits": 1}
+# An 835 body (text, not JSON): one paid claim of the world's patient.
+REMITTANCE = build_835([Claim("CLM-835", [Line("J1745", 100, units=10)])], payer="MEDICARE-B")
 
 # method, path, body, the roles allowed (the others get 403; anonymous gets 401)
 ROUTES: list[tuple[str, str, Any, set[str]]] = [
@@ -52,6 +55,8 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("PUT", "/api/v1/appointments/APT-0", APPOINTMENT, {"admin", "coordinator", "scheduler"}),
     ("DELETE", "/api/v1/appointments/APT-0", None, {"admin", "coordinator", "scheduler"}),
     ("POST", "/api/v1/appointments/series", SERIES, {"admin", "coordinator", "scheduler"}),
+    ("POST", "/api/v1/remittances", REMITTANCE, {"admin", "biller"}),
+    ("GET", "/api/v1/denials", None, {"admin", "coordinator", "biller"}),
 ]
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 
@@ -83,7 +88,11 @@ def test_route_answers_by_role(client, session, auth_header, role, method, path,
     if "/appointments/APT-0" in path and method != "PUT":
         upsert("APT-0", load_appointment(APPOINTMENT), "system")
     headers = {} if role == "anonymous" else auth_header(role)
-    response = client.open(path, method=method, json=body, headers=headers)
+    if isinstance(body, str):
+        response = client.open(path, method=method, data=body, headers=headers,
+                               content_type="application/edi-x12")
+    else:
+        response = client.open(path, method=method, json=body, headers=headers)
     if role == "anonymous":
         assert response.status_code == 401
     elif role in allowed:
