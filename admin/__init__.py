@@ -15,6 +15,7 @@ from admin.dashboard import DashboardView
 from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
 from admin.remittances import DenialsView, RemittanceView
+from admin.rules import RulesView
 from admin.scheduler import EligibilityView, ScheduleView
 from admin.users import UserAdminView
 from admin.views.authorizations import AuthorizationView
@@ -88,6 +89,7 @@ def init_admin(app: Flask) -> Admin:
                                           endpoint="authorization_usage",
                                           url="/admin/authorization-usage"))
     admin.add_view(UserAdminView(name="Users", endpoint="users", url="/admin/users"))
+    admin.add_view(RulesView(name="Rules", endpoint="rules", url="/admin/rules"))
 
     @app.route("/")
     def root() -> Response:
