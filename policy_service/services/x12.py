@@ -315,6 +315,9 @@ def _finish(claim: _ClaimBuilder, submitted: dt.date | None, errors: _Errors) ->
         administration = ClaimAdministration(hcpcs=claim.lines[drug_line].code,
                                              administered_mg=claim.drug_mg[drug_line],
                                              infusions=infusions or None)
+    elif infusions:
+        # Hydration only, or a patient-supplied drug: the times still decide the codes.
+        administration = ClaimAdministration(infusions=infusions)
     return X12Claim(claim.reference, Claim(
         payer=claim.payer, patient_id=claim.patient_id, birth_date=claim.birth_date,
         date_of_service=claim.line_dates[0], submitted_on=submitted,

@@ -91,3 +91,22 @@ def test_unknown_payer_in_a_claim_is_reported_per_claim(runner, session, tmp_pat
     assert result.exit_code == 0, result.output
     assert "Claim CLM-0001: not checked" in result.output
     assert "payer: Unknown payer 'NOPAYER'" in result.output
+
+
+def test_hydration_only_claim_keeps_its_infusion_times() -> None:
+    """A claim with infusion times and no drug line still gives the times to the check."""
+    segments = [part.strip() for part in SAMPLE.read_text(encoding="ascii").split("~")]
+    first_line = segments.index("LX*1")
+    # The first claim without its two drug lines (LX 1 and 2): administration codes only.
+    kept = segments[:first_line] + segments[segments.index("LX*3"):]
+    kept = [segment.replace("INFUSION COMPLEX 10:00-12:10", "INFUSION HYDRATION 10:00-11:45")
+            for segment in kept]
+    start = next(i for i, segment in enumerate(kept) if segment.startswith("ST*"))
+    end = next(i for i, segment in enumerate(kept) if segment.startswith("SE*"))
+    kept[end] = f"SE*{end - start + 1}*0001"
+    claim = read_837("~\n".join(kept))[0].claim
+    assert claim.administration is not None
+    assert claim.administration.hcpcs is None
+    [infusion] = claim.administration.infusions or []
+    assert (infusion.kind, infusion.start, infusion.stop) == (
+        "hydration", dt.time(10, 0), dt.time(11, 45))
