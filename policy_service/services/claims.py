@@ -13,6 +13,7 @@ from their rules' categories.
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -27,7 +28,15 @@ from policy_service.billing.administration import (
 )
 from policy_service.billing.mue import procedure_mue
 from policy_service.billing.timely_filing import filing_deadline
-from policy_service.billing.units import JW, JZ, BillingLine, DrugBilling, PackageCount
+from policy_service.billing.units import (
+    JW,
+    JZ,
+    BillingLine,
+    DrugBilling,
+    Package,
+    PackageCount,
+    drug_billing,
+)
 from policy_service.domain.icd10 import is_billable, not_billable_text
 from policy_service.domain.requests import Claim, ClaimLine, EligibilityRequest
 from policy_service.engine import evaluate
@@ -136,12 +145,41 @@ def _valid_on(drug: DrugView, day: dt.date) -> bool:
         (drug.valid_to is None or day <= drug.valid_to)
 
 
+def _replacements(drug: DrugView, day: dt.date, index: PolicyIndex) -> list[DrugView]:
+    """Codes for the same molecule valid on ``day`` (J1030 -> J1010)."""
+    return sorted((other for other in index.drugs.values()
+                   if other.hcpcs != drug.hcpcs and other.generic.lower() == drug.generic.lower()
+                   and _valid_on(other, day)), key=lambda other: other.hcpcs)
+
+
 def _replacement(drug: DrugView, day: dt.date, index: PolicyIndex) -> str:
-    """Codes for the same molecule valid on ``day`` (J1030 -> J1010), for the message."""
-    same = sorted(other.hcpcs for other in index.drugs.values()
-                  if other.hcpcs != drug.hcpcs and other.generic.lower() == drug.generic.lower()
-                  and _valid_on(other, day))
+    """What to bill instead of a code not valid on ``day``, for the message."""
+    same = [other.hcpcs for other in _replacements(drug, day, index)]
     return f"bill {' or '.join(same)} instead" if same else "check the current HCPCS code set"
+
+
+def _current_code(code: str, day: dt.date, index: PolicyIndex) -> DrugView | None:
+    """The one valid code for the same molecule when ``code`` is a drug not valid on ``day``."""
+    drug = index.drugs.get(code)
+    if drug is None or _valid_on(drug, day):
+        return None
+    options = [other for other in _replacements(drug, day, index)
+               if other.billing_unit == drug.billing_unit]
+    return options[0] if len(options) == 1 else None
+
+
+def _rebilled_line(line: ClaimLine, day: dt.date, index: PolicyIndex) -> dict[str, Any]:
+    """A drug line under a code not valid on the date, as the same amount under the valid code
+    (J1030 x1 = 40 mg -> J1010 x40); other lines as they are."""
+    entry = line.as_dict()
+    current = _current_code(line.code, day, index)
+    if current is None:
+        return entry
+    amount = Decimal(line.units) * index.drugs[line.code].billing_unit_amount
+    units = amount / current.billing_unit_amount
+    # Administered units round up, discarded units down (rules.md B).
+    whole = math.floor(units) if JW in line.modifiers else math.ceil(units)
+    return {**entry, "code": current.hcpcs, "units": whole}
 
 
 def _validity_text(drug: DrugView) -> str:
@@ -509,13 +547,15 @@ def _expected_drug_lines(claim: Claim, billing: DrugBilling) -> list[dict[str, A
             for line in billing.payable_lines]
 
 
-def _expected_line(line: ClaimLine, codes: set[str], has_admin: bool) -> dict[str, Any] | None:
-    """A submitted line with the corrections the modifier rules imply (None: drop it)."""
+def _expected_line(line: ClaimLine, claim: Claim, index: PolicyIndex,
+                   has_admin: bool) -> dict[str, Any] | None:
+    """A submitted line with the corrections the rules imply (None: drop it)."""
+    codes = {ln.code for ln in claim.lines}
     if line.code == NURSE_VISIT and has_admin:
         return None
     if line.code == ULTRASOUND_GUIDANCE and codes & JOINT_CODES:
         return None
-    entry = line.as_dict()
+    entry = _rebilled_line(line, claim.date_of_service, index)
     modifiers: list[str] = entry["modifiers"]
     if line.code in EM_CODES and (has_admin or codes & JOINT_CODES) \
             and MODIFIER_25 not in modifiers:
@@ -530,7 +570,25 @@ def _expected_line(line: ClaimLine, codes: set[str], has_admin: bool) -> dict[st
     return entry
 
 
-def _expected_lines(claim: Claim, billing: DrugBilling | None,
+def _payable_billing(claim: Claim, payer: PayerView, index: PolicyIndex,
+                     billing: DrugBilling | None) -> DrugBilling | None:
+    """The drug billing to expect: under the valid code when the one given is not valid on the
+    date of service (the dose billed again in the valid code's units and least-waste vials)."""
+    admin = claim.administration
+    current = _current_code(admin.hcpcs, claim.date_of_service, index) \
+        if billing is not None and admin is not None and admin.hcpcs else None
+    if current is None or admin is None or admin.administered_mg is None:
+        return billing
+    try:
+        return drug_billing(current.hcpcs, admin.administered_mg, current.billing_unit_amount,
+                            [Package(p.amount, p.single_dose, p.unit) for p in current.packages],
+                            payer_uses_jw_jz=payer.requires_jw_jz,
+                            date_of_service=claim.date_of_service)
+    except ValueError:
+        return billing
+
+
+def _expected_lines(claim: Claim, index: PolicyIndex, billing: DrugBilling | None,
                     admin: AdministrationLines | None) -> list[dict[str, Any]]:
     """What the service would bill: drug and administration lines from the facts, other
     submitted lines with the corrections the rules imply."""
@@ -544,9 +602,25 @@ def _expected_lines(claim: Claim, billing: DrugBilling | None,
         if (billing is not None and line.code == drug_code) or \
                 (admin is not None and is_admin_code(line.code)):
             continue
-        entry = _expected_line(line, codes, has_admin)
+        entry = _expected_line(line, claim, index, has_admin)
         if entry is not None:
             out.append(entry)
+    return _one_initial_service(out)
+
+
+def _one_initial_service(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Keep one unit of one initial administration code, unless a line documents a second
+    vascular access (C2); the times, when given, already chose the one to keep."""
+    out: list[dict[str, Any]] = []
+    seen = False
+    for entry in lines:
+        if entry["code"] in INITIAL_ADMIN_CODES \
+                and not set(entry["modifiers"]) & DISTINCT_SITE_MODIFIERS:
+            if seen:
+                continue
+            seen = True
+            entry = {**entry, "units": 1}
+        out.append(entry)
     return out
 
 
@@ -577,8 +651,10 @@ def derive(claim: Claim, index: PolicyIndex) -> _Derived:
     _diagnosis_facts(claim, claim_case, claim_explain)
     _filing_facts(claim, payer, claim_case, claim_explain)
     evaluations.append(_Evaluation(claim_case, claim_explain, None))
-    return _Derived(evaluations, _expected_lines(claim, billing, expected_admin), eligibility,
-                    drug_line)
+    return _Derived(evaluations,
+                    _expected_lines(claim, index, _payable_billing(claim, payer, index, billing),
+                                    expected_admin),
+                    eligibility, drug_line)
 
 
 def _claim_line(code: str, evaluation: _Evaluation, drug_line: int | None) -> int | None:

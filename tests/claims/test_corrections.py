@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -184,3 +185,44 @@ def test_claim_prefers_the_usable_authorization_over_a_used_up_one(session, chec
     body = check(claim_with(authorization_number=None))
     assert body["authorization"]["number"] == "A-0002"
     assert not [code for code in codes(body) if code.startswith("AUTH")]
+
+
+def _methylprednisolone_world() -> None:
+    build_world()
+    make_drug("J1030", name="Depo-Medrol", generic="methylprednisolone acetate",
+              billing_unit_amount=40, packages=[(40, True)], valid_to=dt.date(2024, 3, 31))
+    make_drug("J1010", name="Depo-Medrol", generic="methylprednisolone acetate",
+              billing_unit_amount=1, packages=[(40, True), (80, True)],
+              valid_from=dt.date(2024, 4, 1))
+
+
+def test_a_deleted_code_is_expected_under_its_replacement(session, check) -> None:
+    """J1030 (40 mg) is not valid after 2024-03-31: the same 40 mg is J1010 x40."""
+    _methylprednisolone_world()
+    body = check(claim_with(**JOINT_ONLY, date_of_service="2024-05-01",
+                            submitted_on="2024-05-02",
+                            lines=[{"code": "J1030", "units": 1}]))
+    assert "CODE_NOT_VALID_ON_DOS" in codes(body)
+    assert body["expected_lines"] == [{"code": "J1010", "units": 40, "modifiers": []}]
+
+
+def test_a_deleted_code_with_its_dose_is_billed_again_in_the_new_units(session, check) -> None:
+    """60 mg given under J1030: J1010 x60 and the 20 mg left in the 80 mg vial as JW."""
+    _methylprednisolone_world()
+    body = check(claim_with(
+        authorization_number=None, date_of_service="2024-05-01", submitted_on="2024-05-02",
+        administration={"hcpcs": "J1030", "administered_mg": 60,
+                        "packages": [{"amount": 40, "count": 2}]},
+        lines=[{"code": "J1030", "units": 2}]))
+    assert "CODE_NOT_VALID_ON_DOS" in codes(body)
+    assert body["expected_lines"] == [{"code": "J1010", "units": 60, "modifiers": []},
+                                      {"code": "J1010", "units": 20, "modifiers": ["JW"]}]
+
+
+def test_a_repeated_initial_code_is_expected_once(session, check) -> None:
+    """Two 96365 lines without a second vascular access: one initial service is billed."""
+    build_world()
+    body = check(claim_with(**JOINT_ONLY, lines=[{"code": "96365", "units": 1},
+                                                 {"code": "96365", "units": 1}]))
+    assert "MULTIPLE_INITIAL_ADMIN" in codes(body)
+    assert body["expected_lines"] == [{"code": "96365", "units": 1, "modifiers": []}]
