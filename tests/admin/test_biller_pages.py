@@ -302,3 +302,27 @@ def test_menu_shows_claim_check_only_to_billers_and_admins(
     assert ('href="/admin/claims/"' in page) == (role in CLAIM_CHECKERS)
     # The usage history is reached from the claim and eligibility results, not the menu.
     assert 'href="/admin/authorization-usage/"' not in page
+
+
+def test_claim_page_shows_the_authorization_the_check_chose(client: FlaskClient, login: Any,
+                                                            session: Any) -> None:
+    """Two authorizations hold the date; the check draws on the one with units left, and the
+    page links to that one (it used to pick the latest-ending one by its own query)."""
+    from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+
+    payer = make_payer()
+    make_drug("J1745")
+    make_policy(payer=payer)
+    person = make_patient("P001", therapies=[{"drug": "methotrexate",
+                                               "start": dt.date(2025, 1, 1),
+                                               "end": dt.date(2025, 6, 1),
+                                               "outcome": "inadequate_response"}])
+    make_authorization("A-0001", patient=person, payer=payer, used_units=160, used_visits=4,
+                       valid_to=dt.date(2026, 12, 31))
+    make_authorization("A-0002", patient=person, payer=payer)
+    login("biller")
+    page = post_claim(client, authorization_number="")
+    link = re.search(r'<a id="matched-usage" href="([^"]+)">([^<]+)</a>', page)
+    assert link is not None
+    assert "A-0002" in html.unescape(link[2])
+    assert "AUTH_UNITS_EXCEEDED" not in page
