@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from policy_service.domain.fields import (
     AUTHORIZATION_FIELDS,
+    CASE_FIELDS,
     DRUG_FIELDS,
     PACKAGE_FIELDS,
     PATIENT_FIELDS,
@@ -38,6 +39,7 @@ from policy_service.models import (
     Patient,
     Payer,
     Policy,
+    PolicyCase,
     PolicyVersion,
     Revision,
     StepTherapyStep,
@@ -135,6 +137,8 @@ def _snapshot_version(obj: PolicyVersion, old: bool) -> dict[str, Any]:
     data = _fields(obj, VERSION_FIELDS, old)
     steps = sorted(_members(obj, "steps", old), key=lambda s: s.position or 0)
     data["step_therapy"] = [_fields(s, STEP_FIELDS, old) for s in steps]
+    cases = sorted(_members(obj, "cases", old), key=lambda c: c.name or "")
+    data["cases"] = [_fields(c, CASE_FIELDS, old) for c in cases]
     return data
 
 
@@ -177,6 +181,7 @@ AUDITED: dict[type, tuple[str, Callable[[Any], str], Callable[[Any, bool], dict[
 PARENT_OF: dict[type, str] = {
     DrugPackage: "drug",
     StepTherapyStep: "policy_version",
+    PolicyCase: "policy_version",
     Therapy: "patient",
 }
 

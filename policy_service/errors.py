@@ -54,6 +54,22 @@ class Conflict(DomainError):
     title = "Conflict"
 
 
+class StaleRecord(DomainError):
+    """The If-Match sent names an older state of the record than the stored one."""
+
+    status = 412
+    code = "STALE_RECORD"
+    title = "Precondition failed"
+
+
+class PreconditionRequired(DomainError):
+    """A write that must name the state it changes (If-Match) came without it."""
+
+    status = 428
+    code = "PRECONDITION_REQUIRED"
+    title = "Precondition required"
+
+
 class Forbidden(DomainError):
     status = 403
     code = "FORBIDDEN"

@@ -6,9 +6,12 @@ import datetime as dt
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
+from policy_service.models import Policy
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services.appointments import upsert
+from policy_service.services.policies import new_draft
 from policy_service.services.usage import record_usage
 from tests.eligibility.world import BASE_REQUEST, build_world
 from tests.remittances.builder import Claim, Line, build_835
@@ -31,6 +34,12 @@ SERIES = {"appointment_id_prefix": "S1", "first": APPOINTMENT, "every_days": 28,
 USE = {"claim_reference": "CLM-1", "date_of_service": "2026-03-10", "units": 40, "visits": 1}
 # An 835 body (text, not JSON): one paid claim of the world's patient.
 REMITTANCE = build_835([Claim("CLM-835", [Line("J1745", 100, units=10)])], payer="MEDICARE-B")
+
+POLICY = "/api/v1/policies/MEDICARE-B/infliximab"
+CASE = {"name": "RA", "request": BASE_REQUEST,
+        "expect": {"decision": "eligible", "codes": [], "absent": []}}
+READERS = {"admin", "coordinator", "scheduler", "biller"}
+EDITORS = {"admin", "coordinator"}
 
 # method, path, body, the roles allowed (the others get 403; anonymous gets 401)
 ROUTES: list[tuple[str, str, Any, set[str]]] = [
@@ -57,6 +66,15 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", "/api/v1/appointments/series", SERIES, {"admin", "coordinator", "scheduler"}),
     ("POST", "/api/v1/remittances", REMITTANCE, {"admin", "biller"}),
     ("GET", "/api/v1/denials", None, {"admin", "coordinator", "biller"}),
+    ("POST", f"{POLICY}/versions", {"effective_from": "2027-01-01"}, EDITORS),
+    ("GET", f"{POLICY}/versions/2", None, READERS),
+    ("PATCH", f"{POLICY}/versions/2", {"min_age": 21}, EDITORS),
+    ("POST", f"{POLICY}/versions/2/cases", CASE, EDITORS),
+    ("POST", f"{POLICY}/versions/2/test", None, READERS),
+    ("POST", f"{POLICY}/versions/2/impact", None, READERS),
+    ("POST", f"{POLICY}/versions/2/activate", None, EDITORS),
+    ("GET", f"{POLICY}/diff?from=1&to=2", None, READERS),
+    ("GET", "/api/v1/policies/compare?hcpcs=J1745", None, READERS),
 ]
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 
@@ -73,8 +91,9 @@ def test_matrix_covers_every_api_route(app) -> None:
         path = templates.get(rule, rule)
         path = path.replace("<number>", "A-1001").replace("<claim_reference>", "CLM-0")
         path = path.replace("<appointment_id>", "APT-0")
+        path = path.replace("<path:code>", "MEDICARE-B/infliximab").replace("<int:number>", "2")
         covered.add((method, path))
-    assert covered == {(method, path) for method, path, _body, _roles in ROUTES}
+    assert covered == {(method, path.split("?")[0]) for method, path, _body, _roles in ROUTES}
 
 
 @pytest.mark.parametrize("role", ROLES)
@@ -88,6 +107,10 @@ def test_route_answers_by_role(client, session, auth_header, role, method, path,
     if "/appointments/APT-0" in path and method != "PUT":
         upsert("APT-0", load_appointment(APPOINTMENT), "system")
     headers = {} if role == "anonymous" else auth_header(role)
+    if "/versions/2" in path or "/diff" in path:
+        policy = session.scalar(select(Policy).where(Policy.code == "MEDICARE-B/infliximab"))
+        draft = new_draft(policy, {"effective_from": dt.date(2027, 1, 1)})
+        headers["If-Match"] = f'"{draft.version}"'
     if isinstance(body, str):
         response = client.open(path, method=method, data=body, headers=headers,
                                content_type="application/edi-x12")

@@ -33,7 +33,7 @@ def schema_name(schema: type[Schema] | Schema) -> str:
 
 OPENAPI_PATH = "/api/v1/openapi.json"
 API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims", "appointments",
-                             "remittances"]
+                             "remittances", "policies"]
 
 
 def init_api(app: Flask) -> Api:

@@ -43,6 +43,7 @@ VERSION_DEFAULTS: Mapping[str, Any] = {
     "min_days_between_doses": None, "min_age": None, "max_age": None,
     "new_starts_only_lookback_days": None, "approval_days": None,
     "documentation_required": [], "source": None, "notes": None}
+CASE_FIELDS = ("name", "request", "expect_decision", "expect_codes", "expect_absent")
 STEP_ATTRS = ("any_of", "count", "min_days", "accepted_outcomes")
 STEP_DEFAULTS: Mapping[str, Any] = {"count": 1, "min_days": 0, "accepted_outcomes": []}
 

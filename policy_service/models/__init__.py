@@ -17,6 +17,7 @@ from policy_service.models.policy import (
     POLICY_STATUSES,
     SITES_OF_CARE,
     Policy,
+    PolicyCase,
     PolicyVersion,
     StepTherapyStep,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "Patient",
     "Payer",
     "Policy",
+    "PolicyCase",
     "PolicyVersion",
     "Revision",
     "Role",

@@ -79,6 +79,9 @@ class PolicyVersion(db.Model):
         order_by="StepTherapyStep.position",
     )
     codes: Mapped[list[PolicyCode]] = relationship(cascade="all, delete-orphan")
+    cases: Mapped[list[PolicyCase]] = relationship(
+        back_populates="policy_version", cascade="all, delete-orphan", order_by="PolicyCase.name"
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -142,3 +145,29 @@ def sync_policy_codes(version: PolicyVersion) -> None:
     have = sorted(row.hcpcs for row in version.codes)
     if wanted != have or any(row.payer is not payer for row in version.codes):
         version.codes = [PolicyCode(hcpcs=code, payer=payer) for code in wanted]
+
+
+class PolicyCase(db.Model):
+    """A coordinator's test case for a policy version: a planned treatment and what to expect."""
+
+    __tablename__ = "policy_cases"
+    __table_args__ = (UniqueConstraint("policy_version_id", "name"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    policy_version_id: Mapped[int] = mapped_column(
+        ForeignKey("policy_versions.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(200))
+    # The eligibility request exactly as the API takes it (dates as text).
+    request: Mapped[dict[str, Any]] = mapped_column(JSON)
+    expect_decision: Mapped[str] = mapped_column(String(30))
+    # Finding codes that must be present, and codes that must not be.
+    expect_codes: Mapped[list[str]] = mapped_column(JSON, default=list)
+    expect_absent: Mapped[list[str]] = mapped_column(JSON, default=list)
+
+    policy_version: Mapped[PolicyVersion] = relationship(back_populates="cases")
+
+    def expectation(self) -> dict[str, Any]:
+        """Return what the case expects, in the API's shape."""
+        return {"decision": self.expect_decision, "codes": list(self.expect_codes or []),
+                "absent": list(self.expect_absent or [])}

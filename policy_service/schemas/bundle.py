@@ -25,6 +25,7 @@ from policy_service.models import (
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
 )
+from rulesets.vocabulary import Decision
 
 Messages = dict[str, Any]
 
@@ -349,6 +350,30 @@ class StepSchema(BundleRecordSchema):
             raise ValidationError(errors)
 
 
+FINDING_CODE = re.compile(r"^[A-Z][A-Z0-9_]{1,59}$")
+
+
+class ExpectSchema(BundleRecordSchema):
+    """What a test case expects: the decision, codes that must fire, codes that must not."""
+
+    decision = _one_of(tuple(d.value for d in Decision), required=True)
+    codes = fields.List(fields.String(validate=validate.Regexp(
+        FINDING_CODE, error="Not a finding code (UPPER_CASE).")), load_default=list)
+    absent = fields.List(fields.String(validate=validate.Regexp(
+        FINDING_CODE, error="Not a finding code (UPPER_CASE).")), load_default=list)
+
+
+class CaseSchema(BundleRecordSchema):
+    """A policy test case: a planned treatment (an eligibility request) and what to expect.
+
+    The request is checked as an eligibility request by the service that stores the case.
+    """
+
+    name = _text(200, required=True)
+    request = fields.Dict(required=True)
+    expect = fields.Nested(ExpectSchema, required=True)
+
+
 class PolicyVersionSchema(BundleRecordSchema):
     """One effective-dated version of a policy; natural key (``id``, ``effective_from``)."""
 
@@ -374,6 +399,8 @@ class PolicyVersionSchema(BundleRecordSchema):
     documentation_required = fields.List(_text(500))
     source = fields.String(allow_none=True, validate=validate.Length(max=1000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
+    cases = fields.List(fields.Nested(CaseSchema), metadata={
+        "description": "Test cases of this version; activation needs every one to pass."})
 
     @validates_schema(skip_on_field_errors=False)
     def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:

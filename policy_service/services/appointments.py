@@ -196,6 +196,11 @@ def _request(appointment: Appointment | AppointmentInput, patient_external_id: s
     )
 
 
+def appointment_request(appointment: Appointment) -> EligibilityRequest:
+    """The eligibility request a stored appointment stands for (patient and payer loaded)."""
+    return _request(appointment, appointment.patient.external_id, appointment.payer.code)
+
+
 def _as_result(outcome: dict[str, Any] | Invalid) -> dict[str, Any]:
     if isinstance(outcome, Invalid):
         return {"decision": ERROR_DECISION, "findings": [], "billing": None,

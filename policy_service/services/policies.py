@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from policy_service.audit import current_actor
 from policy_service.domain.fields import (
     MAX_DOSE_COLUMNS,
     STEP_ATTRS,
@@ -26,10 +27,13 @@ from policy_service.domain.fields import (
 )
 from policy_service.errors import Conflict, Invalid
 from policy_service.extensions import db
-from policy_service.models import Policy, PolicyVersion, StepTherapyStep
+from policy_service.models import ChangeRecord, Policy, PolicyCase, PolicyVersion, StepTherapyStep
+from policy_service.schemas.eligibility import load_request
+from policy_service.services import policy_review
 
 DRAFT, ACTIVE, RETIRED = "draft", "active", "retired"
 VERSION_LOCKED = "POLICY_VERSION_LOCKED"
+CASES_FAILING = "POLICY_CASES_FAILING"
 HCPCS_REQUIRED = "Name at least one HCPCS code."
 # What identifies a version rather than describes it: never copied into a new draft.
 IDENTITY_FIELDS = ("number", "effective_from", "effective_to", "status")
@@ -155,6 +159,9 @@ def _write(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
     if "step_therapy" in entry:
         changed |= sync_children(version.steps, step_rows(entry["step_therapy"]),
                                  StepTherapyStep)
+    if "cases" in entry:
+        # Cases are how a version is tried, not its criteria: they change on any version.
+        changed |= sync_cases(version, entry["cases"])
     return changed
 
 
@@ -169,6 +176,8 @@ def create_version(policy: Policy, entry: Mapping[str, Any],
     policy.versions.append(version)
     if "step_therapy" in entry:
         version.steps = [StepTherapyStep(**row) for row in step_rows(entry["step_therapy"])]
+    if "cases" in entry:
+        sync_cases(version, entry["cases"])
     if version.status == ACTIVE:
         end_predecessors(version)
     return version
@@ -230,6 +239,7 @@ class Activation:
     version: PolicyVersion
     ended: list[PolicyVersion] = field(default_factory=list)
     retired: list[PolicyVersion] = field(default_factory=list)
+    impact: dict[str, Any] = field(default_factory=dict)
 
 
 def end_predecessors(version: PolicyVersion) -> Activation:
@@ -252,10 +262,102 @@ def end_predecessors(version: PolicyVersion) -> Activation:
     return result
 
 
+class CasesFailing(Conflict):
+    """Activation refused: some of the version's (or its predecessor's) cases fail."""
+
+    code = CASES_FAILING
+
+    def __init__(self, detail: str, failed: list[dict[str, Any]]) -> None:
+        super().__init__(detail)
+        self.failed = failed
+
+    def problem(self) -> dict[str, Any]:
+        """The problem body, with each failing case's expected and actual outcome."""
+        return {**super().problem(), "failed": self.failed}
+
+
+def version_key(version: PolicyVersion) -> str:
+    """How the change history names a version: ``policy code@effective from``."""
+    return f"{version.policy.code}@{version.effective_from.isoformat()}"
+
+
 def activate(version: PolicyVersion) -> Activation:
-    """Make a draft the active version; end or retire the versions it replaces."""
+    """Make a draft the active version; end or retire the versions it replaces.
+
+    Refused (POLICY_CASES_FAILING) while any case of the version or its predecessor fails.
+    The change history records the activation, its author and the appointments it changes.
+    """
     ensure_editable(version)
+    tested = policy_review.run_cases(version)
+    if tested["failed"]:
+        names = ", ".join(f["name"] for f in tested["failed"])
+        raise CasesFailing(f"{len(tested['failed'])} case(s) fail: {names}. Fix the draft or "
+                           "the cases before activating.", tested["failed"])
+    impact = policy_review.impact(version)
     version.status = ACTIVE
     result = end_predecessors(version)
+    db.session.add(ChangeRecord(
+        at=dt.datetime.now(dt.UTC).replace(tzinfo=None), actor=current_actor(),
+        action="activate", entity_type="policy", entity_key=version_key(version), before=None,
+        after={"version": version.number, "cases_passed": tested["passed"],
+               "appointments": impact["appointments"], "changed": len(impact["changed"]),
+               "ended": [v.number for v in result.ended],
+               "retired": [v.number for v in result.retired]}))
+    result.impact = impact
     db.session.flush()
     return result
+
+
+def add_case(version: PolicyVersion, name: str, request: Mapping[str, Any],
+             expect: Mapping[str, Any]) -> PolicyCase:
+    """Add a test case to a version; its request is checked like an eligibility request."""
+    errors: dict[str, Any] = {}
+    loaded = load_request(dict(request))
+    if isinstance(loaded, Invalid):
+        errors.update({f"request.{e['field']}": [e["message"]] for e in loaded.errors})
+    if any(case.name == name for case in version.cases):
+        errors["name"] = [f"Version {version.number} already has a case named {name!r}."]
+    if errors:
+        raise Invalid(errors)
+    case = PolicyCase(name=name, request=dict(request), expect_decision=expect["decision"],
+                      expect_codes=list(expect.get("codes", [])),
+                      expect_absent=list(expect.get("absent", [])))
+    version.cases.append(case)
+    db.session.flush()
+    return case
+
+
+def case_errors(cases: Sequence[Mapping[str, Any]]) -> dict[int, Any]:
+    """Return ``{position: {"request": {field: [message]}}}`` for each case whose request is bad."""
+    errors: dict[int, Any] = {}
+    seen: set[str] = set()
+    for position, case in enumerate(cases):
+        loaded = load_request(dict(case["request"]))
+        if isinstance(loaded, Invalid):
+            errors[position] = {"request": {e["field"]: [e["message"]] for e in loaded.errors}}
+        if case["name"] in seen:
+            errors.setdefault(position, {})["name"] = ["Another case has this name."]
+        seen.add(case["name"])
+    return errors
+
+
+def sync_cases(version: PolicyVersion, cases: Sequence[Mapping[str, Any]]) -> bool:
+    """Make the version's cases exactly ``cases`` (bundle shape), by name; return if changed."""
+    wanted = {case["name"]: {"request": dict(case["request"]),
+                             "expect_decision": case["expect"]["decision"],
+                             "expect_codes": list(case["expect"].get("codes", [])),
+                             "expect_absent": list(case["expect"].get("absent", []))}
+              for case in cases}
+    changed = False
+    for case in list(version.cases):
+        if case.name not in wanted:
+            version.cases.remove(case)
+            changed = True
+    stored = {case.name: case for case in version.cases}
+    for name, values in wanted.items():
+        if name in stored:
+            changed |= apply_values(stored[name], values)
+        else:
+            version.cases.append(PolicyCase(name=name, **values))
+            changed = True
+    return changed

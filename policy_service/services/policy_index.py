@@ -143,6 +143,29 @@ def _decimal(value: Decimal | None) -> Decimal | None:
     return Decimal(value) if value is not None else None
 
 
+def policy_view(version: PolicyVersion) -> PolicyView:
+    """Return one stored policy version as the checks read it (its steps and payer loaded)."""
+    payer = version.policy.payer
+    return PolicyView(
+        code=version.policy.code, number=version.number, payer_code=payer.code,
+        payer_name=payer.name, effective_from=version.effective_from,
+        effective_to=version.effective_to, status=version.status,
+        hcpcs=tuple(version.hcpcs or ()), prior_auth_required=version.prior_auth_required,
+        covered_diagnoses=tuple(version.covered_diagnoses or ()),
+        preferred_products=tuple(version.preferred_products or ()),
+        sites_of_care=tuple(version.sites_of_care or ()),
+        max_dose_mg=_decimal(version.max_dose_mg),
+        max_dose_mg_per_kg=_decimal(version.max_dose_mg_per_kg),
+        max_dose_units=version.max_dose_units,
+        min_days_between_doses=version.min_days_between_doses,
+        min_age=version.min_age, max_age=version.max_age,
+        new_starts_only_lookback_days=version.new_starts_only_lookback_days,
+        approval_days=version.approval_days, source=version.source,
+        steps=tuple(StepView(tuple(s.any_of or ()), s.count, s.min_days,
+                             tuple(s.accepted_outcomes or ())) for s in version.steps),
+    )
+
+
 def load_index(revision: int) -> PolicyIndex:
     """Read every payer, drug and non-draft policy version into a new index."""
     index = PolicyIndex(revision=revision)
@@ -165,27 +188,9 @@ def load_index(revision: int) -> PolicyIndex:
     )
     versions: dict[tuple[str, str], list[PolicyView]] = defaultdict(list)
     for version in db.session.scalars(query):
-        payer = version.policy.payer
-        view = PolicyView(
-            code=version.policy.code, number=version.number, payer_code=payer.code,
-            payer_name=payer.name, effective_from=version.effective_from,
-            effective_to=version.effective_to, status=version.status,
-            hcpcs=tuple(version.hcpcs or ()), prior_auth_required=version.prior_auth_required,
-            covered_diagnoses=tuple(version.covered_diagnoses or ()),
-            preferred_products=tuple(version.preferred_products or ()),
-            sites_of_care=tuple(version.sites_of_care or ()),
-            max_dose_mg=_decimal(version.max_dose_mg),
-            max_dose_mg_per_kg=_decimal(version.max_dose_mg_per_kg),
-            max_dose_units=version.max_dose_units,
-            min_days_between_doses=version.min_days_between_doses,
-            min_age=version.min_age, max_age=version.max_age,
-            new_starts_only_lookback_days=version.new_starts_only_lookback_days,
-            approval_days=version.approval_days, source=version.source,
-            steps=tuple(StepView(tuple(s.any_of or ()), s.count, s.min_days,
-                                 tuple(s.accepted_outcomes or ())) for s in version.steps),
-        )
+        view = policy_view(version)
         for hcpcs in view.hcpcs:
-            versions[(payer.code, hcpcs)].append(view)
+            versions[(view.payer_code, hcpcs)].append(view)
     index.versions = {key: sorted(views, key=lambda v: v.effective_from)
                       for key, views in versions.items()}
     return index

@@ -60,6 +60,9 @@ def policy_record(policy: Policy, version: PolicyVersion) -> dict[str, Any]:
                           for key, column in MAX_DOSE_COLUMNS.items()}
     record["step_therapy"] = [step.as_dict()
                               for step in sorted(version.steps, key=lambda s: s.position)]
+    record["cases"] = [{"name": case.name, "request": case.request,
+                        "expect": case.expectation()}
+                       for case in sorted(version.cases, key=lambda c: c.name)]
     return record
 
 
@@ -88,7 +91,8 @@ def export_bundle() -> dict[str, Any]:
     policies = session.scalars(
         select(Policy).order_by(Policy.code)
         .options(selectinload(Policy.payer),
-                 selectinload(Policy.versions).selectinload(PolicyVersion.steps)))
+                 selectinload(Policy.versions).selectinload(PolicyVersion.steps),
+                 selectinload(Policy.versions).selectinload(PolicyVersion.cases)))
     patients = session.scalars(select(Patient).order_by(Patient.external_id)
                                .options(selectinload(Patient.therapies)))
     authorizations = session.scalars(

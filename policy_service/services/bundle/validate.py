@@ -39,7 +39,12 @@ from policy_service.schemas.bundle import (
     validate_policy_version_fields,
 )
 from policy_service.services.payers import external_id_conflicts
-from policy_service.services.policies import hcpcs_errors, lock_errors, plan_version_numbers
+from policy_service.services.policies import (
+    case_errors,
+    hcpcs_errors,
+    lock_errors,
+    plan_version_numbers,
+)
 
 Tree = dict[Any, Any]
 Entries = list[tuple[int, dict[str, Any]]]
@@ -295,6 +300,8 @@ def _check_against_stored(loaded: Loaded, existing: _Existing,
         stored = next((v for v in policy.versions if v.effective_from == entry["effective_from"]),
                       None) if policy else None
         _merge_tree(tree, ["policies", index], hcpcs_errors(entry, creating=stored is None))
+        if entry.get("cases"):
+            _merge_tree(tree, ["policies", index, "cases"], case_errors(entry["cases"]))
         if stored is not None:
             merged = {**stored_values(stored, ("effective_from", "effective_to", "min_age",
                                                 "max_age")), **entry}
