@@ -18,6 +18,7 @@ from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import selectinload
 
 from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
@@ -118,7 +119,8 @@ def _import_one(advice: RemittanceAdvice, payer: Payer, table: ReasonTable,
         if existing is None:
             raise
         return remittance_result(existing, table, already_imported=True)
-    plans = [_plan(payment, payer, table) for payment in advice.claims]
+    lookup = _lookup(advice, payer)
+    plans = [_plan(payment, lookup, table) for payment in advice.claims]
     _lock_authorizations(plans, payer)
     for position, plan in enumerate(plans):
         _apply(remittance, position, plan, payer, table, actor)
@@ -129,8 +131,13 @@ def _import_one(advice: RemittanceAdvice, payer: Payer, table: ReasonTable,
 
 
 def _stored(payer: Payer, trace_number: str) -> Remittance | None:
-    return db.session.scalar(select(Remittance).where(Remittance.payer_id == payer.id,
-                                                      Remittance.trace_number == trace_number))
+    claims = selectinload(Remittance.claims)
+    return db.session.scalar(
+        select(Remittance).where(Remittance.payer_id == payer.id,
+                                 Remittance.trace_number == trace_number)
+        .options(claims.selectinload(RemittanceClaim.authorization),
+                 claims.selectinload(RemittanceClaim.denials).selectinload(Denial.authorization),
+                 claims.selectinload(RemittanceClaim.denials).selectinload(Denial.payer)))
 
 
 # --- planning -------------------------------------------------------------------------------
@@ -150,26 +157,56 @@ def _line_denied(line: ServiceLine, table: ReasonTable) -> bool:
     return line.paid == 0 and any(table.is_denial(a.carc) for a in line.adjustments)
 
 
-def _plan(payment: ClaimPayment, payer: Payer, table: ReasonTable) -> _ClaimPlan:
-    patient = None
-    if payment.member_id:
-        patient = db.session.scalar(select(Patient).where(
-            Patient.external_id == payment.member_id))
+@dataclass
+class _Lookup:
+    """The records a file's claims refer to, read in a few queries for the whole file."""
+
+    patients: dict[str, Patient]
+    drugs: set[str]
+    by_number: dict[str, Authorization]
+    by_patient: dict[int, list[Authorization]]
+
+
+def _lookup(advice: RemittanceAdvice, payer: Payer) -> _Lookup:
+    members = {c.member_id for c in advice.claims if c.member_id}
+    codes = {line.code for c in advice.claims for line in c.lines}
+    numbers = {n for c in advice.claims
+               for n in (c.authorization_number, *(ln.authorization_number for ln in c.lines))
+               if n}
+    with db.session.no_autoflush:
+        patients = {p.external_id: p for p in db.session.scalars(
+            select(Patient).where(Patient.external_id.in_(members)))} if members else {}
+        drugs = set(db.session.scalars(select(Drug.hcpcs).where(Drug.hcpcs.in_(codes)))) \
+            if codes else set()
+        by_number = {a.number: a for a in db.session.scalars(
+            select(Authorization).where(Authorization.number.in_(numbers)))} if numbers else {}
+        by_patient: dict[int, list[Authorization]] = defaultdict(list)
+        if patients:
+            for auth in db.session.scalars(
+                    select(Authorization)
+                    .where(Authorization.payer_id == payer.id,
+                           Authorization.patient_id.in_([p.id for p in patients.values()]))
+                    .order_by(Authorization.valid_to.desc(), Authorization.number)):
+                by_patient[auth.patient_id].append(auth)
+    return _Lookup(patients, drugs, by_number, by_patient)
+
+
+def _plan(payment: ClaimPayment, lookup: _Lookup, table: ReasonTable) -> _ClaimPlan:
+    patient = lookup.patients.get(payment.member_id or "")
     plan = _ClaimPlan(payment, outcome_of(payment, table), patient)
     if payment.authorization_number:
-        plan.claim_authorization = _by_number(payment.authorization_number, plan)
-    drugs = _drug_codes({line.code for line in payment.lines})
+        plan.claim_authorization = _by_number(payment.authorization_number, plan, lookup)
     for index, line in enumerate(payment.lines):
         day = line.date_of_service or payment.date_of_service
         auth = None
         if line.authorization_number:
-            auth = _by_number(line.authorization_number, plan)
+            auth = _by_number(line.authorization_number, plan, lookup)
         elif plan.claim_authorization is not None:
             auth = plan.claim_authorization
-        elif line.code in drugs and patient is not None and day is not None:
-            auth = _matching(patient, payer, line.code, day)
+        elif line.code in lookup.drugs and patient is not None and day is not None:
+            auth = _matching(lookup.by_patient.get(patient.id, []), line.code, day)
         plan.line_authorizations[index] = auth
-        if plan.outcome not in ("paid", "partially_paid") or line.code not in drugs:
+        if plan.outcome not in ("paid", "partially_paid") or line.code not in lookup.drugs:
             continue
         if JW in line.modifiers or _line_denied(line, table) or line.units_paid <= 0:
             # Discarded drug (JW) is billed but was never given: it draws nothing.
@@ -186,14 +223,8 @@ def _plan(payment: ClaimPayment, payer: Payer, table: ReasonTable) -> _ClaimPlan
     return plan
 
 
-def _drug_codes(codes: set[str]) -> set[str]:
-    if not codes:
-        return set()
-    return set(db.session.scalars(select(Drug.hcpcs).where(Drug.hcpcs.in_(codes))))
-
-
-def _by_number(number: str, plan: _ClaimPlan) -> Authorization | None:
-    auth = db.session.scalar(select(Authorization).where(Authorization.number == number))
+def _by_number(number: str, plan: _ClaimPlan, lookup: _Lookup) -> Authorization | None:
+    auth = lookup.by_number.get(number)
     if auth is None:
         plan.problems.append(f"No authorization {number} (REF*G1) is on file.")
     elif plan.patient is not None and auth.patient_id != plan.patient.id:
@@ -202,16 +233,12 @@ def _by_number(number: str, plan: _ClaimPlan) -> Authorization | None:
     return auth
 
 
-def _matching(patient: Patient, payer: Payer, code: str, day: dt.date) -> Authorization | None:
+def _matching(candidates: list[Authorization], code: str,
+              day: dt.date) -> Authorization | None:
     """The patient's authorization from this payer for this code whose window holds the day:
-    an approved one first, then the one ending last."""
-    candidates = db.session.scalars(
-        select(Authorization).where(Authorization.patient_id == patient.id,
-                                    Authorization.payer_id == payer.id,
-                                    Authorization.valid_from <= day,
-                                    Authorization.valid_to >= day)
-        .order_by(Authorization.valid_to.desc(), Authorization.number))
-    matches = [a for a in candidates if code in (a.hcpcs or [])]
+    an approved one first, then the one ending last (``candidates`` come in that order)."""
+    matches = [a for a in candidates
+               if code in (a.hcpcs or []) and a.valid_from <= day <= a.valid_to]
     matches.sort(key=lambda a: a.status not in USABLE_STATUSES)
     return matches[0] if matches else None
 
