@@ -151,3 +151,42 @@ def denial_report(filters: DenialFilters) -> dict[str, Any]:
                                                           values["claims"])}
                   for month, values in sorted(per_month.items())],
     }
+
+
+@dataclass(frozen=True)
+class OpenAppeal:
+    """A claim with denials whose appeal window is still open: what the work queue shows."""
+
+    claim_reference: str
+    payer: str
+    authorization: Any
+    appeal_due: dt.date
+    codes: tuple[str, ...]
+    amount: Decimal
+
+    @property
+    def message(self) -> str:
+        """The work queue's words: records by number, never patient details."""
+        return (f"Claim {self.claim_reference}: {self.payer} denied {self.amount:,.2f} "
+                f"({', '.join(self.codes)}); appeal by {self.appeal_due.isoformat()}.")
+
+
+def open_appeals(today: dt.date) -> list[OpenAppeal]:
+    """One entry per remittance claim whose denials can still be appealed, earliest first."""
+    rows = db.session.scalars(
+        select(Denial).where(Denial.appeal_due.is_not(None), Denial.appeal_due >= today)
+        .options(selectinload(Denial.payer), selectinload(Denial.authorization))
+        .order_by(Denial.appeal_due, Denial.id))
+    grouped: dict[int, list[Denial]] = defaultdict(list)
+    for denial in rows:
+        grouped[denial.remittance_claim_id].append(denial)
+    appeals = []
+    for denials in grouped.values():
+        first = denials[0]
+        appeals.append(OpenAppeal(
+            claim_reference=first.claim_reference, payer=first.payer.code,
+            authorization=next((d.authorization for d in denials if d.authorization), None),
+            appeal_due=min(d.appeal_due for d in denials if d.appeal_due),
+            codes=tuple(dict.fromkeys(f"{d.group_code}-{d.carc}" for d in denials)),
+            amount=sum((Decimal(d.amount) for d in denials), Decimal(0))))
+    return sorted(appeals, key=lambda a: (a.appeal_due, a.claim_reference))

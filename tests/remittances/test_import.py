@@ -206,3 +206,16 @@ def test_a_malformed_file_names_segment_and_element_and_changes_nothing(
         import_remittance(text, "biller@example.org")
     assert any(e["field"].startswith(where) for e in caught.value.errors), caught.value.errors
     assert count(session, Remittance) == 0 and world.authorization.used_units == 0
+
+
+def test_denials_with_an_open_appeal_window_are_listed_once_per_claim(world: World) -> None:
+    from policy_service.services.denials import open_appeals
+
+    line = Line("96413", 300, adjustments=[Cas("CO", "197", 200), Cas("CO", "16", 100)])
+    one(build_835([Claim("CLM-20", [DRUG, line], authorization="A-1001")]))
+    (appeal,) = open_appeals(DECIDED)
+    assert (appeal.claim_reference, appeal.codes, appeal.amount, appeal.appeal_due) == (
+        "CLM-20", ("CO-197", "CO-16"), Decimal(300), DECIDED + dt.timedelta(days=APPEAL_DAYS))
+    assert appeal.authorization.number == "A-1001"
+    assert "P001" not in appeal.message and "appeal by" in appeal.message
+    assert open_appeals(DECIDED + dt.timedelta(days=APPEAL_DAYS + 1)) == []
