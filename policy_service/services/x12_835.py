@@ -24,8 +24,9 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import io
+import re
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 from pyx12.errors import X12Error
 from pyx12.segment import Segment
@@ -42,6 +43,18 @@ CLAIM_STATUS_CODES = frozenset({"1", "2", "3", "4", "19", "20", "21", "22", "23"
 REVERSAL = "22"
 DENIED = "4"
 CAS_TRIPLETS = 6
+# Money as the 835 writes it (X12 type R), bounded by what the tables hold (10 digits, cents).
+AMOUNT = re.compile(r"^-?(\d{1,10}(\.\d{0,2})?|\.\d{1,2})$")
+UNITS = re.compile(r"^-?\d{1,6}(\.0*)?$")
+REASON = re.compile(r"^[A-Z0-9]{1,5}$")
+REMARK = re.compile(r"^[A-Z0-9]{1,10}$")
+SERVICE_CODE = re.compile(r"^[A-Z0-9]{1,10}$")
+SHOWN = 40
+
+
+def shown(text: str) -> str:
+    """A value as an error message repeats it: quoted, and cut short if long."""
+    return repr(text if len(text) <= SHOWN else text[:SHOWN] + "...")
 
 
 @dataclass(frozen=True)
@@ -178,14 +191,11 @@ class _Reader:
         text = _value(segment, ref)
         if not text and not required:
             return None
-        try:
-            value = Decimal(text)
-            if not value.is_finite():
-                raise InvalidOperation
-            return value
-        except InvalidOperation:
-            self.errors.add(position, segment.get_seg_id(), ref, f"{text!r} is not an amount.")
+        if not AMOUNT.fullmatch(text):
+            self.errors.add(position, segment.get_seg_id(), ref,
+                            f"{shown(text)} is not an amount (at most 10 digits and cents).")
             return None
+        return Decimal(text)
 
     def date(self, segment: Segment, position: int, ref: str) -> dt.date | None:
         text = _value(segment, ref)
@@ -193,7 +203,7 @@ class _Reader:
             return dt.datetime.strptime(text, "%Y%m%d").date()
         except ValueError:
             self.errors.add(position, segment.get_seg_id(), ref,
-                            f"{text!r} is not a date (CCYYMMDD).")
+                            f"{shown(text)} is not a date (CCYYMMDD).")
             return None
 
     def read(self, segment: Segment, position: int) -> None:
@@ -276,11 +286,12 @@ class _Reader:
         reference = _value(segment, "CLP01")
         if not CLAIM_REFERENCE.fullmatch(reference):
             self.errors.add(position, "CLP", "CLP01",
-                            f"{reference!r} is not a usable claim reference: "
+                            f"{shown(reference)} is not a usable claim reference: "
                             f"{CLAIM_REFERENCE_RULE}")
         status = _value(segment, "CLP02")
         if status not in CLAIM_STATUS_CODES:
-            self.errors.add(position, "CLP", "CLP02", f"{status!r} is not a claim status code.")
+            self.errors.add(position, "CLP", "CLP02",
+                            f"{shown(status)} is not a claim status code.")
         charged = self.amount(segment, position, "CLP03")
         paid = self.amount(segment, position, "CLP04")
         advice.claims.append(ClaimPayment(
@@ -300,9 +311,15 @@ class _Reader:
 
     def _moa(self, segment: Segment, position: int) -> None:
         claim = self.claim
-        if claim is not None:
-            claim.rarcs.extend(code for code in (_value(segment, f"MOA{n:02d}")
-                                                  for n in range(3, 8)) if code)
+        if claim is None:
+            return
+        for number in range(3, 8):
+            remark = _value(segment, f"MOA{number:02d}")
+            if remark and REMARK.fullmatch(remark):
+                claim.rarcs.append(remark)
+            elif remark:
+                self.errors.add(position, "MOA", f"MOA{number:02d}",
+                                f"{shown(remark)} is not a remark code.")
 
     def _cas(self, segment: Segment, position: int) -> None:
         claim, line = self.claim, self.line
@@ -312,7 +329,8 @@ class _Reader:
         group = _value(segment, "CAS01")
         if group not in ADJUSTMENT_GROUPS:
             self.errors.add(position, "CAS", "CAS01",
-                            f"{group!r} is not a group code ({', '.join(ADJUSTMENT_GROUPS)}).")
+                            f"{shown(group)} is not a group code "
+                            f"({', '.join(ADJUSTMENT_GROUPS)}).")
             return
         target = line.adjustments if line is not None else claim.adjustments
         for index in range(CAS_TRIPLETS):
@@ -323,6 +341,10 @@ class _Reader:
                 if index == 0:
                     self.errors.add(position, "CAS", reason_ref, "The reason code is missing.")
                 continue
+            if not REASON.fullmatch(carc):
+                self.errors.add(position, "CAS", reason_ref,
+                                f"{shown(carc)} is not a claim adjustment reason code.")
+                continue
             amount = self.amount(segment, position, amount_ref)
             if amount is not None:
                 target.append(Adjustment(group, carc, amount, position))
@@ -332,31 +354,34 @@ class _Reader:
         if claim is None:
             self.errors.add(position, "SVC", None, "A service line outside any claim (CLP).")
             return
-        code = _value(segment, "SVC01-2")
-        if not code:
-            self.errors.add(position, "SVC", "SVC01-2", "The procedure code is missing.")
+        code = _value(segment, "SVC01-2").upper()
+        if not SERVICE_CODE.fullmatch(code):
+            self.errors.add(position, "SVC", "SVC01-2",
+                            f"{shown(code)} is not a procedure code." if code
+                            else "The procedure code is missing.")
         modifiers = tuple(m for m in (_value(segment, f"SVC01-{i}") for i in range(3, 7)) if m)
         charged = self.amount(segment, position, "SVC02")
         paid = self.amount(segment, position, "SVC03")
         units_text = _value(segment, "SVC05")
         units = 1
-        if units_text:
-            try:
-                number = Decimal(units_text)
-                if number != number.to_integral_value():
-                    raise InvalidOperation
-                units = int(number)
-            except InvalidOperation:
-                self.errors.add(position, "SVC", "SVC05",
-                                f"{units_text!r} is not a whole number of units.")
-        claim.lines.append(ServiceLine(code=code.upper(), modifiers=modifiers,
+        if units_text and UNITS.fullmatch(units_text):
+            units = int(Decimal(units_text))
+        elif units_text:
+            self.errors.add(position, "SVC", "SVC05",
+                            f"{shown(units_text)} is not a whole number of units.")
+        claim.lines.append(ServiceLine(code=code, modifiers=modifiers,
                                        charged=charged or Decimal(0), paid=paid or Decimal(0),
                                        units_paid=units, segment=position))
 
     def _lq(self, segment: Segment, position: int) -> None:
         line = self.line
-        if line is not None and _value(segment, "LQ01") == "HE" and _value(segment, "LQ02"):
-            line.rarcs.append(_value(segment, "LQ02"))
+        remark = _value(segment, "LQ02")
+        if line is None or _value(segment, "LQ01") != "HE" or not remark:
+            return
+        if REMARK.fullmatch(remark):
+            line.rarcs.append(remark)
+        else:
+            self.errors.add(position, "LQ", "LQ02", f"{shown(remark)} is not a remark code.")
 
     def _plb(self, segment: Segment, position: int) -> None:
         advice = self.advice

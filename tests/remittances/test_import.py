@@ -196,6 +196,12 @@ BAD_FILES = [
     (build_835([Claim("CLM-1", [DRUG])], payer="NOBODY"), "segment 7 (N1), element N104"),
     (build_835([Claim("CLM-1", [DRUG])]).replace("BPR*I*800", "BPR*I*900"),
      "segment 4 (BPR), element BPR02"),
+    (build_835([Claim("CLM-1", [DRUG])]).replace("BPR*I*800", "BPR*I*8E9"),
+     "segment 4 (BPR), element BPR02"),
+    (build_835([Claim("CLM-1", [DRUG])]).replace("**35~", "**1.5~"),
+     "segment 16 (SVC), element SVC05"),
+    (build_835([Claim("CLM-1", [DRUG])]).replace("CAS*CO*45", "CAS*CO*" + "4" * 300),
+     "segment 18 (CAS), element CAS02"),
 ]
 
 
@@ -205,6 +211,7 @@ def test_a_malformed_file_names_segment_and_element_and_changes_nothing(
     with pytest.raises(Invalid) as caught:
         import_remittance(text, "biller@example.org")
     assert any(e["field"].startswith(where) for e in caught.value.errors), caught.value.errors
+    assert all(len(e["message"]) < 200 for e in caught.value.errors)
     assert count(session, Remittance) == 0 and world.authorization.used_units == 0
 
 
