@@ -7,6 +7,7 @@ a float 0.1 mg drift is enough to bill one unit too many.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -136,6 +137,26 @@ def drug_billing(
     date_of_service: dt.date | None = None,
 ) -> DrugBilling:
     """Return the drug claim lines (administered, JW waste or JZ) for one administration."""
+    available = tuple(p if isinstance(p, Package) else Package(p.amount, p.single_dose, p.unit)
+                      for p in packages_available)
+    return _drug_billing(hcpcs, dose, billing_unit_amount, available,
+                         tuple(packages_used) if packages_used is not None else None,
+                         payer_uses_jw_jz, date_of_service)
+
+
+# A pure function of immutable inputs: the same dose of the same drug (a standing series, a
+# schedule replayed under a draft policy) is priced once. Bounded; no revision key is needed
+# because nothing outside the arguments is read.
+@functools.lru_cache(maxsize=4096)
+def _drug_billing(
+    hcpcs: str,
+    dose: Amount,
+    billing_unit_amount: Amount,
+    packages_available: tuple[Package, ...],
+    packages_used: tuple[PackageCount, ...] | None,
+    payer_uses_jw_jz: bool,
+    date_of_service: dt.date | None,
+) -> DrugBilling:
     dose_q = _positive(dose, f"{hcpcs} dose")
     unit_q = _positive(billing_unit_amount, f"{hcpcs} billing unit")
     by_amount = _available_by_amount(hcpcs, packages_available)

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
 from policy_service.errors import Invalid
@@ -21,7 +21,7 @@ from policy_service.extensions import db
 from policy_service.models import Appointment, Payer, Policy, PolicyCase, PolicyVersion
 from policy_service.models.policy import PolicyCode
 from policy_service.schemas.eligibility import load_request
-from policy_service.services.appointments import appointment_request
+from policy_service.services.appointments import appointment_request, checks_for
 from policy_service.services.eligibility import check_batch
 from policy_service.services.policy_index import PolicyIndex, index_cache, policy_view
 
@@ -93,7 +93,7 @@ def compare_results(keys: Sequence[str], before: Sequence[Any],
     return changed
 
 
-def governed_appointments(version: PolicyVersion) -> list[Appointment]:
+def governed_query(version: PolicyVersion) -> Select[Any]:
     """The scheduled appointments ``version`` would decide once active."""
     query = (select(Appointment).join(Appointment.payer)
              .where(Appointment.status == SCHEDULED, Payer.code == version.policy.payer.code,
@@ -103,24 +103,27 @@ def governed_appointments(version: PolicyVersion) -> list[Appointment]:
              .order_by(Appointment.date_of_service, Appointment.appointment_id))
     if version.effective_to is not None:
         query = query.where(Appointment.date_of_service <= version.effective_to)
-    return list(db.session.scalars(query))
+    return query
 
 
 def impact(version: PolicyVersion) -> dict[str, Any]:
     """Replay every appointment the version would govern under the current rules and under it.
 
-    Returns ``{"appointments": N, "changed": [...]}``: each changed appointment by its id and
-    the patient's record number, with the decision before and after and the codes that change.
+    "Before" is each appointment's standing check (kept current by the schedule, recomputed
+    only when a revision it depends on moved); "after" checks the same requests against an
+    index where the version is in force. Returns ``{"appointments": N, "changed": [...]}``:
+    each changed appointment by its id and the patient's record number, with the decision
+    before and after and the finding codes that appear or go.
     """
-    appointments = governed_appointments(version)
-    requests = [appointment_request(a) for a in appointments]
-    before = check_batch(requests) if requests else []
+    checked = checks_for(governed_query(version))
+    requests = [appointment_request(c.appointment) for c in checked]
     after = check_batch(requests, index=index_with(version)) if requests else []
-    changed = compare_results([a.appointment_id for a in appointments], before, after)
-    patients = {a.appointment_id: a.patient.external_id for a in appointments}
+    changed = compare_results([c.appointment.appointment_id for c in checked],
+                              [c.check.result for c in checked], after)
+    patients = {c.appointment.appointment_id: c.patient for c in checked}
     for row in changed:
         row["patient"] = patients[row["appointment_id"]]
-    return {"appointments": len(appointments), "changed": changed}
+    return {"appointments": len(checked), "changed": changed}
 
 
 # --- what changed, in words -------------------------------------------------------------------
