@@ -17,6 +17,7 @@ from admin.login_guard import init_login_guard
 from admin.remittances import DenialsView, RemittanceView
 from admin.rules import RulesView
 from admin.scheduler import EligibilityView, ScheduleView
+from admin.upcoming import UpcomingView
 from admin.users import UserAdminView
 from admin.views.authorizations import AuthorizationView
 from admin.views.history import ChangeRecordView
@@ -78,6 +79,8 @@ def init_admin(app: Flask) -> Admin:
     admin.add_view(EligibilityView(name="Eligibility check", endpoint="eligibility_check",
                                    url="/admin/eligibility", category="Checks"))
     admin.add_view(ScheduleView(name="Schedule", endpoint="schedule", url="/admin/schedule",
+                                category="Checks"))
+    admin.add_view(UpcomingView(name="Upcoming", endpoint="upcoming", url="/admin/upcoming",
                                 category="Checks"))
     admin.add_view(ClaimCheckView(name="Claim check", endpoint="claim_check", url="/admin/claims",
                                   category="Checks"))

@@ -1,9 +1,9 @@
-"""Scheduler pages: check one planned infusion, or a whole day's schedule uploaded as CSV.
+"""Scheduler pages: check one planned infusion, or a schedule uploaded as CSV or XLSX.
 
 Both pages call the eligibility services (``load_request`` + ``check_batch``, and the schedule
-reader and checker); nothing here decides eligibility. Schedule results are kept for download
-as the uploaded file in a server-side folder under a random id, never in the session cookie:
-the download re-runs the check on that file.
+reader, checker and store); nothing here decides eligibility. An uploaded schedule is kept in
+the database under a random id, never in the session cookie nor on a host's disk: the download
+re-runs the check on it, and "keep as schedule" stores its rows as appointments.
 """
 
 from __future__ import annotations
@@ -11,14 +11,10 @@ from __future__ import annotations
 import csv
 import io
 import re
-import secrets
-import tempfile
-import time
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
-from flask import Response, abort, current_app
+from flask import Response, abort, flash, redirect, url_for
 from flask_admin import expose
 from flask_security import current_user
 from flask_wtf import FlaskForm
@@ -29,7 +25,7 @@ from wtforms.validators import DataRequired, InputRequired
 
 from admin.fields import Option, options
 from admin.security import SecurePageView, neutralise_cell
-from policy_service.auth import Permission
+from policy_service.auth import Permission, has_permission
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import SITES_OF_CARE, Drug, Patient, Payer
@@ -38,8 +34,15 @@ from policy_service.services.eligibility import check_batch
 from policy_service.services.schedule import (
     CSV_COLUMNS,
     REQUIRED_COLUMNS,
+    ScheduleRow,
     check_schedule,
-    read_schedule,
+    forget_upload,
+    keep_upload,
+    kept_upload,
+    read_schedule_file,
+    store_schedule,
+    template_csv,
+    template_xlsx,
 )
 from rulesets.vocabulary import Decision, Severity
 
@@ -60,10 +63,8 @@ DECISION_TONES = {
 }
 SEVERITY_TONES = {Severity.BLOCK: "danger", Severity.WARN: "warning", Severity.INFO: "info"}
 PACKAGE_PATTERN = re.compile(r"^(?P<amount>\d+(?:\.\d+)?)(?:x(?P<count>\d+))?$")
-UPLOAD_ID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
-# A kept schedule is PHI on disk: delete it once nobody can reasonably still want the download.
-KEEP_UPLOAD_SECONDS = 8 * 3600
+XLSX_MIMETYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 # Where an eligibility error's field lands on the form.
 FIELD_OF_ERROR = {
     "patient": "patient", "payer": "payer", "hcpcs": "drug", "dose": "dose",
@@ -222,9 +223,10 @@ def with_friendly_messages(outcome: dict[str, Any]) -> dict[str, Any]:
 
 
 class ScheduleForm(FlaskForm):
-    """A day's schedule as CSV."""
+    """A schedule as CSV or XLSX."""
 
-    file = FileField("Schedule (CSV)", validators=[FileRequired("Choose a CSV file.")])
+    file = FileField("Schedule (CSV or XLSX)",
+                     validators=[FileRequired("Choose a CSV or XLSX file.")])
 
 
 def check_planned_infusion(form: EligibilityForm) -> dict[str, Any] | None:
@@ -263,41 +265,7 @@ class EligibilityView(SecurePageView):
                            tones=DECISION_TONES, severity_tones=SEVERITY_TONES)
 
 
-# --- schedule uploads kept for download ----------------------------------------------------
-
-def upload_folder() -> Path:
-    """The server-side folder for kept schedules, one subfolder per user."""
-    root = current_app.config.get("SCHEDULE_UPLOAD_DIR") or Path(tempfile.gettempdir()) / \
-        "policy-service-schedules"
-    folder = Path(root) / str(current_user.id)
-    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return folder
-
-
-def forget_old_uploads(folder: Path, now: float | None = None) -> None:
-    """Delete this user's kept schedules older than the keep time."""
-    now = time.time() if now is None else now
-    for path in folder.glob("*.csv"):
-        if now - path.stat().st_mtime > KEEP_UPLOAD_SECONDS:
-            path.unlink(missing_ok=True)
-
-
-def keep_upload(text: str) -> str:
-    """Store an uploaded schedule for its download and return the random id naming it."""
-    folder = upload_folder()
-    forget_old_uploads(folder)
-    upload_id = secrets.token_urlsafe(24)
-    (folder / f"{upload_id}.csv").write_text(text, encoding="utf-8")
-    return upload_id
-
-
-def kept_upload(upload_id: str) -> str | None:
-    """Return the signed-in user's kept schedule ``upload_id``, or None if there is none."""
-    if not UPLOAD_ID_PATTERN.match(upload_id):
-        return None
-    path = upload_folder() / f"{upload_id}.csv"
-    return path.read_text(encoding="utf-8") if path.is_file() else None
-
+# --- schedule uploads: preview, download, keep as schedule ---------------------------------
 
 def results_csv(results: list[dict[str, Any]]) -> str:
     """The schedule results as CSV, every cell safe to open in a spreadsheet."""
@@ -310,53 +278,101 @@ def results_csv(results: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def read_upload(form: ScheduleForm) -> str | None:
-    """Return the uploaded file's text, or None with the reason on the file field."""
+def read_upload(form: ScheduleForm) -> list[ScheduleRow] | None:
+    """Return the uploaded schedule's rows, or None with the reason on the file field."""
     data = form.file.data.read(MAX_UPLOAD_BYTES + 1)
     if len(data) > MAX_UPLOAD_BYTES:
         form.file.errors = ["The file is larger than 5 MB; split the schedule."]
         return None
     try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        form.file.errors = [f"Not a UTF-8 text file (byte {exc.start})."]
+        return read_schedule_file(data, form.file.data.filename or "schedule.csv")
+    except Invalid as exc:
+        form.file.errors = exc.lines()
         return None
 
 
+def may_keep() -> bool:
+    """Return whether the signed-in user may keep a schedule as appointments."""
+    return has_permission(current_user, Permission.WRITE_APPOINTMENTS)
+
+
 class ScheduleView(SecurePageView):
-    """A whole day's schedule: one row per appointment, coloured by decision."""
+    """A schedule upload: one row per appointment, coloured by decision; then, if wanted,
+    kept as the stored schedule (all rows or none).
+
+    The upload is kept in the database between the preview and the download or "keep", so any
+    host behind the balancer can answer the next request.
+    """
 
     permission = Permission.CHECK_ELIGIBILITY
+
+    def _page(self, form: ScheduleForm, **context: Any) -> str:
+        results = context.get("results")
+        counts = Counter(r["decision"] for r in results or [])
+        defaults = {"results": None, "upload_id": None, "keep_errors": None,
+                    "missing_ids": 0}
+        return self.render("admin/schedule.html", form=form, counts=counts,
+                           columns=CSV_COLUMNS, required=REQUIRED_COLUMNS,
+                           labels=DECISION_LABELS, tones=DECISION_TONES,
+                           may_keep=may_keep(), keep_form=FlaskForm(),
+                           **{**defaults, **context})
 
     @expose("/", methods=("GET", "POST"))
     def index(self) -> str:
         """Show the upload form; after an upload, every appointment's decision."""
         form = ScheduleForm()
-        results: list[dict[str, Any]] | None = None
-        upload_id = None
-        if form.validate_on_submit():
-            text = read_upload(form)
-            filename = form.file.data.filename or "schedule.csv"
-            if text is not None:
-                try:
-                    results = check_schedule(read_schedule(text, filename))
-                except Invalid as exc:
-                    form.file.errors = exc.lines()
-                else:
-                    upload_id = keep_upload(text)
-        counts = Counter(r["decision"] for r in results or [])
-        return self.render("admin/schedule.html", form=form, results=results,
-                           upload_id=upload_id, counts=counts, columns=CSV_COLUMNS,
-                           required=REQUIRED_COLUMNS, labels=DECISION_LABELS,
-                           tones=DECISION_TONES)
+        if not form.validate_on_submit():
+            return self._page(form)
+        rows = read_upload(form)
+        if rows is None:
+            return self._page(form)
+        results = check_schedule(rows)
+        upload_id = keep_upload(rows, current_user.email, form.file.data.filename or "")
+        db.session.commit()
+        return self._page(form, results=results, upload_id=upload_id,
+                          missing_ids=sum(1 for row in rows if not row.appointment_id))
+
+    @expose("/keep/<upload_id>", methods=("POST",))
+    def keep(self, upload_id: str) -> Response | str:
+        """Keep every row of an upload as an appointment, or none of them."""
+        if not may_keep():
+            abort(403)
+        if not FlaskForm().validate_on_submit():
+            abort(400)
+        rows = kept_upload(upload_id, current_user.email)
+        if rows is None:
+            abort(404)
+        try:
+            saved = store_schedule(rows, current_user.email)
+        except Invalid as exc:
+            db.session.rollback()
+            return self._page(ScheduleForm(), keep_errors=exc.errors, upload_id=upload_id)
+        forget_upload(upload_id, current_user.email)
+        db.session.commit()
+        created = sum(1 for s in saved if s.created)
+        flash(f"Kept {len(saved)} appointment(s) as the schedule: {created} new, "
+              f"{len(saved) - created} replaced.", "success")
+        days = sorted(s.appointment.date_of_service for s in saved)
+        return redirect(url_for("upcoming.index", range="dates", start=days[0].isoformat(),
+                                end=days[-1].isoformat()))
 
     @expose("/download/<upload_id>.csv")
     def download(self, upload_id: str) -> Response:
-        """The results of a kept schedule as CSV (checked again now, so they are current)."""
-        text = kept_upload(upload_id)
-        if text is None:
+        """The results of a kept upload as CSV (checked again now, so they are current)."""
+        rows = kept_upload(upload_id, current_user.email)
+        if rows is None:
             abort(404)
-        results = check_schedule(read_schedule(text, "schedule.csv"))
-        return Response(results_csv(results), mimetype="text/csv", headers={
+        return Response(results_csv(check_schedule(rows)), mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=schedule-results.csv",
             "Cache-Control": "no-store"})
+
+    @expose("/template.<kind>")
+    def template(self, kind: str) -> Response:
+        """The schedule template (header and one example row) as CSV or XLSX."""
+        if kind == "csv":
+            return Response(template_csv(), mimetype="text/csv", headers={
+                "Content-Disposition": "attachment; filename=schedule-template.csv"})
+        if kind == "xlsx":
+            return Response(template_xlsx(), mimetype=XLSX_MIMETYPE, headers={
+                "Content-Disposition": "attachment; filename=schedule-template.xlsx"})
+        abort(404)

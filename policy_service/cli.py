@@ -360,18 +360,35 @@ def _write_results(results: list[dict[str, Any]], out: Path) -> None:
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
               help="Also write the results as CSV (or JSON if the name ends .json).")
+@click.option("--store", is_flag=True,
+              help="Keep every row as an appointment (by its appointment_id), all or none.")
 @with_appcontext
 @reports_errors
-def check_command(file: Path, out: Path | None) -> None:
-    """Check eligibility for every planned treatment in a CSV or JSON schedule."""
+def check_command(file: Path, out: Path | None, store: bool) -> None:
+    """Check eligibility for every planned treatment in a CSV, XLSX or JSON schedule."""
     from collections import Counter
 
-    from policy_service.services.schedule import check_schedule, read_schedule
+    from policy_service.audit import current_actor
+    from policy_service.extensions import db
+    from policy_service.services.schedule import (
+        check_schedule,
+        read_schedule_file,
+        store_schedule,
+        summarise_saved,
+    )
 
-    rows = read_schedule(file.read_text(encoding="utf-8-sig"), file.name)
-    with click.progressbar(length=len(rows), label="Checking", file=sys.stderr,
-                           show_pos=True) as bar:
-        results = check_schedule(rows, progress=bar.update)
+    rows = read_schedule_file(file.read_bytes(), file.name)
+    if store:
+        saved = store_schedule(rows, current_actor())
+        db.session.commit()
+        results = [summarise_saved(row, kept) for row, kept in zip(rows, saved, strict=True)]
+        created = sum(1 for kept in saved if kept.created)
+        click.secho(f"Kept {len(saved)} appointment(s): {created} new, "
+                    f"{len(saved) - created} replaced.", fg="green")
+    else:
+        with click.progressbar(length=len(rows), label="Checking", file=sys.stderr,
+                               show_pos=True) as bar:
+            results = check_schedule(rows, progress=bar.update)
     _print_table(results)
     for result in results:
         if result["decision"] == "error":

@@ -75,6 +75,8 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("POST", f"{POLICY}/versions/2/activate", None, EDITORS),
     ("GET", f"{POLICY}/diff?from=1&to=2", None, READERS),
     ("GET", "/api/v1/policies/compare?hcpcs=J1745", None, READERS),
+    ("GET", "/api/v1/authorizations/A-1001/forecast", None,
+     {"admin", "coordinator", "scheduler", "biller"}),
 ]
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 

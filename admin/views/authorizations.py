@@ -15,6 +15,7 @@ from wtforms import Form
 from admin.checks import authorization_errors
 from admin.fields import CommaListField, options
 from admin.security import SecureModelView, history_link, join_list
+from admin.upcoming import forecast_timeline
 from policy_service.domain.icd10 import normalise_code
 from policy_service.models import AUTHORIZATION_STATUSES, SITES_OF_CARE, Authorization
 from policy_service.models.authorization import USABLE_STATUSES
@@ -117,7 +118,7 @@ class AuthorizationView(SecureModelView):
     column_details_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
                            "valid_from", "valid_to", "approved_units", "used_units",
                            "units_left", "approved_visits", "used_visits", "visits_left",
-                           "site_of_care", "notes", "usage", "history"]
+                           "site_of_care", "notes", "usage", "forecast", "history"]
     column_export_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
                           "valid_from", "valid_to", "approved_units", "used_units", "units_left",
                           "approved_visits", "used_visits", "visits_left", "site_of_care",
@@ -136,10 +137,11 @@ class AuthorizationView(SecureModelView):
     ]
     column_labels = {"payer.code": "Payer", "patient.external_id": "Patient",
                      "hcpcs": "HCPCS", "units_left": "Units", "visits_left": "Visits",
-                     "history": "History", "usage": "Usage"}
+                     "history": "History", "usage": "Usage",
+                     "forecast": "Scheduled (forecast)"}
     column_formatters = {"units_left": units_bar, "visits_left": visits_bar,
                          "hcpcs": join_list, "diagnoses": join_list, "history": history_link,
-                         "usage": usage_link}
+                         "usage": usage_link, "forecast": forecast_timeline}
     column_export_exclude_list = ["history", "usage"]
     column_formatters_export = {
         "hcpcs": join_list, "diagnoses": join_list,

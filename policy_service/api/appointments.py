@@ -13,6 +13,7 @@ from policy_service.errors import Invalid
 from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RULE
 from policy_service.schemas.appointments import (
     AppointmentSchema,
+    ForecastArgs,
     ListArgs,
     SeriesSchema,
 )
@@ -84,3 +85,12 @@ def create_series(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
         body["appointment_id_prefix"], body["first"], body["every_days"], body["until"], actor))
     return {"appointment_ids": [s.appointment.appointment_id for s in saved],
             "items": [appointments.appointment_record(s) for s in saved]}, 201
+
+
+@blp.route("/authorizations/<number>/forecast", methods=["GET"])
+@token_required(Permission.READ)
+@blp.arguments(ForecastArgs, location="query")
+def authorization_forecast(args: dict[str, Any], number: str) -> dict[str, Any]:
+    """The future appointments that draw on an authorization, with cumulative units and visits,
+    ``runs_out_on`` (the first it cannot cover) and ``after_valid_to``."""
+    return run_serialized(lambda: appointments.forecast(number, args.get("date_from")))

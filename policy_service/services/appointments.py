@@ -407,13 +407,14 @@ def _assign(appointment: Appointment, item: AppointmentInput, patient: Patient, 
 
 
 def upsert_many(items: Sequence[tuple[str, AppointmentInput]], actor: str,
-                series: str | None = None,
-                labels: Sequence[str] | None = None) -> list[Saved]:
+                series: str | None = None, labels: Sequence[str] | None = None,
+                validate_only: bool = False) -> list[Saved]:
     """Create or replace many appointments, all or none; each is checked as it is stored.
 
     A bad item (malformed id, unknown patient, payer, drug or authorization, vials that do
     not cover the dose) raises ``ItemsInvalid`` naming every bad item's fields, and nothing
     is stored. ``labels`` name the items in those errors (default: their appointment ids).
+    ``validate_only`` finds those errors and stores nothing even when there are none.
     """
     ids = [appointment_id for appointment_id, _ in items]
     inputs = [item for _, item in items]
@@ -437,6 +438,8 @@ def upsert_many(items: Sequence[tuple[str, AppointmentInput]], actor: str,
             problems[i] = outcome
     if problems:
         raise ItemsInvalid(problems, labels)
+    if validate_only:
+        return []
 
     # The records themselves (a strong reference, so the change history names them without
     # one query per appointment).
@@ -572,3 +575,107 @@ def appointment_record(checked: CheckedAppointment,
         if check.decision_changed_at else None,
         "decision_changed_recently": check.changed_since(moment - CHANGED_WINDOW),
     }
+
+
+# --- what an authorization's future appointments will draw -----------------------------------
+
+def _draws_on(row: CheckedAppointment, number: str) -> bool:
+    return number in (row.check.authorization_number, row.appointment.authorization_number)
+
+
+def _balance(approved: int | None, used: int, scheduled: int) -> dict[str, int | None]:
+    remaining = None if approved is None else max(approved - used, 0)
+    return {
+        "approved": approved, "used": used, "scheduled": scheduled,
+        "free": None if remaining is None else max(remaining - scheduled, 0),
+        "short": 0 if remaining is None else max(scheduled - remaining, 0),
+    }
+
+
+def forecast(number: str, today: dt.date | None = None) -> dict[str, Any]:
+    """The scheduled appointments from ``today`` that draw on an authorization, in date order,
+    with cumulative units and visits, the first one it cannot cover and those after its end.
+
+    Units are shown as used / scheduled / free: used is what paid claims drew, scheduled is
+    what the appointments up to its end date will draw, free is what remains after both.
+    """
+    today = today or dt.date.today()
+    auth = db.session.scalar(select(Authorization).where(Authorization.number == number))
+    if auth is None:
+        raise NotFound(f"No authorization {number}.")
+    patient_id, payer_id = auth.patient_id, auth.payer_id
+    query = (select(Appointment)
+             .where(Appointment.status == "scheduled", Appointment.patient_id == patient_id,
+                    Appointment.payer_id == payer_id, Appointment.date_of_service >= today)
+             .order_by(Appointment.date_of_service, Appointment.appointment_id))
+    rows = [row for row in checks_for(query) if _draws_on(row, number)]
+    # Read after the checks: the checks may have expired the loaded authorization.
+    remaining_units, remaining_visits = auth.remaining_units, auth.remaining_visits
+    units = 0
+    items: list[dict[str, Any]] = []
+    runs_out: dict[str, Any] | None = None
+    after_valid_to: list[str] = []
+    for visits, row in enumerate(rows, start=1):
+        appointment = row.appointment
+        beyond = appointment.date_of_service > auth.valid_to
+        drawn = row.check.units
+        units += drawn or 0
+        covered = not beyond and (remaining_units is None or units <= remaining_units) and (
+            remaining_visits is None or visits <= remaining_visits)
+        if beyond:
+            after_valid_to.append(appointment.appointment_id)
+        elif not covered and runs_out is None:
+            runs_out = {"on": appointment.date_of_service.isoformat(),
+                        "appointment_id": appointment.appointment_id}
+        items.append({
+            "appointment_id": appointment.appointment_id,
+            "date_of_service": appointment.date_of_service.isoformat(),
+            "units": drawn, "visits": 1,
+            "cumulative_units": units, "cumulative_visits": visits,
+            "decision": row.check.decision, "covered": covered, "after_valid_to": beyond,
+        })
+    in_window = [item for item in items if not item["after_valid_to"]]
+    scheduled_units = sum(item["units"] or 0 for item in in_window)
+    return {
+        "authorization": auth.number, "status": auth.status,
+        "valid_from": auth.valid_from.isoformat(), "valid_to": auth.valid_to.isoformat(),
+        "as_of": today.isoformat(),
+        "remaining_units": remaining_units, "remaining_visits": remaining_visits,
+        "units": _balance(auth.approved_units, auth.used_units or 0, scheduled_units),
+        "visits": _balance(auth.approved_visits, auth.used_visits or 0, len(in_window)),
+        "appointments": items,
+        "runs_out_on": runs_out["on"] if runs_out else None,
+        "runs_out_with": runs_out["appointment_id"] if runs_out else None,
+        "after_valid_to": after_valid_to,
+        # Appointments whose dose cannot be priced yet (a mg/kg dose without a weight).
+        "units_unknown": [i["appointment_id"] for i in items if i["units"] is None],
+    }
+
+
+def unit_outlook(numbers: Iterable[str], today: dt.date | None = None) -> dict[str, Any]:
+    """Units and visits of each authorization as used / scheduled / free, in one batch.
+
+    Scheduled counts the appointments from ``today`` to its end date whose check (as of now)
+    draws on it.
+    """
+    today = today or dt.date.today()
+    wanted = sorted(set(filter(None, numbers)))
+    if not wanted:
+        return {}
+    auths = list(db.session.scalars(select(Authorization)
+                                    .where(Authorization.number.in_(wanted))))
+    facts = {a.number: (a.patient_id, a.valid_to, a.approved_units, a.used_units or 0,
+                        a.approved_visits, a.used_visits or 0) for a in auths}
+    rows = checks_for(select(Appointment).where(
+        Appointment.status == "scheduled", Appointment.date_of_service >= today,
+        Appointment.patient_id.in_({patient_id for patient_id, *_ in facts.values()})))
+    units: dict[str, int] = dict.fromkeys(facts, 0)
+    visits: dict[str, int] = dict.fromkeys(facts, 0)
+    for row in rows:
+        number = row.check.authorization_number or row.appointment.authorization_number
+        if number in facts and row.appointment.date_of_service <= facts[number][1]:
+            units[number] += row.check.units or 0
+            visits[number] += 1
+    return {number: {"units": _balance(approved_u, used_u, units[number]),
+                     "visits": _balance(approved_v, used_v, visits[number])}
+            for number, (_, _, approved_u, used_u, approved_v, used_v) in facts.items()}

@@ -1,32 +1,95 @@
-"""A day's schedule of planned infusions, read from CSV or JSON and checked in chunks."""
+"""A schedule of planned infusions, read from CSV, XLSX or JSON, checked in chunks, and kept
+as appointments when asked.
+
+Real schedules come out of spreadsheets: headers and labels are matched without regard to case
+or spacing ("Date of service", "Hospital outpatient"), dates may be ISO or MM/DD/YYYY, and an
+``appointment_id`` column names each row in the practice's scheduling system.
+"""
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import json
-from collections.abc import Callable, Iterator
+import re
+import secrets
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import openpyxl
+from marshmallow import ValidationError
+from sqlalchemy import delete, select
+
 from policy_service.errors import Invalid
+from policy_service.extensions import db
+from policy_service.models import SITES_OF_CARE, ScheduleUpload
+from policy_service.schemas.appointments import load_appointment
 from policy_service.schemas.eligibility import load_request
+from policy_service.services.appointments import (
+    AppointmentInput,
+    ItemsInvalid,
+    Saved,
+    upsert_many,
+)
 from policy_service.services.eligibility import check_batch
+from policy_service.services.policy_index import index_cache
 
 CSV_COLUMNS = (
-    "patient_id", "birth_date", "weight_kg", "payer", "date_of_service", "site_of_care",
-    "diagnosis_codes", "hcpcs", "dose_mg", "dose_mg_per_kg", "packages", "authorization_number",
+    "appointment_id", "patient_id", "birth_date", "weight_kg", "payer", "date_of_service",
+    "site_of_care", "diagnosis_codes", "hcpcs", "dose_mg", "dose_mg_per_kg", "packages",
+    "authorization_number",
 )
 REQUIRED_COLUMNS = ("patient_id", "payer", "date_of_service", "hcpcs")
+# One example row for the downloadable template.
+TEMPLATE_ROW = {
+    "appointment_id": "APT-1001", "patient_id": "P001", "birth_date": "", "weight_kg": "",
+    "payer": "MEDICARE-B", "date_of_service": "03/10/2026", "site_of_care": "Office",
+    "diagnosis_codes": "M05.79", "hcpcs": "J1745", "dose_mg": "", "dose_mg_per_kg": "5",
+    "packages": "100x4", "authorization_number": "",
+}
 CHUNK_SIZE = 500
+US_DATE = re.compile(r"^(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})$")
+SPACING = re.compile(r"[\s_-]+")
+XLSX_MAGIC = b"PK\x03\x04"
+SITE_LABELS = {SPACING.sub("", site): site for site in SITES_OF_CARE}
 
 
 @dataclass
 class ScheduleRow:
-    """One appointment: where it came from and the eligibility request it asks for."""
+    """One appointment: where it came from, its id if given, and the eligibility request."""
 
     row: int
     item: dict[str, Any]
+    appointment_id: str | None = None
+
+
+def column_name(header: Any) -> str:
+    """A header as the reader knows it: "Date of service" and "date-of-service" are one."""
+    return SPACING.sub("_", str(header or "").strip().lower()).strip("_")
+
+
+def iso_date(value: str) -> str:
+    """A date written MM/DD/YYYY in ISO form; anything else as it was (the schema judges)."""
+    match = US_DATE.match(value)
+    if match is None:
+        return value
+    try:
+        return dt.date(int(match["year"]), int(match["month"]), int(match["day"])).isoformat()
+    except ValueError:
+        return value
+
+
+def site_of_care(value: str) -> str:
+    """A site of care label ("Hospital outpatient") as its code; unknown ones unchanged."""
+    return SITE_LABELS.get(SPACING.sub("", value.lower()), value)
+
+
+def code(value: str) -> str:
+    """A code without spaces, upper case ("j 1745" is J1745)."""
+    return re.sub(r"\s+", "", value).upper()
 
 
 def _split(value: str) -> list[str]:
@@ -46,15 +109,16 @@ def row_to_item(row: dict[str, str]) -> dict[str, Any]:
     """Turn one CSV row into an eligibility request body (values still text; the schema parses)."""
     value = {k: (v or "").strip() for k, v in row.items() if k}
     patient: dict[str, Any] = {"id": value.get("patient_id", "")}
-    for key in ("birth_date", "weight_kg"):
-        if value.get(key):
-            patient[key] = value[key]
+    if value.get("birth_date"):
+        patient["birth_date"] = iso_date(value["birth_date"])
+    if value.get("weight_kg"):
+        patient["weight_kg"] = value["weight_kg"]
     item: dict[str, Any] = {
         "patient": patient,
         "payer": value.get("payer", ""),
-        "date_of_service": value.get("date_of_service", ""),
-        "hcpcs": value.get("hcpcs", "").upper(),
-        "diagnosis_codes": _split(value.get("diagnosis_codes", "")),
+        "date_of_service": iso_date(value.get("date_of_service", "")),
+        "hcpcs": code(value.get("hcpcs", "")),
+        "diagnosis_codes": [part.upper() for part in _split(value.get("diagnosis_codes", ""))],
     }
     if value.get("dose_mg"):
         item["dose"] = {"mg": value["dose_mg"]}
@@ -62,9 +126,10 @@ def row_to_item(row: dict[str, str]) -> dict[str, Any]:
         item["dose"] = {"mg_per_kg": value["dose_mg_per_kg"]}
     else:
         item["dose"] = {}
-    for key in ("site_of_care", "authorization_number"):
-        if value.get(key):
-            item[key] = value[key]
+    if value.get("site_of_care"):
+        item["site_of_care"] = site_of_care(value["site_of_care"])
+    if value.get("authorization_number"):
+        item["authorization_number"] = value["authorization_number"]
     if value.get("packages"):
         item["packages"] = _packages(value["packages"])
     return item
@@ -82,19 +147,73 @@ def read_schedule(text: str, filename: str) -> list[ScheduleRow]:
         if not isinstance(items, list):
             raise Invalid({"(file)": ["Expected a list of planned treatments "
                                       "or {'items': [...]}."]})
-        return [ScheduleRow(i + 1, item) for i, item in enumerate(items)]
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in reader.fieldnames or []]
+        rows = []
+        for number, item in enumerate(items, start=1):
+            appointment_id = item.pop("appointment_id", None) if isinstance(item, dict) else None
+            rows.append(ScheduleRow(number, item, appointment_id))
+        return rows
+    reader = csv.reader(io.StringIO(text))
+    return _table_rows(reader)
+
+
+def _table_rows(lines: Iterable[list[str]]) -> list[ScheduleRow]:
+    """Rows of a table whose first line is the header (CSV or a worksheet)."""
+    lines = iter(lines)
+    header = [column_name(h) for h in next(lines, [])]
     missing = [c for c in REQUIRED_COLUMNS if c not in header]
     if missing:
         raise Invalid({"(header)": [f"Missing column(s): {', '.join(missing)}. Expected: "
                                     f"{', '.join(CSV_COLUMNS)}."]})
-    unknown = [c for c in header if c not in CSV_COLUMNS]
+    unknown = [c for c in header if c and c not in CSV_COLUMNS]
     if unknown:
         raise Invalid({"(header)": [f"Unknown column(s): {', '.join(unknown)}."]})
-    reader.fieldnames = header
+    rows = []
     # Row numbers as a spreadsheet shows them: the header is row 1.
-    return [ScheduleRow(number, row_to_item(row)) for number, row in enumerate(reader, start=2)]
+    for number, cells in enumerate(lines, start=2):
+        if not any((cell or "").strip() for cell in cells):
+            continue
+        record = {name: cell for name, cell in zip(header, cells, strict=False) if name}
+        rows.append(ScheduleRow(number, row_to_item(record),
+                                (record.get("appointment_id") or "").strip() or None))
+    return rows
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)
+
+
+def read_workbook(data: bytes) -> list[ScheduleRow]:
+    """Read the first worksheet of an XLSX workbook: a header row, then one row per visit."""
+    try:
+        workbook = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError):
+        raise Invalid({"(file)": ["Not a readable XLSX workbook."]}) from None
+    try:
+        sheet = workbook.worksheets[0]
+        lines = ([_cell_text(cell) for cell in row] for row in sheet.iter_rows(values_only=True))
+        return _table_rows(lines)
+    finally:
+        workbook.close()
+
+
+def read_schedule_file(data: bytes, filename: str) -> list[ScheduleRow]:
+    """Read a schedule upload: XLSX by its content, else UTF-8 CSV or JSON."""
+    if data.startswith(XLSX_MAGIC):
+        return read_workbook(data)
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise Invalid({"(file)": [f"Neither an XLSX workbook nor UTF-8 text "
+                                  f"(byte {exc.start})."]}) from None
+    return read_schedule(text, filename)
 
 
 def chunks(rows: list[ScheduleRow], size: int = CHUNK_SIZE) -> Iterator[list[ScheduleRow]]:
@@ -106,6 +225,7 @@ def chunks(rows: list[ScheduleRow], size: int = CHUNK_SIZE) -> Iterator[list[Sch
 def check_schedule(rows: list[ScheduleRow],
                    progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Check every row; return one flat result per row, in order (errors included)."""
+    match_payers(rows)
     results: list[dict[str, Any]] = []
     for chunk in chunks(rows):
         outcomes = check_batch([load_request(row.item) for row in chunk])
@@ -160,3 +280,145 @@ def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
         "reasons": " | ".join(f["message"] for f in outcome["findings"]
                               if f["severity"] != "info"),
     }
+
+
+def match_payers(rows: Iterable[ScheduleRow]) -> None:
+    """Name each row's payer as it is stored ("medicare b" is MEDICARE-B); unknown ones stay."""
+    stored = {SPACING.sub("", payer).upper(): payer for payer in index_cache.current().payers}
+    for row in rows:
+        if isinstance(row.item, dict) and isinstance(row.item.get("payer"), str):
+            row.item["payer"] = stored.get(SPACING.sub("", row.item["payer"]).upper(),
+                                           row.item["payer"])
+
+
+def _row_errors(row: ScheduleRow, errors: Iterable[dict[str, str]]) -> list[dict[str, str]]:
+    return [{"field": f"row {row.row}, {_column(e['field'])}", "message": e["message"]}
+            for e in errors]
+
+
+# A kept appointment reads the patient's stored record, so the file may not override it.
+STORED_PATIENT_FIELDS = {"birth_date": "birth date", "weight_kg": "weight"}
+
+
+def _appointment_input(row: ScheduleRow) -> AppointmentInput | list[dict[str, str]]:
+    """The row as an appointment, or the errors that keep it from being one."""
+    errors: list[dict[str, str]] = []
+    if not row.appointment_id:
+        errors.append({"field": "appointment_id",
+                       "message": "Needed to keep the row as an appointment."})
+    item = dict(row.item) if isinstance(row.item, dict) else {}
+    patient = dict(item.get("patient") or {}) if isinstance(item.get("patient"), dict) else {}
+    for key, words in STORED_PATIENT_FIELDS.items():
+        if patient.pop(key, None) is not None:
+            errors.append({"field": f"patient.{key}", "message": (
+                f"A kept appointment reads the {words} from the patient's record; "
+                "leave this column empty and correct the record instead.")})
+    item["patient"] = patient
+    try:
+        loaded = load_appointment(item)
+    except ValidationError as exc:
+        errors.extend(Invalid(exc.messages).errors)
+        return errors
+    return errors or loaded
+
+
+def store_schedule(rows: list[ScheduleRow], actor: str) -> list[Saved]:
+    """Keep every row as an appointment (created or replaced by its id), all or none.
+
+    Raises ``Invalid`` naming every bad row by its number and column; nothing is stored then.
+    """
+    if not rows:
+        raise Invalid({"(file)": ["The schedule has no rows."]})
+    match_payers(rows)
+    errors: list[dict[str, str]] = []
+    items: list[tuple[str, AppointmentInput]] = []
+    kept: list[ScheduleRow] = []
+    for row in rows:
+        loaded = _appointment_input(row)
+        if isinstance(loaded, list):
+            errors.extend(_row_errors(row, loaded))
+        else:
+            items.append((row.appointment_id or "", loaded))
+            kept.append(row)
+    try:
+        saved = upsert_many(items, actor, labels=[str(row.row) for row in kept],
+                            validate_only=bool(errors))
+    except ItemsInvalid as exc:
+        for index, problem in sorted(exc.by_item.items()):
+            errors.extend(_row_errors(kept[index], problem.errors))
+        saved = []
+    if errors:
+        errors.sort(key=lambda e: int(e["field"].split(",")[0].removeprefix("row ")))
+        raise Invalid(errors, detail=f"{len({e['field'].split(',')[0] for e in errors})} "
+                                     "row(s) cannot be kept")
+    return saved
+
+
+def summarise_saved(row: ScheduleRow, saved: Saved) -> dict[str, Any]:
+    """The flat line of a kept row, from the check stored with it."""
+    line = summarise(row, saved.check.result)
+    return {"appointment_id": saved.appointment.appointment_id, **line}
+
+
+# --- uploads awaiting "keep as schedule", kept in the database (any host can answer) ------
+
+# An upload holds patient ids: forget it once nobody can reasonably still want it.
+KEEP_UPLOAD_FOR = dt.timedelta(hours=8)
+UPLOAD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def keep_upload(rows: list[ScheduleRow], owner: str, filename: str) -> str:
+    """Keep an uploaded schedule for its owner (for the download and "keep as schedule");
+    return the random token that names it. Uploads older than the keep time are deleted."""
+    db.session.execute(delete(ScheduleUpload).where(
+        ScheduleUpload.created_at < _now() - KEEP_UPLOAD_FOR))
+    token = secrets.token_urlsafe(24)
+    db.session.add(ScheduleUpload(
+        token=token, owner=owner, filename=filename[:255], created_at=_now(),
+        rows=[{"row": r.row, "appointment_id": r.appointment_id, "item": r.item} for r in rows]))
+    db.session.flush()
+    return token
+
+
+def kept_upload(token: str, owner: str) -> list[ScheduleRow] | None:
+    """Return the rows of ``owner``'s kept upload ``token``, or None (unknown, expired or
+    someone else's)."""
+    if not UPLOAD_TOKEN.fullmatch(token or ""):
+        return None
+    upload = db.session.scalar(select(ScheduleUpload).where(
+        ScheduleUpload.token == token, ScheduleUpload.owner == owner,
+        ScheduleUpload.created_at >= _now() - KEEP_UPLOAD_FOR))
+    if upload is None:
+        return None
+    return [ScheduleRow(r["row"], r["item"], r.get("appointment_id")) for r in upload.rows]
+
+
+def forget_upload(token: str, owner: str) -> None:
+    """Delete a kept upload once it became the schedule."""
+    db.session.execute(delete(ScheduleUpload).where(ScheduleUpload.token == token,
+                                                    ScheduleUpload.owner == owner))
+
+
+def template_csv() -> str:
+    """The schedule template: the header and one example row."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=list(CSV_COLUMNS))
+    writer.writeheader()
+    writer.writerow(TEMPLATE_ROW)
+    return out.getvalue()
+
+
+def template_xlsx() -> bytes:
+    """The schedule template as a workbook."""
+    book = openpyxl.Workbook()
+    sheet = book.active
+    sheet.title = "Schedule"
+    sheet.append(list(CSV_COLUMNS))
+    sheet.append([TEMPLATE_ROW[column] for column in CSV_COLUMNS])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()

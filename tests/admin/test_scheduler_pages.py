@@ -6,15 +6,17 @@ import csv
 import html
 import io
 import re
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from sqlalchemy import select
 
 from admin.scheduler import parse_packages, split_codes
+from policy_service.extensions import db
+from policy_service.models import ScheduleUpload
 from tests.claims.world import build_world
 
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
@@ -34,14 +36,6 @@ SCHEDULE = HEADER + (
     "P001,NOPE,2026-03-10,office,M05.79,J1745,350,\n"
     "=HYPERLINK(\"http://evil\"),MEDICARE-B,2026-03-10,office,M05.79,J1745,350,\n"
 )
-
-
-@pytest.fixture
-def upload_dir(app: Flask, tmp_path: Path) -> Iterator[Path]:
-    """Kept schedules go to this test's own folder."""
-    app.config["SCHEDULE_UPLOAD_DIR"] = str(tmp_path)
-    yield tmp_path
-    app.config.pop("SCHEDULE_UPLOAD_DIR", None)
 
 
 def check(client: FlaskClient, **changes: str) -> str:
@@ -196,7 +190,7 @@ def test_split_codes_and_packages() -> None:
 # --- schedule upload -----------------------------------------------------------------------
 
 def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Callable[[str], Any],
-                                                session: Any, upload_dir: Path) -> None:
+                                                session: Any) -> None:
     build_world()
     login("scheduler")
     page = upload(client, SCHEDULE).get_data(as_text=True)
@@ -210,18 +204,20 @@ def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Call
     assert "tr.decision-not_eligible td { background: #f8d7da; }" in page
 
 
-def test_download_is_neutralised_and_kept_server_side(client: FlaskClient,
+def test_download_is_neutralised_and_kept_in_the_database(client: FlaskClient,
                                                       login: Callable[[str], Any],
-                                                      session: Any, upload_dir: Path) -> None:
+                                                      session: Any) -> None:
     build_world()
     login("coordinator")
     page = upload(client, SCHEDULE).get_data(as_text=True)
     link = re.search(r'id="download-csv" href="([^"]+)"', page)
     assert link
-    # Nothing of the schedule travels in the session cookie; the file stays on the server.
+    # Nothing of the schedule travels in the session cookie nor sits on this host's disk: the
+    # upload is in the database, so any host behind the balancer answers the download.
     with client.session_transaction() as cookie:
         assert "P001" not in str(dict(cookie))
-    assert len(list(upload_dir.rglob("*.csv"))) == 1
+    [kept] = db.session.scalars(select(ScheduleUpload)).all()
+    assert kept.rows[0]["item"]["patient"]["id"] == "P001"
     response = client.get(link[1])
     assert response.status_code == 200
     assert response.mimetype == "text/csv"
@@ -233,8 +229,8 @@ def test_download_is_neutralised_and_kept_server_side(client: FlaskClient,
 
 
 def test_another_user_cannot_download_my_results(app: Flask, client: FlaskClient,
-                                                 login: Callable[[str], Any], session: Any,
-                                                 upload_dir: Path) -> None:
+                                                 login: Callable[[str], Any],
+                                                 session: Any) -> None:
     build_world()
     login("scheduler")
     link = re.search(r'id="download-csv" href="([^"]+)"',
@@ -249,10 +245,10 @@ def test_another_user_cannot_download_my_results(app: Flask, client: FlaskClient
 @pytest.mark.parametrize(("text", "name", "message"), [
     ("patient_id,payer\nP001,MEDICARE-B\n", "s.csv", "Missing column(s): date_of_service, hcpcs"),
     (HEADER.replace("site_of_care", "room"), "s.csv", "Unknown column(s): room"),
-    ("\xff\xfe", "s.csv", "Not a UTF-8 text file"),
+    ("\xff\xfe", "s.csv", "Neither an XLSX workbook nor UTF-8 text"),
 ])
 def test_bad_schedule_file_is_explained(client: FlaskClient, login: Callable[[str], Any],
-                                        session: Any, upload_dir: Path, text: str, name: str,
+                                        session: Any, text: str, name: str,
                                         message: str) -> None:
     login("scheduler")
     data = text.encode("latin-1") if text.startswith("\xff") else text.encode()
@@ -266,7 +262,7 @@ def test_upload_without_a_file_asks_for_one(client: FlaskClient, login: Callable
                                             session: Any) -> None:
     login("scheduler")
     page = client.post("/admin/schedule/", data={}).get_data(as_text=True)
-    assert "Choose a CSV file." in page
+    assert "Choose a CSV or XLSX file." in page
 
 
 # --- permissions ---------------------------------------------------------------------------
@@ -283,7 +279,7 @@ PAGES = [
 @pytest.mark.parametrize(("method", "url"), PAGES)
 @pytest.mark.parametrize("role", ROLES)
 def test_scheduler_page_permissions(client: FlaskClient, login: Callable[[str], Any],
-                                    session: Any, upload_dir: Path, role: str, method: str,
+                                    session: Any, role: str, method: str,
                                     url: str) -> None:
     build_world()
     if role != "anonymous":
