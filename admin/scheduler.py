@@ -348,11 +348,12 @@ class ScheduleView(SecurePageView):
             db.session.rollback()
             return self._page(ScheduleForm(), keep_errors=exc.errors, upload_id=upload_id)
         forget_upload(upload_id, current_user.email)
-        db.session.commit()
+        # Read before the commit, which expires every stored appointment.
+        days = sorted(s.appointment.date_of_service for s in saved)
         created = sum(1 for s in saved if s.created)
+        db.session.commit()
         flash(f"Kept {len(saved)} appointment(s) as the schedule: {created} new, "
               f"{len(saved) - created} replaced.", "success")
-        days = sorted(s.appointment.date_of_service for s in saved)
         return redirect(url_for("upcoming.index", range="dates", start=days[0].isoformat(),
                                 end=days[-1].isoformat()))
 

@@ -168,8 +168,6 @@ class UpcomingView(SecurePageView):
         rows, total = list_with_checks(query.filters(), limit=MAX_ROWS)
         rows.sort(key=_sort_key(query.sort), reverse=query.descending)
         outlook = unit_outlook(r.check.authorization_number for r in rows)
-        # The checks recomputed while reading are stored for the next reader.
-        db.session.commit()
         return rows, total, outlook
 
     @expose("/")
@@ -180,12 +178,16 @@ class UpcomingView(SecurePageView):
         rows, total, outlook = self._rows(query)
         changed_since = now() - dt.timedelta(days=1)
         drugs = sorted({r.appointment.hcpcs for r in rows} | ({query.drug} - {None}))
-        return self.render(
+        page = self.render(
             "admin/upcoming.html", rows=rows, total=total, outlook=outlook, query=query,
             ranges=RANGES, sorts=SORTS, decisions=CHECK_DECISIONS, labels=DECISION_LABELS,
             tones=DECISION_TONES, payers=payer_options(), drugs=drugs, today=today,
             changed_since=changed_since, max_rows=MAX_ROWS, dose_text=dose_text,
             reasons=reasons, units_text=units_text)
+        # The checks recomputed while reading are stored for the next reader (after rendering:
+        # a commit expires the loaded rows).
+        db.session.commit()
+        return page
 
     @expose("/export.csv")
     def export(self) -> Response:
@@ -214,6 +216,7 @@ class UpcomingView(SecurePageView):
                 units_text(outlook.get(number)),
                 " ".join(f["code"] for f in check.result.get("findings") or []),
                 " | ".join(reasons(row))]])
+        db.session.commit()
         return Response(out.getvalue(), mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=upcoming-appointments.csv",
             "Cache-Control": "no-store"})
@@ -229,12 +232,13 @@ class UpcomingView(SecurePageView):
                                appointment_id=appointment_id), 404
         number = row.check.authorization_number
         outlook = unit_outlook([number] if number else [])
-        db.session.commit()
-        return self.render("admin/appointment.html", row=row, appointment_id=appointment_id,
+        page = self.render("admin/appointment.html", row=row, appointment_id=appointment_id,
                            outlook=outlook.get(number or ""), labels=DECISION_LABELS,
                            tones=DECISION_TONES, severity_tones=SEVERITY_TONES,
                            dose_text=dose_text, units_text=units_text,
                            changed_since=now() - dt.timedelta(days=1))
+        db.session.commit()
+        return page
 
 
 def forecast_timeline(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:

@@ -380,9 +380,10 @@ def check_command(file: Path, out: Path | None, store: bool) -> None:
     rows = read_schedule_file(file.read_bytes(), file.name)
     if store:
         saved = store_schedule(rows, current_actor())
-        db.session.commit()
+        # Summarised before the commit, which expires every stored appointment.
         results = [summarise_saved(row, kept) for row, kept in zip(rows, saved, strict=True)]
         created = sum(1 for kept in saved if kept.created)
+        db.session.commit()
         click.secho(f"Kept {len(saved)} appointment(s): {created} new, "
                     f"{len(saved) - created} replaced.", fg="green")
     else:

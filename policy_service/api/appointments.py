@@ -36,19 +36,24 @@ def _checked_id(appointment_id: str) -> str:
 def list_appointments(args: dict[str, Any]) -> dict[str, Any]:
     """List appointments with filters, each with its eligibility result as of now."""
     per_page = args["per_page"]
-    rows, total = run_serialized(lambda: appointments.list_with_checks(
-        args["filters"], limit=per_page, offset=(args["page"] - 1) * per_page))
-    moment = appointments.now()
-    return {"items": [appointments.appointment_record(row, moment) for row in rows],
-            "total": total, "page": args["page"], "per_page": per_page}
+
+    def page() -> dict[str, Any]:
+        # Dumped before the commit, which would expire every loaded appointment.
+        rows, total = appointments.list_with_checks(
+            args["filters"], limit=per_page, offset=(args["page"] - 1) * per_page)
+        moment = appointments.now()
+        return {"items": [appointments.appointment_record(row, moment) for row in rows],
+                "total": total, "page": args["page"], "per_page": per_page}
+
+    return run_serialized(page)
 
 
 @blp.route("/appointments/<appointment_id>", methods=["GET"])
 @token_required(Permission.READ)
 def get_appointment(appointment_id: str) -> dict[str, Any]:
     """One appointment with its eligibility result as of now."""
-    checked = run_serialized(lambda: appointments.get_with_check(_checked_id(appointment_id)))
-    return appointments.appointment_record(checked)
+    return run_serialized(lambda: appointments.appointment_record(
+        appointments.get_with_check(_checked_id(appointment_id))))
 
 
 @blp.route("/appointments/<appointment_id>", methods=["PUT"])
@@ -58,8 +63,12 @@ def put_appointment(item: AppointmentInput,
                     appointment_id: str) -> tuple[dict[str, Any], int]:
     """Create or replace one appointment: 201 when new, 200 when replaced."""
     actor = current_actor()
-    saved = run_serialized(lambda: appointments.upsert(_checked_id(appointment_id), item, actor))
-    return appointments.appointment_record(saved), 201 if saved.created else 200
+
+    def put() -> tuple[dict[str, Any], int]:
+        saved = appointments.upsert(_checked_id(appointment_id), item, actor)
+        return appointments.appointment_record(saved), 201 if saved.created else 200
+
+    return run_serialized(put)
 
 
 @blp.route("/appointments/<appointment_id>", methods=["DELETE"])
@@ -68,11 +77,11 @@ def cancel_appointment(appointment_id: str) -> dict[str, Any]:
     """Cancel an appointment; it stays on record as cancelled."""
     actor = current_actor()
 
-    def cancel() -> appointments.CheckedAppointment:
+    def cancel() -> dict[str, Any]:
         appointments.cancel(_checked_id(appointment_id), actor)
-        return appointments.get_with_check(appointment_id)
+        return appointments.appointment_record(appointments.get_with_check(appointment_id))
 
-    return appointments.appointment_record(run_serialized(cancel))
+    return run_serialized(cancel)
 
 
 @blp.route("/appointments/series", methods=["POST"])
@@ -81,10 +90,14 @@ def cancel_appointment(appointment_id: str) -> dict[str, Any]:
 def create_series(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Create a recurring course in one call: ``prefix-1``, ``prefix-2``... -> 201 with ids."""
     actor = current_actor()
-    saved = run_serialized(lambda: appointments.create_series(
-        body["appointment_id_prefix"], body["first"], body["every_days"], body["until"], actor))
-    return {"appointment_ids": [s.appointment.appointment_id for s in saved],
-            "items": [appointments.appointment_record(s) for s in saved]}, 201
+
+    def create() -> dict[str, Any]:
+        saved = appointments.create_series(body["appointment_id_prefix"], body["first"],
+                                           body["every_days"], body["until"], actor)
+        return {"appointment_ids": [s.appointment.appointment_id for s in saved],
+                "items": [appointments.appointment_record(s) for s in saved]}
+
+    return run_serialized(create), 201
 
 
 @blp.route("/authorizations/<number>/forecast", methods=["GET"])
