@@ -20,13 +20,12 @@ from markupsafe import Markup
 from admin.scheduler import DECISION_LABELS, DECISION_TONES, SEVERITY_TONES, payer_options
 from admin.security import SecurePageView, neutralise_cell
 from policy_service.auth import Permission
+from policy_service.domain.requests import CHECK_DECISIONS, Filters
 from policy_service.errors import NotFound
 from policy_service.extensions import db
 from policy_service.models import Authorization
 from policy_service.services.appointments import (
-    CHECK_DECISIONS,
     CheckedAppointment,
-    Filters,
     forecast,
     get_with_check,
     list_with_checks,

@@ -23,13 +23,13 @@ import openpyxl
 from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
+from policy_service.domain.requests import AppointmentInput
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import SITES_OF_CARE, ScheduleUpload
 from policy_service.schemas.appointments import load_appointment
 from policy_service.schemas.eligibility import load_request
 from policy_service.services.appointments import (
-    AppointmentInput,
     ItemsInvalid,
     Saved,
     upsert_many,
