@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import io
 from dataclasses import dataclass, field
+from decimal import Decimal
 from typing import Any
 
 from flask import Response, render_template, request
@@ -134,8 +135,8 @@ def dose_text(row: CheckedAppointment) -> str:
     """The planned dose as people write it."""
     appointment = row.appointment
     if appointment.dose_mg is not None:
-        return f"{appointment.dose_mg:g} mg"
-    return f"{appointment.dose_mg_per_kg:g} mg/kg"
+        return f"{Decimal(appointment.dose_mg).normalize():f} mg"
+    return f"{Decimal(appointment.dose_mg_per_kg).normalize():f} mg/kg"
 
 
 def reasons(row: CheckedAppointment) -> list[str]:

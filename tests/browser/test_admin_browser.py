@@ -64,7 +64,7 @@ def add_version(page: Page, url: str, effective_from: str, diagnoses: str) -> No
     page.goto(f"{url}/admin/policyversion/new/")
     page.locator("select#policy").select_option(label="ACME/infliximab", force=True)
     page.fill("#effective_from", effective_from)
-    page.locator("select#status").select_option("draft", force=True)
+    # No status field: a new version is always a draft (services/policies.py).
     page.fill("#hcpcs", "J1745")
     page.fill("#covered_diagnoses", diagnoses)
     page.locator("select#sites_of_care").select_option(["office", "home"])
