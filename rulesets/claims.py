@@ -81,6 +81,7 @@ MESSAGE_CONTEXT: dict[str, str] = {
     "packages": "the packages opened, e.g. 4 x 100 mg vials",
     "jw_reason": "why JW/JZ is or is not reported for this drug and payer",
     "payer_name": "the payer's display name",
+    "ndc_hint": "the NDC of the package opened when the drug table knows it, e.g. 57894-0030-01",
     "date_of_service": "ISO date of service",
     "validity": "the dates a HCPCS code is valid, e.g. the start to 2024-03-31",
     "replacement": "what to bill instead of an invalid code, e.g. bill J1010 instead",
@@ -329,7 +330,7 @@ RULES: tuple[Rule, ...] = (
         why="Payers that price drugs by NDC deny drug lines without the NDC of the package used.",
         source="https://www.cms.gov/medicare/payment/part-b-drugs/asp-reporting",
         message="{payer_name} requires the NDC of the package used on every drug line: "
-                "add it to {code} (e.g. 57894-0030-01).",
+                "add it to {code} ({ndc_hint}).",
         fires=(
             Example("the payer requires the NDC and it is absent",
                     {"scope": "line", "kind": "drug", "code": "J1745", "units": 35,

@@ -288,6 +288,15 @@ def _drug_lines(claim: Claim) -> _DrugLines:
                       [i for i, line in lines if JW in line.modifiers])
 
 
+def _package_ndc(drug: DrugView, billing: DrugBilling | None) -> str | None:
+    """The NDC of the packages opened, when they are all of one size whose NDC is known."""
+    if billing is None:
+        return None
+    ndcs = {p.ndc for p in drug.packages
+            for used in billing.packages_used if Decimal(used.amount) == p.amount}
+    return ndcs.pop() if len(ndcs) == 1 and None not in ndcs else None
+
+
 def _drug_line_case(claim: Claim, position: int, drug: DrugView, payer: PayerView,
                     index: PolicyIndex) -> _Evaluation:
     """The facts of one drug line every drug line has: code validity, NDC, modifiers, MUE."""
@@ -301,7 +310,7 @@ def _drug_line_case(claim: Claim, position: int, drug: DrugView, payer: PayerVie
     explain: dict[str, Any] = {
         "drug_name": drug.name, "date_of_service": day.isoformat(),
         "validity": _validity_text(drug), "replacement": _replacement(drug, day, index),
-        "payer_name": payer.name,
+        "payer_name": payer.name, "ndc_hint": "the 11-digit NDC on the package opened",
     }
     if drug.mue_units is not None and _first_of_code(claim, position):
         case["mue_units"] = drug.mue_units
@@ -351,6 +360,9 @@ def _drug_facts(claim: Claim, payer: PayerView, index: PolicyIndex,
         if billing is not None and line.code == lines.code:
             evaluation.explain.update(_billing_explain(claim, billing, payer))
             _jw_jz_facts(evaluation, claim, billing, lines)
+            ndc = _package_ndc(drug, billing)
+            if ndc:
+                evaluation.explain["ndc_hint"] = f"the package opened is NDC {ndc}"
         evaluations.append(evaluation)
     return lines.administered
 
@@ -539,10 +551,15 @@ def _filing_facts(claim: Claim, payer: PayerView, claim_case: dict[str, Any],
 
 # --- what should be billed ----------------------------------------------------------------------
 
-def _expected_drug_lines(claim: Claim, billing: DrugBilling) -> list[dict[str, Any]]:
-    """The drug lines the dose supports; waste the smallest packages avoid is not billed."""
+def _expected_drug_lines(claim: Claim, billing: DrugBilling, index: PolicyIndex
+                         ) -> list[dict[str, Any]]:
+    """The drug lines the dose supports; waste the smallest packages avoid is not billed; the
+    NDC as billed, else (where the payer requires it) the one of the packages opened."""
     drug_code = claim.administration.hcpcs if claim.administration else None
     ndc = next((ln.ndc for ln in claim.lines if ln.code == drug_code and ln.ndc), None)
+    drug = index.drugs.get(billing.lines[0].code) if billing.lines else None
+    if ndc is None and drug is not None and index.payers[claim.payer].requires_ndc:
+        ndc = _package_ndc(drug, billing)
     return [{**line.as_dict(), **({"ndc": ndc} if ndc else {})}
             for line in billing.payable_lines]
 
@@ -594,7 +611,7 @@ def _expected_lines(claim: Claim, index: PolicyIndex, billing: DrugBilling | Non
     submitted lines with the corrections the rules imply."""
     codes = {line.code for line in claim.lines}
     drug_code = claim.administration.hcpcs if claim.administration else None
-    out = _expected_drug_lines(claim, billing) if billing is not None else []
+    out = _expected_drug_lines(claim, billing, index) if billing is not None else []
     if admin is not None and not any(i.code == ADMIN_TIME_MISSING for i in admin.issues):
         out.extend(line.as_dict() for line in admin.lines)
     has_admin = bool(admin and admin.lines) or any(is_admin_code(c) for c in codes)

@@ -78,6 +78,7 @@ class PackageView:
     amount: Decimal
     unit: str
     single_dose: bool
+    ndc: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -179,7 +180,8 @@ def load_index(revision: int) -> PolicyIndex:
             drug.hcpcs, drug.name, drug.generic, drug.biosimilar_of,
             Decimal(drug.billing_unit_amount), drug.billing_unit, drug.admin_class,
             drug.valid_from, drug.valid_to, drug.mue_units,
-            tuple(PackageView(Decimal(p.amount), p.unit, p.single_dose) for p in drug.packages))
+            tuple(PackageView(Decimal(p.amount), p.unit, p.single_dose, p.ndc)
+                  for p in drug.packages))
     query = (
         select(PolicyVersion)
         .where(PolicyVersion.status != "draft")

@@ -226,3 +226,19 @@ def test_a_repeated_initial_code_is_expected_once(session, check) -> None:
                                                  {"code": "96365", "units": 1}]))
     assert "MULTIPLE_INITIAL_ADMIN" in codes(body)
     assert body["expected_lines"] == [{"code": "96365", "units": 1, "modifiers": []}]
+
+
+def test_a_missing_ndc_is_named_from_the_package_opened(session, check) -> None:
+    """The payer requires NDCs: the message and the expected lines give the vial's NDC."""
+    build_world(payer={"requires_ndc": True})
+    make_drug("J1745").packages[0].ndc = "57894-0030-01"
+    session.flush()
+    lines = [{"code": "J1745", "units": 35}, {"code": "J1745", "units": 5, "modifiers": ["JW"]},
+             {"code": "96413", "units": 1}, {"code": "96415", "units": 1}]
+    body = check(claim_with(lines=lines))
+    missing = [f for f in body["findings"] if f["code"] == "NDC_MISSING"]
+    assert [f["line"] for f in missing] == [0, 1]
+    assert "add it to J1745 (the package opened is NDC 57894-0030-01)" in missing[0]["message"]
+    assert body["expected_lines"][:2] == [
+        {"code": "J1745", "units": 35, "modifiers": [], "ndc": "57894-0030-01"},
+        {"code": "J1745", "units": 5, "modifiers": ["JW"], "ndc": "57894-0030-01"}]
