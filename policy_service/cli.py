@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from flask.cli import FlaskGroup, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from policy_service import create_app
+from policy_service.catalogue import catalogue, catalogue_text
 from policy_service.errors import DomainError, Invalid
 from policy_service.logging import get_logger, safe_traceback
 from rulesets import ruleset_names
@@ -124,10 +126,6 @@ def create_token_command(email: str) -> None:
               show_default=True)
 def rules_command(names: tuple[str, ...], output: str) -> None:
     """Print the rules catalogue: every finding, when and why it fires, and its cases."""
-    import json
-
-    from policy_service.catalogue import catalogue, catalogue_text
-
     if output == "json":
         click.echo(json.dumps([
             {"ruleset": ruleset.name, "title": ruleset.title,

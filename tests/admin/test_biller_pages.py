@@ -15,7 +15,8 @@ from flask.testing import FlaskClient
 
 from admin.biller import pair_lines
 from policy_service.services.usage import record_usage, void_usage
-from tests.claims.world import build_world
+from tests.claims.world import METHOTREXATE_FAILED, build_world
+from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
 
 DATA = Path(__file__).resolve().parent.parent / "data"
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
@@ -308,15 +309,11 @@ def test_claim_page_shows_the_authorization_the_check_chose(client: FlaskClient,
                                                             session: Any) -> None:
     """Two authorizations hold the date; the check draws on the one with units left, and the
     page links to that one (it used to pick the latest-ending one by its own query)."""
-    from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
 
     payer = make_payer()
     make_drug("J1745")
     make_policy(payer=payer)
-    person = make_patient("P001", therapies=[{"drug": "methotrexate",
-                                               "start": dt.date(2025, 1, 1),
-                                               "end": dt.date(2025, 6, 1),
-                                               "outcome": "inadequate_response"}])
+    person = make_patient("P001", therapies=[METHOTREXATE_FAILED])
     make_authorization("A-0001", patient=person, payer=payer, used_units=160, used_visits=4,
                        valid_to=dt.date(2026, 12, 31))
     make_authorization("A-0002", patient=person, payer=payer)
