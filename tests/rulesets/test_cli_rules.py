@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import json
 
-from click.testing import CliRunner
+from flask.testing import FlaskCliRunner
 
-from policy_service.cli import main
 from rulesets import get_ruleset, ruleset_names
 
 
-def test_text_catalogue_names_every_rule_with_its_reason() -> None:
-    result = CliRunner().invoke(main, ["rules"])
+def test_text_catalogue_names_every_rule_with_its_reason(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["rules"])
     assert result.exit_code == 0, result.output
     for name in ruleset_names():
         ruleset = get_ruleset(name)
@@ -24,8 +23,8 @@ def test_text_catalogue_names_every_rule_with_its_reason() -> None:
     assert "Fires: 76942 with 20610 (" in result.output
 
 
-def test_json_catalogue_of_one_ruleset() -> None:
-    result = CliRunner().invoke(main, ["rules", "--ruleset", "eligibility", "--format", "json"])
+def test_json_catalogue_of_one_ruleset(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["rules", "--ruleset", "eligibility", "--format", "json"])
     assert result.exit_code == 0, result.output
     [section] = json.loads(result.output)
     assert section["ruleset"] == "eligibility"
@@ -40,7 +39,7 @@ def test_json_catalogue_of_one_ruleset() -> None:
     assert billable["fires"][0]["expect"] == ["DIAGNOSIS_NOT_BILLABLE"]
 
 
-def test_unknown_ruleset_is_refused() -> None:
-    result = CliRunner().invoke(main, ["rules", "--ruleset", "nope"])
+def test_unknown_ruleset_is_refused(runner: FlaskCliRunner) -> None:
+    result = runner.invoke(args=["rules", "--ruleset", "nope"])
     assert result.exit_code == 2
     assert "nope" in result.output
