@@ -52,8 +52,17 @@ def list_appointments(args: dict[str, Any]) -> dict[str, Any]:
 @token_required(Permission.READ)
 def get_appointment(appointment_id: str) -> dict[str, Any]:
     """One appointment with its eligibility result as of now."""
-    return run_serialized(lambda: appointments.appointment_record(
-        appointments.get_with_check(_checked_id(appointment_id))))
+
+    def read() -> dict[str, Any]:
+        checked = appointments.get_with_check(_checked_id(appointment_id))
+        record = appointments.appointment_record(checked)
+        # Its authorization's units and visits as used / scheduled / free.
+        number = checked.check.authorization_number
+        record["authorization_balance"] = appointments.unit_outlook(
+            [number] if number else []).get(number or "")
+        return record
+
+    return run_serialized(read)
 
 
 @blp.route("/appointments/<appointment_id>", methods=["PUT"])

@@ -6,7 +6,7 @@ import datetime as dt
 
 from policy_service.services.usage import record_usage
 from tests.appointments.conftest import appointment_with
-from tests.factories import make_patient
+from tests.factories import make_authorization, make_patient
 
 
 def schedule(client, headers, appointment_id: str, day: str, **changes) -> None:
@@ -71,3 +71,22 @@ def test_forecast_of_an_unknown_authorization_is_404(client, world, auth_header)
     response = client.get("/api/v1/authorizations/NOPE/forecast", headers=auth_header("biller"))
     assert response.status_code == 404
     assert response.json["code"] == "NOT_FOUND"
+
+
+def test_one_appointment_shows_its_authorizations_units_used_scheduled_free(
+        client, world, auth_header) -> None:
+    today = dt.date.today()
+    make_authorization("A-2002", patient=world["patient"], payer=world["payer"],
+                       valid_from=today - dt.timedelta(days=10),
+                       valid_to=today + dt.timedelta(days=100))
+    record_usage("A-2002", "CLM-1", today - dt.timedelta(days=3), 40, 1, "biller@example.org")
+    headers = auth_header("scheduler")
+    schedule(client, headers, "APT-1", (today + dt.timedelta(days=7)).isoformat(),
+             authorization_number="A-2002")
+    schedule(client, headers, "APT-2", (today + dt.timedelta(days=200)).isoformat(),
+             authorization_number="A-2002")
+    body = client.get("/api/v1/appointments/APT-1", headers=headers).json
+    # APT-2 falls after the authorization ends: it is not scheduled against its units.
+    assert body["authorization_balance"]["units"] == {
+        "approved": 160, "used": 40, "scheduled": 40, "free": 80, "short": 0}
+    assert body["authorization_balance"]["visits"]["scheduled"] == 1
