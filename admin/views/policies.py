@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import flash, redirect, request, url_for
+from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
@@ -14,12 +14,14 @@ from admin.checks import number_positions, policy_version_errors
 from admin.fields import CommaListField, MultiChoiceField
 from admin.security import SecureModelView, external_link, history_link, join_list
 from policy_service.domain.icd10 import normalise_code
+from policy_service.errors import DomainError
 from policy_service.extensions import db
 from policy_service.models import (
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
     StepTherapyStep,
 )
+from policy_service.services import policies, policy_review
 from policy_service.services.policies import (
     DRAFT,
     hcpcs_errors,
@@ -31,6 +33,12 @@ from policy_service.services.policies import (
 LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care",
                 "documentation_required")
 STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
+
+
+def lifecycle_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
+    """Column formatter: the version's rules in words, cases, impact and activation."""
+    url = url_for("policyversion.lifecycle_view", id=model.id)
+    return Markup('<a href="{}">Rules, cases, impact</a>').format(url)
 
 
 def versions_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
@@ -68,16 +76,19 @@ class PolicyVersionView(SecureModelView):
 
     column_list = ["policy", "number", "status", "effective_from", "effective_to", "hcpcs",
                    "covered_diagnoses", "preferred_products", "sites_of_care",
-                   "prior_auth_required", "source", "history"]
+                   "prior_auth_required", "source", "lifecycle", "history"]
     column_searchable_list = ["policy.code", "source"]
     column_filters = ["policy.code", "policy.payer.code", "status", "effective_from",
                       "effective_to", "prior_auth_required"]
     column_labels = {"policy.code": "Policy code", "policy.payer.code": "Payer",
-                     "hcpcs": "HCPCS", "number": "Version", "history": "History"}
+                     "hcpcs": "HCPCS", "number": "Version", "history": "History",
+                     "lifecycle": "Lifecycle"}
     column_formatters = {"source": external_link, "history": history_link,
+                         "lifecycle": lifecycle_link,
                          **{name: join_list for name in LIST_COLUMNS}}
     column_formatters_export = {name: join_list for name in LIST_COLUMNS}
     column_default_sort = [("policy.code", False), ("effective_from", True)]
+    column_export_exclude_list = ["history", "lifecycle"]
     # Status changes only by activation (services.policies), never by a form field.
     form_excluded_columns = ["version", "number", "codes", "status"]
     form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
@@ -118,6 +129,58 @@ class PolicyVersionView(SecureModelView):
             flash(locked_message(record), "info")
             return redirect(url_for(".details_view", id=record.id))
         return super().edit_view()
+
+    @expose("/lifecycle/")
+    def lifecycle_view(self) -> Any:
+        """The rules in words, the test cases' results, the impact and the activation form."""
+        version = self.get_one(request.args.get("id", ""))
+        if version is None:
+            abort(404)
+        previous = policy_review.predecessor(version)
+        return self.render(
+            "admin/policy_lifecycle.html", version=version,
+            words=policy_review.rules_in_words(version),
+            tested=policy_review.run_cases(version),
+            impact=policy_review.impact(version) if version.status == DRAFT else None,
+            previous=previous,
+            changes=policy_review.diff(previous, version) if previous is not None else [],
+            can_edit=self.can_edit)
+
+    @expose("/new-draft/", methods=("POST",))
+    def new_draft_view(self) -> Any:
+        """Copy the newest version of this version's policy into a draft, then edit it."""
+        version = self.get_one(request.args.get("id", ""))
+        if version is None:
+            abort(404)
+        try:
+            draft = policies.new_draft(version.policy, {})
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.detail, "error")
+            return redirect(url_for(".lifecycle_view", id=version.id))
+        db.session.commit()
+        flash(f"Draft version {draft.number} created from the newest version.", "success")
+        return redirect(url_for(".edit_view", id=draft.id))
+
+    @expose("/activate/", methods=("POST",))
+    def activate_view(self) -> Any:
+        """Activate a draft after the coordinator confirmed the impact shown to them."""
+        version = self.get_one(request.args.get("id", ""))
+        if version is None:
+            abort(404)
+        if request.form.get("confirm") != "yes":
+            flash("Tick the confirmation to activate.", "error")
+            return redirect(url_for(".lifecycle_view", id=version.id))
+        try:
+            result = policies.activate(version)
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.detail, "error")
+            return redirect(url_for(".lifecycle_view", id=version.id))
+        db.session.commit()
+        flash(f"Version {version.number} is active from {version.effective_from}; "
+              f"{len(result.impact['changed'])} appointment(s) changed.", "success")
+        return redirect(url_for(".lifecycle_view", id=version.id))
 
     def update_model(self, form: Form, model: Any) -> bool:
         """Refuse every write to an active or retired version (the service's lock)."""

@@ -203,6 +203,33 @@ def diff(older: PolicyVersion, newer: PolicyVersion) -> list[dict[str, Any]]:
             for name in FIELD_LABELS if before[name] != after[name]]
 
 
+def rules_in_words(version: PolicyVersion) -> list[tuple[str, str]]:
+    """A version's criteria as a coordinator reads them, one line per rule."""
+    values = criteria(version)
+    ages = {"min": version.min_age, "max": version.max_age}
+    age = ("any age" if ages["min"] is None and ages["max"] is None
+           else f"{ages['min'] if ages['min'] is not None else 0} to "
+                f"{ages['max'] if ages['max'] is not None else 'any age'}")
+    interval = (f"at least {version.min_days_between_doses} days between doses"
+                if version.min_days_between_doses else "no minimum")
+    approval = f"; approved for {version.approval_days} days" if version.approval_days else ""
+    return [
+        ("Drugs", ", ".join(values["hcpcs"])),
+        ("Prior authorization",
+         ("required" if version.prior_auth_required else "not required") + approval),
+        ("Covered diagnoses", ", ".join(values["covered_diagnoses"]) or "any"),
+        ("Preferred products", ", ".join(values["preferred_products"]) or "none named"),
+        ("Step therapy", step_words(values["step_therapy"])),
+        ("Sites of care", ", ".join(s.replace("_", " ") for s in values["sites_of_care"])
+         or "any"),
+        ("Dose limit", dose_words(values["max_dose"])),
+        ("Interval", interval),
+        ("Age", age),
+        ("Documentation", "; ".join(values["documentation_required"]) or "none listed"),
+        ("Source", version.source or "not given"),
+    ]
+
+
 # --- one drug across payers -------------------------------------------------------------------
 
 
