@@ -1,8 +1,8 @@
 """Biller pages: check a claim typed in or uploaded as X12 837P, and see an authorization's use.
 
 The claim check is the claims service's (``ClaimRequestSchema`` loads the claim, ``check_claim``
-checks it; ``read_837`` reads an 837P file): these pages only collect input and lay the result
-out, the submitted lines beside the lines the administration facts support.
+checks it; ``check_837`` reads and checks an 837P file): these pages only collect input and lay
+the result out, the submitted lines beside the lines the administration facts support.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ from policy_service.models import Authorization, AuthorizationUsage
 from policy_service.schemas.claims import ClaimRequestSchema
 from policy_service.services.claims import check_claim
 from policy_service.services.usage import record_usage, void_usage
-from policy_service.services.x12 import read_837
+from policy_service.services.x12 import check_837
 from rulesets.vocabulary import ClaimStatus
 
 LINE_ROWS = 6
@@ -295,18 +295,22 @@ def check_x12(form: X12Form) -> list[dict[str, Any]] | None:
         form.file.errors = [f"Not an X12 file: byte {exc.start} is not ASCII."]
         return None
     try:
-        claims = read_837(text)
+        outcomes = check_837(text)
     except Invalid as exc:
         form.file.errors = exc.lines()
         return None
     results = []
-    for item in claims:
-        submitted = [line.as_dict() for line in item.claim.lines]
-        try:
-            results.append({"reference": item.reference, "error": None,
-                            **claim_result(item.claim, submitted)})
-        except Invalid as exc:
-            results.append({"reference": item.reference, "error": exc.lines()})
+    for outcome in outcomes:
+        if outcome.result is None:
+            results.append({"reference": outcome.read.reference, "status": "not_checked",
+                            "error": outcome.reasons})
+            continue
+        submitted = [line.as_dict() for line in outcome.lines]
+        result = outcome.result
+        results.append({"reference": outcome.read.reference, "error": None, **result,
+                        "claim_findings": [f for f in result["findings"] if f["line"] is None],
+                        "rows": pair_lines(submitted, result["expected_lines"],
+                                           result["findings"])})
     return results
 
 

@@ -27,34 +27,43 @@ def _fail(message: str) -> None:
     sys.exit(1)
 
 
-def reports_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn domain errors into a readable message and exit status 1, never a traceback."""
+def reports_errors(command: Callable[..., Any] | None = None, *,
+                   writes: bool = True) -> Any:
+    """Turn domain errors into a readable message and exit status 1, never a traceback.
 
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from policy_service.extensions import db
+    ``writes=False`` for read-only commands: their messages do not promise nothing was written.
+    """
+    after = " Nothing was written." if writes else ""
 
-        try:
-            return command(*args, **kwargs)
-        except Invalid as exc:
-            db.session.rollback()
-            click.secho(f"{exc.detail}. Nothing was written.", fg="red", err=True)
-            for line in exc.lines():
-                click.echo(f"  {line}", err=True)
-            sys.exit(1)
-        except DomainError as exc:
-            db.session.rollback()
-            _fail(f"Error: {exc.detail}")
-        except (OSError, SQLAlchemyError) as exc:
-            db.session.rollback()
-            _fail(f"Error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
-        except Exception as exc:  # noqa: BLE001 - a user sees a message, the log keeps the trace
-            db.session.rollback()
-            get_logger("cli").error("command_failed", error=type(exc).__name__,
-                                    stack=safe_traceback(exc))
-            _fail(f"Unexpected error ({type(exc).__name__}); nothing was written. See the log.")
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            from policy_service.extensions import db
 
-    return wrapper
+            try:
+                return command(*args, **kwargs)
+            except Invalid as exc:
+                db.session.rollback()
+                click.secho(f"{exc.detail}.{after}", fg="red", err=True)
+                for line in exc.lines():
+                    click.echo(f"  {line}", err=True)
+                sys.exit(1)
+            except DomainError as exc:
+                db.session.rollback()
+                _fail(f"Error: {exc.detail}")
+            except (OSError, SQLAlchemyError) as exc:
+                db.session.rollback()
+                _fail(f"Error: {type(exc).__name__}: {str(exc).splitlines()[0]}")
+            except Exception as exc:  # noqa: BLE001 - a user sees a message, the log keeps it
+                db.session.rollback()
+                get_logger("cli").error("command_failed", error=type(exc).__name__,
+                                        stack=safe_traceback(exc))
+                _fail(f"Unexpected error ({type(exc).__name__}){';' if writes else '.'}"
+                      f"{' nothing was written.' if writes else ''} See the log.")
+
+        return wrapper
+
+    return decorate(command) if command is not None else decorate
 
 
 @click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True,
@@ -244,36 +253,48 @@ def seed_command(directory: Path | None) -> None:
 
 @commands.command("check-claims")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--format", "output_format", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: one record per claim, as the contract gives it.")
 @with_appcontext
-@reports_errors
-def check_claims_command(file: Path) -> None:
+@reports_errors(writes=False)
+def check_claims_command(file: Path, output_format: str) -> None:
     """Check every claim of an X12 837P file and print the findings per claim and line."""
-    from policy_service.services.x12 import check_837
+    from policy_service.services.x12 import check_837, summary_line
 
     try:
         text = file.read_text(encoding="ascii")
     except UnicodeDecodeError as exc:
-        from policy_service.errors import Invalid
+        raise Invalid({"file": [f"Not an X12 file: byte {exc.start} is not ASCII."]},
+                      detail="Not an X12 file") from None
+    outcomes = check_837(text)
+    if output_format == "json":
+        click.echo(json.dumps([outcome.record() for outcome in outcomes], indent=2,
+                              default=str))
+        return
+    for outcome in outcomes:
+        _print_claim_outcome(outcome)
+    click.echo(summary_line(outcomes))
 
-        raise Invalid({"file": [f"Not an X12 file: byte {exc.start} is not ASCII."]}) from None
-    for item in check_837(text):
-        if item["error"] is not None:
-            click.secho(f"Claim {item['claim']}: not checked", fg="red")
-            for line in item["error"].lines():
-                click.echo(f"  {line}")
-            continue
-        result = item["result"]
-        colour = "green" if result["status"] == "clean" else "yellow"
-        click.secho(f"Claim {item['claim']}: {result['status']}", fg=colour)
-        for finding in result["findings"]:
-            where = "claim" if finding["line"] is None else f"line {finding['line'] + 1}"
-            click.echo(f"  [{finding['severity']}] {finding['code']} ({where}): "
-                       f"{finding['message']}")
-        expected = ", ".join(
-            "{}{} x{}".format(line["code"], "".join(f"-{m}" for m in line["modifiers"]),
-                              line["units"])
-            for line in result["expected_lines"])
-        click.echo(f"  expected lines: {expected or 'none'}")
+
+def _print_claim_outcome(outcome: Any) -> None:
+    """One claim of an 837P file: status, findings and expected lines, or why not checked."""
+    if outcome.result is None:
+        click.secho(f"Claim {outcome.read.reference}: not checked", fg="red")
+        for reason in outcome.reasons:
+            click.echo(f"  {reason}")
+        return
+    result = outcome.result
+    colour = "green" if result["status"] == "clean" else "yellow"
+    click.secho(f"Claim {outcome.read.reference}: {result['status']}", fg=colour)
+    for finding in result["findings"]:
+        where = "claim" if finding["line"] is None else f"line {finding['line'] + 1}"
+        click.echo(f"  [{finding['severity']}] {finding['code']} ({where}): "
+                   f"{finding['message']}")
+    expected = ", ".join(
+        "{}{} x{}".format(line["code"], "".join(f"-{m}" for m in line["modifiers"]),
+                          line["units"])
+        for line in result["expected_lines"])
+    click.echo(f"  expected lines: {expected or 'none'}")
 
 
 @commands.command("import-remittance")

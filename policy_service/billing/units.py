@@ -21,6 +21,9 @@ JW = "JW"
 JZ = "JZ"
 # CY2023 PFS final rule: JZ available from 2023-01-01, required from 2023-07-01 (rules.md A2).
 JZ_REQUIRED_FROM = dt.date(2023, 7, 1)
+# CMS required JW on discarded single-dose amounts from 2017-01-01 (rules.md A1); before that
+# the modifier was neither expected nor reported by this service.
+JW_REQUIRED_FROM = dt.date(2017, 1, 1)
 
 # Guard for the package search: beyond this many amount steps the caller sent something absurd
 # (e.g. sizes whose common step is 0.001 mg); refusing beats a multi-second stall.
@@ -89,6 +92,8 @@ class DrugBilling:
     # What is payable: the lines with only the waste of the smallest combination (A8), so no
     # JW line (JZ instead, where JW/JZ apply) when that combination wastes nothing.
     payable_lines: tuple[BillingLine, ...] = ()
+    # JW/JZ would apply, but the date of service is before JW was required (A1).
+    before_jw_required: bool = False
 
 
 def administered_units(dose_amount: Amount, billing_unit_amount: Amount) -> int:
@@ -179,7 +184,8 @@ def _drug_billing(
     single_dose_only = all(by_amount[Fraction(p.amount)].single_dose for p in used)
     # Round administered up and discarded down: together they never exceed the vial label (A9).
     discarded = max(0, math.floor(opened / unit_q) - administered) if single_dose_only else 0
-    jw_jz_applies = payer_uses_jw_jz and single_dose_only
+    before_jw_required = date_of_service is not None and date_of_service < JW_REQUIRED_FROM
+    jw_jz_applies = payer_uses_jw_jz and single_dose_only and not before_jw_required
 
     above_optimal = 0
     best: tuple[PackageCount, ...] = ()
@@ -202,6 +208,7 @@ def _drug_billing(
         optimal_packages=best if above_optimal else (),
         payable_lines=drug_lines(hcpcs, administered, discarded - above_optimal, jw_jz_applies,
                                  jz_required=jz_required) if above_optimal else lines,
+        before_jw_required=before_jw_required and payer_uses_jw_jz and single_dose_only,
     )
 
 

@@ -247,6 +247,8 @@ def _billing_explain(claim: Claim, billing: DrugBilling, payer: PayerView) -> di
 def _jw_reason(billing: DrugBilling, payer: PayerView) -> str:
     if not payer.requires_jw_jz:
         return f"{payer.name} does not use the JW/JZ modifiers"
+    if billing.before_jw_required:
+        return "JW is reported only for services from 2017-01-01"
     if not billing.jw_jz_applies:
         return "waste from a multi-dose container is neither billed nor reported"
     if billing.discarded_units < 1:

@@ -187,12 +187,27 @@ def test_837_upload_shows_each_claims_findings(client: FlaskClient,
     assert any(r[1] == "99211 × 1" and "EM_NOT_PAYABLE" in r[3] for r in rows)
 
 
-def test_malformed_837_names_the_segment(client: FlaskClient, login: Callable[[str], Any],
-                                         session: Any) -> None:
+def test_837_claim_that_cannot_be_checked_says_why_and_others_are_checked(
+        client: FlaskClient, login: Callable[[str], Any], session: Any) -> None:
     build_world()
     login("biller")
     page = html.unescape(upload_837(client, "claims_malformed.837"))
-    assert "segment 33 (SV1), element SV104" in page
+    assert "Not checked:" in page
+    assert "line 3 (segment 33): SV104 'ONE' is not a whole number of units" in page
+    assert "0 checked (0 clean, 0 needing correction), 1 not checked." in page
+
+
+def test_structurally_broken_837_names_the_segment(client: FlaskClient,
+                                                   login: Callable[[str], Any],
+                                                   session: Any) -> None:
+    build_world()
+    login("biller")
+    text = (DATA / "claims_sample.837").read_text(encoding="ascii")
+    broken = text.replace("\nSE*57*", "\nSE*58*").encode("ascii")
+    page = html.unescape(client.post(
+        "/admin/claims/837/", data={"file": (io.BytesIO(broken), "broken.837")},
+        content_type="multipart/form-data").get_data(as_text=True))
+    assert "segment 59: SE count of 58 for SE02=0001 is wrong. I count 57" in page
     assert "x12-claim" not in page
 
 

@@ -270,3 +270,14 @@ def test_jz_is_expected_once_cms_required_it(day, modifiers) -> None:
     billing = drug_billing("J1745", Decimal(400), Decimal(10), [Package(Decimal(100))],
                            date_of_service=day)
     assert billing.lines == (BillingLine("J1745", 40, modifiers),)
+
+
+@pytest.mark.parametrize(("day", "lines"), [
+    (dt.date(2016, 12, 31), (BillingLine("J1745", 35),)),
+    (dt.date(2017, 1, 1), (BillingLine("J1745", 35), BillingLine("J1745", 5, ("JW",)))),
+])
+def test_jw_is_expected_only_from_2017(day, lines) -> None:
+    billing = drug_billing("J1745", Decimal(350), Decimal(10), [Package(Decimal(100))],
+                           date_of_service=day)
+    assert billing.lines == lines
+    assert billing.before_jw_required is (day < dt.date(2017, 1, 1))
