@@ -50,8 +50,10 @@ from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import DrugPackage
 from policy_service.services.claims import check_claim
+from policy_service.services.eligibility import sort_findings
 from policy_service.services.payers import find_payer_by_external_id
 from policy_service.services.policy_index import index_cache
+from rulesets.vocabulary import Category, Severity, claim_status
 
 # The errata (A2) changed code lists and notes, not the loops: pyx12 ships only the A1 map,
 # and an A2 file is read with it.
@@ -78,9 +80,11 @@ _MG_PER = {"ME": Decimal(1), "GR": Decimal(1000)}
 UNIT_NAMES = {"ME": "milligrams", "GR": "grams", "UN": "units (packages)", "ML": "millilitres",
               "F2": "international units"}
 
-# Findings of the reader itself (how the file was read), in the claim check's shape.
+# Findings of the reader itself (how the file was read), in the claim check's shape. They
+# belong to the file reader, not to a ruleset: no rule can see a CTP unit or BHT04.
 DOSE_NOT_READ = "DOSE_NOT_READ"
 SUBMITTED_BEFORE_SERVICE = "SUBMITTED_BEFORE_SERVICE"
+# A claim status beside ClaimStatus's: the file's claim could not be handed to the check.
 NOT_CHECKED = "not_checked"
 
 
@@ -142,7 +146,7 @@ class ClaimOutcome:
     @property
     def status(self) -> str:
         """``clean``, ``needs_correction`` or ``not_checked``."""
-        return self.result["status"] if self.result else NOT_CHECKED
+        return str(self.result["status"]) if self.result else NOT_CHECKED
 
     def record(self) -> dict[str, Any]:
         """The claim in the contract's ``check-claims --format json`` shape."""
@@ -594,8 +598,8 @@ def _drug_line(read: X12Claim, drug_codes: set[str]) -> X12Line | None:
 
 
 def _reader_finding(code: str, message: str, line: int | None) -> dict[str, Any]:
-    return {"code": code, "severity": "warn", "line": line, "message": message,
-            "rule": code.lower()}
+    return {"code": code, "severity": Severity.WARN, "category": Category.CLAIM_DATA,
+            "line": line, "message": message, "rule": code.lower()}
 
 
 @dataclass
@@ -677,7 +681,8 @@ def check_837(text: str,
             continue
         if findings:
             result["findings"] = [*result["findings"], *findings]
-            result["status"] = "needs_correction"
+            sort_findings(result["findings"])
+            result["status"] = claim_status(result["findings"])
         outcomes.append(ClaimOutcome(read, result, [], claim.lines))
     return outcomes
 
