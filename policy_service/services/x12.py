@@ -29,7 +29,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -185,6 +185,10 @@ class _Problems(pyx12.error_handler.errh_null):
         self.structural: dict[str, list[str]] = {}
         self.unplaced: dict[int, str] = {}
 
+    def structural_error(self, message: str) -> None:
+        """Record a problem that breaks the file at the current segment."""
+        self._structural(message)
+
     def _structural(self, message: str) -> None:
         self.structural.setdefault(f"segment {self.position}", []).append(message)
 
@@ -263,22 +267,21 @@ def read_837(text: str) -> list[X12Claim]:
             f"{version!r} is not an 837P ({' or '.join(VERSIONS)})."]},
             detail="Not an 837P file")
     mapped = text.replace("005010X222A2", _MAP_VERSION)  # same length: positions unchanged
-    position = 0
     pyx12.map_if.load_map_file = _load_map_once
     try:
         reader = X12ContextReader(_PARAMS, problems, io.StringIO(mapped))
-        if reader.src.icvn != "00501":
-            raise Invalid({"segment 1 (ISA), element ISA12": [
-                f"Version {reader.src.icvn} is not 00501 (837P 005010X222A1/A2)."]},
-                detail="Not an 837P file")
-        state.separator = reader.src.subele_term or ":"
-        for position, node in enumerate(reader.iter_segments(), start=1):
-            if node.seg_data is not None:
-                _read_segment(node.seg_data, _loops(node), position, state,
-                              problems.unplaced.get(position))
-            problems.position = position + 1
     except (X12Error, EngineError) as exc:
-        problems.structural.setdefault(f"segment {position + 1}", []).append(str(exc))
+        raise Invalid({"segment 1 (ISA)": [str(exc)]}, detail="Malformed 837P file") from None
+    if reader.src.icvn != "00501":
+        raise Invalid({"segment 1 (ISA), element ISA12": [
+            f"Version {reader.src.icvn} is not 00501 (837P 005010X222A1/A2)."]},
+            detail="Not an 837P file")
+    state.separator = reader.src.subele_term or ":"
+    for position, node in enumerate(_segments(reader, problems), start=1):
+        if node.seg_data is not None:
+            _read_segment(node.seg_data, _loops(node), position, state,
+                          problems.unplaced.get(position))
+        problems.position = position + 1
     if problems.structural or state.structural:
         raise Invalid({**problems.structural, **state.structural},
                       detail="Malformed 837P file")
@@ -292,6 +295,24 @@ def read_837(text: str) -> list[X12Claim]:
     for claim in state.claims:
         _finish(claim)
     return state.claims
+
+
+def _segments(reader: X12ContextReader, problems: _Problems) -> Iterator[Any]:
+    """pyx12's segment nodes; where it cannot read on, the file is broken at that segment."""
+    nodes = reader.iter_segments()
+    while True:
+        try:
+            yield next(nodes)
+        except StopIteration:
+            return
+        except (X12Error, EngineError) as exc:
+            problems.structural_error(str(exc))
+            return
+        except IndexError:
+            # pyx12 indexes its envelope stack: a GE, IEA or SE with no opening GS, ISA or ST.
+            problems.structural_error("A closing envelope segment (SE, GE or IEA) has no opening "
+                                 "ST, GS or ISA.")
+            return
 
 
 def _read_segment(segment: Segment, loops: list[str], position: int, state: _State,

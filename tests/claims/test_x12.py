@@ -122,7 +122,9 @@ def test_cli_json_is_one_contract_record_per_claim(runner, world, tmp_path) -> N
     (SAMPLE.replace("HL*2*1*22*0", "HL*3*1*22*0"), "segment 13"),
     (SAMPLE.replace("IEA*1*000000001", "IEA*1*000000002"), "segment 61"),
     (SAMPLE.replace("X222A1", "X223A2"), "(GS), element GS08"),
-], ids=["no-isa", "segment-count", "hl-numbering", "control-number", "institutional"])
+    (SAMPLE.replace("GS*HC*", "XX*HC*"), "segment"),
+], ids=["no-isa", "segment-count", "hl-numbering", "control-number", "institutional",
+        "ge-without-gs"])
 def test_structural_errors_reject_the_file(text: str, where: str) -> None:
     with pytest.raises(Invalid) as raised:
         read_837(text)
