@@ -72,8 +72,9 @@ ICD10_QUALIFIERS = {"ABK", "ABF"}
 ICD9_QUALIFIERS = {"BK", "BF"}
 # pyx12 walker codes for a segment it could not place in the guide's loops.
 _UNPLACED = {"1", "2", "6", "7"}
-# Envelope, count and numbering errors of pyx12's reader: the file itself is broken.
-_STRUCTURAL_SEGMENT_CODES = {"HL1", "HL2", "LX"}
+# HL numbering errors of pyx12's reader: the hierarchy, and so the file, is broken. LX
+# numbering is inside one claim and is that claim's problem.
+_STRUCTURAL_SEGMENT_CODES = {"HL1", "HL2"}
 
 # How much of a drug one CTP unit is, in mg; UN and ML depend on the NDC (see _dose_mg).
 _MG_PER = {"ME": Decimal(1), "GR": Decimal(1000)}
@@ -184,6 +185,7 @@ class _Problems(pyx12.error_handler.errh_null):
         self.position = 1
         self.structural: dict[str, list[str]] = {}
         self.unplaced: dict[int, str] = {}
+        self.line_numbering: dict[int, str] = {}
 
     def structural_error(self, message: str) -> None:
         """Record a problem that breaks the file at the current segment."""
@@ -214,9 +216,11 @@ class _Problems(pyx12.error_handler.errh_null):
 
     def seg_error(self, err_cde: str, err_str: str, err_value: str | None = None,
                   src_line: int | None = None) -> None:
-        """HL/LX numbering breaks the file; an unplaceable segment is its claim's problem."""
+        """HL numbering breaks the file; LX numbering or an unplaceable segment is its claim's."""
         if err_cde in _STRUCTURAL_SEGMENT_CODES:
             self._structural(err_str)
+        elif err_cde == "LX":
+            self.line_numbering[self.position] = err_str
         elif err_cde in _UNPLACED:
             self.unplaced.setdefault(self.position, err_str)
 
@@ -281,6 +285,9 @@ def read_837(text: str) -> list[X12Claim]:
         if node.seg_data is not None:
             _read_segment(node.seg_data, _loops(node), position, state,
                           problems.unplaced.get(position))
+        if position in problems.line_numbering and state.claim is not None:
+            state.claim.problems.append(
+                f"segment {position} (LX): {problems.line_numbering[position]}")
         problems.position = position + 1
     if problems.structural or state.structural:
         raise Invalid({**problems.structural, **state.structural},

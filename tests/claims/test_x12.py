@@ -155,8 +155,10 @@ def test_cli_names_the_broken_segment_without_promising_nothing_was_written(
      "infusion times: 'INFUSION SLOW 10:00-12:10' is not INFUSION <COMPLEX|"),
     ("PI*MEDICARE-B", "PI*99999",
      "payer: no payer has the id '99999' (NM1*PR NM109); add it to that payer's external ids"),
+    ("LX*2~\nSV1*HC:J1745:JW", "LX*7~\nSV1*HC:J1745:JW",
+     "segment 27 (LX): Your 2400/LX01 Service Line Number 7 does not match my count of 2"),
 ], ids=["icd9", "anesthesia-minutes", "fractional-units", "bad-icd10", "bad-infusion-note",
-        "unknown-payer-id"])
+        "unknown-payer-id", "line-numbering"])
 def test_a_claim_problem_is_reported_on_that_claim_only(world, old, new, reason) -> None:
     outcomes = outcomes_by_claim(changed(old, new))
     first = outcomes["CLM-0001"]
@@ -274,6 +276,9 @@ def test_hydration_only_claim_keeps_its_infusion_times(world) -> None:
     kept = segments[:segments.index("LX*1")] + segments[segments.index("LX*3"):]
     kept = [segment.replace("INFUSION COMPLEX 10:00-12:10", "INFUSION HYDRATION 10:00-11:45")
             for segment in kept]
+    first_claim_end = kept.index("CLM*CLM-0002*2200***11:B:1*Y*A*Y*Y")
+    for number, old in enumerate(("LX*3", "LX*4", "LX*5"), start=1):
+        kept[kept.index(old, 0, first_claim_end)] = f"LX*{number}"
     start = next(i for i, segment in enumerate(kept) if segment.startswith("ST*"))
     end = next(i for i, segment in enumerate(kept) if segment.startswith("SE*"))
     kept[end] = f"SE*{end - start + 1}*0001"
