@@ -68,6 +68,12 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         # Eligibility warnings
         "AUTH_EXPIRING_SOON_DAYS": 30,
         "AUTH_UNITS_LOW_FRACTION": 0.2,
+        # CDS Hooks: the JSON file of EHR clients (issuer, keys, FHIR bases), the identifier
+        # system whose value is our patient id, and the public base URL tokens are addressed to
+        # (default: the URL the request came in on).
+        "CDS_CLIENTS_FILE": None,
+        "CDS_PATIENT_IDENTIFIER_SYSTEM": None,
+        "CDS_BASE_URL": None,
     }
     return config
 

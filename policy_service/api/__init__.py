@@ -50,6 +50,12 @@ def init_api(app: Flask) -> Api:
         blueprint = import_module(f"policy_service.api.{module_name}").blp
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+    from policy_service.api.cds import bp as cds_blueprint
+
+    # CDS Hooks callers sign JWTs; they have no session and no CSRF token.
+    csrf.exempt(cds_blueprint)
+    app.register_blueprint(cds_blueprint)
+
     @app.before_request
     def guard_openapi_document() -> None:
         # The API document is behind a token too: every endpoint needs login or a token.
