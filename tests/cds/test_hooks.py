@@ -15,6 +15,7 @@ from policy_service.services.cds.hooks import (
     coverage_information_problems,
 )
 from tests.cds.conftest import medication_request, order_sign_call, payer_organization
+from tests.factories import make_drug
 
 
 def coverage_information(action: dict[str, Any]) -> dict[str, list[Any]]:
@@ -264,3 +265,15 @@ def test_malformed_bodies_are_400_and_say_why(call: Callable[..., Any], world: d
 def test_an_unknown_service_is_404(call: Callable[..., Any]) -> None:
     reply = call("patient-view", {"hook": "patient-view", "hookInstance": "x", "context": {}})
     assert reply.status_code == 404
+
+
+def test_a_drug_without_a_policy_at_this_payer_is_indeterminate(
+        call: Callable[..., Any], world: dict[str, Any]) -> None:
+    make_drug("J3262", name="Actemra", generic="tocilizumab")
+    order = service_request("J3262", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets")
+    body = call("order-sign", order_sign_call(order)).get_json()
+    card = _only_card(body)
+    assert card["indicator"] == "warning"
+    info = coverage_information(body["systemActions"][0])
+    assert info["covered"] == ["indeterminate"]
+    assert info["reason"] and "pa-needed" not in info

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -135,3 +136,25 @@ def test_discovery_needs_no_token(client: FlaskClient) -> None:
     reply = client.get("/cds-services")
     assert reply.status_code == 200
     assert {s["id"] for s in reply.get_json()["services"]} == {"appointment-book", "order-sign"}
+
+
+def test_two_workers_racing_with_one_token_let_it_in_once(
+        app: Flask, committed_db: None, cds_config: Path, sign: Callable[..., str]) -> None:
+    token = sign(jti="raced")
+    barrier = threading.Barrier(2)
+    statuses: list[int] = []
+
+    def worker() -> None:
+        client = app.test_client()
+        barrier.wait(timeout=10)
+        # A body that is malformed after the token check: 400 when the token was let in.
+        reply = client.post("/cds-services/order-sign", json={"hook": "order-sign"},
+                            headers={"Authorization": f"Bearer {token}"})
+        statuses.append(reply.status_code)
+
+    threads = [threading.Thread(target=worker) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=30)
+    assert sorted(statuses) == [400, 401]

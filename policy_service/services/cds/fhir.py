@@ -111,7 +111,9 @@ class FhirReader:
             with _NO_REDIRECTS.open(request, timeout=min(remaining, READ_TIMEOUT_SECONDS)) as reply:
                 body = reply.read(MAX_RESPONSE_BYTES + 1)
         except (urllib.error.URLError, OSError, ValueError) as exc:
-            log.info("cds_fhir_read_failed", path=path.split("?")[0], error=type(exc).__name__)
+            # The resource type only: a path's id may be the EHR's patient id.
+            log.info("cds_fhir_read_failed", resource_type=path.split("/")[0].split("?")[0],
+                     error=type(exc).__name__)
             return None
         if len(body) > MAX_RESPONSE_BYTES:
             return None

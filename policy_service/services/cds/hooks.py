@@ -35,6 +35,7 @@ from policy_service.services.cds.mapping import (
 )
 from policy_service.services.cds.security import CdsClient
 from policy_service.services.eligibility import check_batch
+from rulesets.vocabulary import Decision, Severity
 
 CRD_VERSIONS = ["2.2"]
 COVERAGE_INFORMATION_URL = ("http://hl7.org/fhir/us/davinci-crd/StructureDefinition/"
@@ -196,15 +197,15 @@ def _assertion(case: OrderCase, result: dict[str, Any] | None,
     if result is None:
         return "indeterminate", None, ["Could not be checked; missing: " + "; ".join(case.missing)]
     decision = result["decision"]
-    blocking = [f["message"] for f in result["findings"] if f["severity"] == "block"]
-    if decision == "not_eligible":
+    blocking = [f["message"] for f in result["findings"] if f["severity"] == Severity.BLOCK]
+    if decision == Decision.NOT_ELIGIBLE:
         return "not-covered", None, blocking
-    if decision == "needs_information":
+    if decision == Decision.NEEDS_INFORMATION:
         reasons = blocking or [f["message"] for f in result["findings"]]
-        if any(f["code"] == "NO_POLICY" for f in result["findings"]):
-            return "indeterminate", None, reasons
-        return "conditional", None, reasons
-    if decision == "needs_authorization":
+        # Without a policy on file nothing can be said; with one, more information decides.
+        return ("indeterminate" if result.get("policy") is None else "conditional"), None, \
+            reasons
+    if decision == Decision.NEEDS_AUTHORIZATION:
         return "covered", "auth-needed", blocking
     return "covered", "satisfied" if result.get("authorization") else "no-auth", []
 
@@ -295,15 +296,15 @@ def _cards_for(case: OrderCase, result: dict[str, Any] | None) -> list[dict[str,
     decision = result["decision"]
     policy = result.get("policy")
     findings = result["findings"]
-    blocking = [f["message"] for f in findings if f["severity"] == "block"]
-    warnings = [f["message"] for f in findings if f["severity"] == "warn"]
-    if decision == "not_eligible":
+    blocking = [f["message"] for f in findings if f["severity"] == Severity.BLOCK]
+    warnings = [f["message"] for f in findings if f["severity"] == Severity.WARN]
+    if decision == Decision.NOT_ELIGIBLE:
         return [_card("critical", f"{drug} is not covered by {payer}",
                       _bullets(blocking), case, policy)]
-    if decision == "needs_authorization":
+    if decision == Decision.NEEDS_AUTHORIZATION:
         return [_card("warning", f"Prior authorization needed for {drug} ({payer})",
                       _bullets(blocking + warnings), case, policy)]
-    if decision == "needs_information":
+    if decision == Decision.NEEDS_INFORMATION:
         return [_card("warning", f"More information needed to decide coverage of {drug} "
                                  f"({payer})", _bullets(blocking + warnings), case, policy)]
     if warnings:
