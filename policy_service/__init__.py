@@ -21,6 +21,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from policy_service.extensions import csrf, db, migrate, security
     from policy_service.logging import init_logging, init_request_log
     from policy_service.models import Role, User
+    from policy_service.request_guard import init_request_guard
     from policy_service.revisions import init_revisions
     from policy_service.security_headers import init_security_headers
 
@@ -41,6 +42,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     csrf.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, Role))
     init_errors(app)
+    init_request_guard(app)
     init_audit()
     init_revisions()
     init_engine_events()

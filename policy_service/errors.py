@@ -145,9 +145,9 @@ def problem_response(body: dict[str, Any]) -> Response:
 def http_problem(exc: HTTPException) -> dict[str, Any]:
     """Return the problem+json body for an HTTP error (validation messages become errors)."""
     status = exc.code or 500
-    code = (exc.name or "error").upper().replace(" ", "_")
+    code = getattr(exc, "problem_code", None) or (exc.name or "error").upper().replace(" ", "_")
     body: dict[str, Any] = {
-        "type": "about:blank",
+        "type": problem_type(code) if getattr(exc, "problem_code", None) else "about:blank",
         "title": exc.name,
         "status": status,
         "detail": exc.description,

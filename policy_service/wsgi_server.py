@@ -32,4 +32,7 @@ def run_gunicorn(host: str, port: int, workers: int) -> None:
         # The app logs each request by its route pattern instead (policy_service.logging).
         "accesslog": None,
         "timeout": 60,
+        # gunicorn's own 414 page has no security headers: let URLs up to its maximum through,
+        # so the app's shorter limit (policy_service.request_guard) answers in problem+json.
+        "limit_request_line": 8190,
     }).run()

@@ -33,6 +33,7 @@ from policy_service.schemas.bundle import (
     PolicyVersionSchema,
 )
 from policy_service.schemas.common import StrictSchema
+from policy_service.schemas.fields import BoundedDate, QueryInteger
 from policy_service.services.bundle import (
     authorization_record,
     drug_record,
@@ -45,11 +46,15 @@ blp = Blueprint("reference", __name__, url_prefix="",
                 description="Payers, drugs, policies and authorizations (read-only).")
 
 
+# Deepest page a list serves: 5 million records at the largest page size.
+MAX_PAGE = 10_000
+
+
 class PageArgs(StrictSchema):
     """Pagination shared by every list."""
 
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=50, validate=validate.Range(min=1, max=500))
+    page = QueryInteger(load_default=1, minimum=1, maximum=MAX_PAGE)
+    per_page = QueryInteger(load_default=50, minimum=1, maximum=500)
 
 
 class PayerArgs(PageArgs):
@@ -68,7 +73,7 @@ class PolicyArgs(PageArgs):
     payer = fields.String()
     hcpcs = fields.String()
     status = fields.String(validate=validate.OneOf(POLICY_STATUSES))
-    in_effect_on = fields.Date()
+    in_effect_on = BoundedDate()
 
 
 class AuthorizationArgs(PageArgs):
@@ -76,8 +81,8 @@ class AuthorizationArgs(PageArgs):
     payer = fields.String()
     hcpcs = fields.String()
     status = fields.String(validate=validate.OneOf(AUTHORIZATION_STATUSES))
-    valid_on = fields.Date()
-    expiring_within_days = fields.Integer(validate=validate.Range(min=0, max=3650))
+    valid_on = BoundedDate()
+    expiring_within_days = QueryInteger(minimum=0, maximum=3650)
 
 
 def _page(query: Select[Any], args: dict[str, Any],

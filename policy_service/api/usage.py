@@ -13,6 +13,7 @@ from policy_service.auth import Permission, token_required
 from policy_service.database import run_serialized
 from policy_service.models import Authorization
 from policy_service.schemas.common import StrictSchema
+from policy_service.schemas.fields import BoundedDate, StrictInteger
 from policy_service.services.usage import (
     CLAIM_REFERENCE,
     CLAIM_REFERENCE_RULE,
@@ -29,9 +30,9 @@ class UsageSchema(StrictSchema):
 
     claim_reference = fields.String(required=True, validate=validate.Regexp(
         CLAIM_REFERENCE, error=CLAIM_REFERENCE_RULE))
-    date_of_service = fields.Date(required=True)
-    units = fields.Integer(required=True, validate=validate.Range(min=0))
-    visits = fields.Integer(load_default=1, validate=validate.Range(min=0, max=1000))
+    date_of_service = BoundedDate(required=True)
+    units = StrictInteger(required=True, minimum=0, maximum=100_000)
+    visits = StrictInteger(load_default=1, minimum=0, maximum=1000)
 
 
 def totals(auth: Authorization) -> dict[str, Any]:

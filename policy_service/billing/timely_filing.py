@@ -11,6 +11,8 @@ def filing_deadline(
     """Return the last day the claim may be received for this date of service."""
     if medicare:
         # 42 CFR 424.44: one calendar year after the DOS; Feb 29 has no twin, so Feb 28.
+        if date_of_service.year >= dt.MAXYEAR:
+            return dt.date.max
         try:
             return date_of_service.replace(year=date_of_service.year + 1)
         except ValueError:
@@ -20,4 +22,8 @@ def filing_deadline(
         raise ValueError(
             f"timely filing days must be a whole number of days >= 1, got {timely_filing_days!r}"
         )
-    return date_of_service + dt.timedelta(days=timely_filing_days)
+    try:
+        return date_of_service + dt.timedelta(days=timely_filing_days)
+    except OverflowError:
+        # A window past the end of the calendar: no receipt date can miss it.
+        return dt.date.max

@@ -25,6 +25,7 @@ from policy_service.models import (
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
 )
+from policy_service.schemas.fields import BoundedDate, BoundedDecimal, StrictInteger
 from rulesets.vocabulary import Decision
 
 Messages = dict[str, Any]
@@ -60,15 +61,25 @@ class IcdCode(fields.String):
         return normalise_code(text)
 
 
-class Amount(fields.Decimal):
-    """A strictly positive quantity, exact on load and a plain JSON number on dump."""
+class Amount(BoundedDecimal):
+    """A strictly positive quantity, exact on load and a plain JSON number on dump.
 
-    def __init__(self, **kwargs: Any) -> None:
-        # The columns keep 3 decimals; rounding here keeps a re-import from looking like a change.
-        kwargs.setdefault("places", 3)
-        kwargs.setdefault("validate", validate.Range(min=0, min_inclusive=False,
-                                                     error=GREATER_THAN_ZERO))
-        super().__init__(**kwargs)
+    Bounded like every API decimal (at most 1,000,000, written in at most 40 characters), then
+    rounded to ``places``: the columns keep 3 decimals, and rounding here keeps a re-import from
+    looking like a change.
+    """
+
+    def __init__(self, *, places: int = 3, maximum: int = 1_000_000, **kwargs: Any) -> None:
+        self.round_places = places
+        super().__init__(maximum=maximum, places=9, **kwargs)
+
+    def _validated(self, value: Any) -> decimal.Decimal:
+        number = super()._validated(value)
+        rounded = number.quantize(decimal.Decimal(1).scaleb(-self.round_places),
+                                  rounding=decimal.ROUND_HALF_EVEN)
+        if not rounded:
+            raise self.make_error("too_small", lower="greater than 0")
+        return rounded
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return plain_number(value)
@@ -85,13 +96,11 @@ def plain_number(value: Any) -> int | float | None:
 
 
 def _positive_int(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True, validate=validate.Range(min=1, error=AT_LEAST_ONE),
-                          **kwargs)
+    return StrictInteger(minimum=1, error_messages={"too_small": AT_LEAST_ONE}, **kwargs)
 
 
 def _non_negative_int(**kwargs: Any) -> fields.Integer:
-    return fields.Integer(strict=True,
-                          validate=validate.Range(min=0, error=NOT_NEGATIVE), **kwargs)
+    return StrictInteger(minimum=0, error_messages={"too_small": NOT_NEGATIVE}, **kwargs)
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
@@ -273,7 +282,7 @@ class PayerSchema(BundleRecordSchema):
     kind = _one_of(PAYER_KINDS)
     requires_jw_jz = fields.Boolean()
     requires_ndc = fields.Boolean()
-    timely_filing_days = _positive_int()
+    timely_filing_days = _positive_int(maximum=3650)
     complex_admin_for_biologics = fields.Boolean()
     external_ids = fields.List(_text(80), metadata={
         "description": "How others name this payer: the payer id in NM1*PR NM109 of X12 "
@@ -313,8 +322,8 @@ class DrugSchema(BundleRecordSchema):
     packages = fields.List(fields.Nested(PackageSchema))
     route = fields.String(allow_none=True, validate=validate.Length(max=20))
     admin_class = fields.String(allow_none=True, validate=validate.Length(max=30))
-    valid_from = fields.Date(allow_none=True)
-    valid_to = fields.Date(allow_none=True)
+    valid_from = BoundedDate(allow_none=True)
+    valid_to = BoundedDate(allow_none=True)
     mue_units = _positive_int(allow_none=True)
     # RxNorm concept ids (RXCUI, digits only) that name this product in EHR orders.
     rxnorm = fields.List(fields.String(validate=validate.Length(max=10)))
@@ -378,12 +387,12 @@ class PolicyVersionSchema(BundleRecordSchema):
     """One effective-dated version of a policy; natural key (``id``, ``effective_from``)."""
 
     id = _text(120, required=True)
-    effective_from = fields.Date(required=True)
+    effective_from = BoundedDate(required=True)
     version = _positive_int()
     payer = _text(40)
     title = fields.String(allow_none=True, validate=validate.Length(max=200))
     hcpcs = fields.List(HcpcsCode())
-    effective_to = fields.Date(allow_none=True)
+    effective_to = BoundedDate(allow_none=True)
     status = _one_of(POLICY_STATUSES)
     prior_auth_required = fields.Boolean()
     covered_diagnoses = fields.List(IcdCode())
@@ -412,8 +421,8 @@ class TherapySchema(BundleRecordSchema):
     """One course of a drug a patient received."""
 
     drug = _text(100, required=True)
-    start = fields.Date(required=True)
-    end = fields.Date(allow_none=True)
+    start = BoundedDate(required=True)
+    end = BoundedDate(allow_none=True)
     outcome = _one_of(THERAPY_OUTCOMES, allow_none=True)
 
     @validates_schema(skip_on_field_errors=False)
@@ -426,7 +435,7 @@ class PatientSchema(BundleRecordSchema):
     """A patient by the practice's own id, with therapy history; natural key ``id``."""
 
     id = _text(64, required=True)
-    birth_date = fields.Date(allow_none=True)
+    birth_date = BoundedDate(allow_none=True)
     weight_kg = Amount(allow_none=True, places=2)
     therapies = fields.List(fields.Nested(TherapySchema))
 
@@ -448,8 +457,8 @@ class AuthorizationSchema(BundleRecordSchema):
     approved_visits = _positive_int(allow_none=True)
     used_units = _non_negative_int()
     used_visits = _non_negative_int()
-    valid_from = fields.Date()
-    valid_to = fields.Date()
+    valid_from = BoundedDate()
+    valid_to = BoundedDate()
     diagnoses = fields.List(IcdCode())
     site_of_care = _one_of(SITES_OF_CARE, allow_none=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))

@@ -12,12 +12,14 @@ from policy_service.billing.administration import KINDS, Infusion
 from policy_service.domain.requests import Claim, ClaimAdministration, ClaimLine
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
 from policy_service.schemas.common import (
+    MAX_LIST_ITEMS,
     PackageCountSchema,
     PatientRefSchema,
-    Positive,
     StrictSchema,
+    dose_mg,
 )
 from policy_service.schemas.eligibility import AuthorizationRefSchema, one_of
+from policy_service.schemas.fields import EARLIEST_DATE, LATEST_DATE, BoundedDate, StrictInteger
 from rulesets.vocabulary import Category, ClaimStatus, Severity
 
 MODIFIER_PATTERN = re.compile(r"^[A-Z0-9]{2}$")
@@ -25,18 +27,29 @@ NDC_PATTERN = re.compile(r"^(?:\d{4,5}-\d{3,4}-\d{1,2}|\d{11})$")
 
 
 class Clock(fields.Field):
-    """A time of day ("10:00") or, for an infusion past midnight, a date and time."""
+    """A local clock time ("10:00") or, for an infusion past midnight, a date and time.
+
+    Documented infusion times are wall-clock times at the site; an offset (``+02:00``, ``Z``)
+    is refused because times with and without one cannot be compared.
+    """
 
     def _deserialize(self, value: Any, attr: str | None, data: Any,
                      **kwargs: Any) -> dt.time | dt.datetime:
-        if not isinstance(value, str):
+        if not isinstance(value, str) or len(value) > 40:
             raise ValidationError("Give a time as HH:MM (or YYYY-MM-DDTHH:MM).")
         try:
-            return dt.datetime.fromisoformat(value) if "T" in value \
+            clock = dt.datetime.fromisoformat(value) if "T" in value \
                 else dt.time.fromisoformat(value)
         except ValueError:
             raise ValidationError(f"{value!r} is not a time (HH:MM) or date-time "
                                   "(YYYY-MM-DDTHH:MM).") from None
+        if clock.tzinfo is not None:
+            raise ValidationError("Give the local clock time without a time zone offset.")
+        if isinstance(clock, dt.datetime) and not (
+                EARLIEST_DATE <= clock.date() <= LATEST_DATE):
+            raise ValidationError(f"The date must be between {EARLIEST_DATE} and "
+                                  f"{LATEST_DATE}.")
+        return clock
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
         return value.isoformat() if value is not None else None
@@ -62,14 +75,16 @@ class InfusionSchema(StrictSchema):
 class AdministrationSchema(StrictSchema):
     # None for hydration only or a patient-supplied (white-bagged) drug: no drug line is billed.
     hcpcs = HcpcsCode(allow_none=True, load_default=None)
-    administered_mg = fields.Decimal(allow_none=True, validate=Positive)
-    packages = fields.List(fields.Nested(PackageCountSchema), allow_none=True)
-    infusions = fields.List(fields.Nested(InfusionSchema), allow_none=True)
+    administered_mg = dose_mg(allow_none=True)
+    packages = fields.List(fields.Nested(PackageCountSchema), allow_none=True,
+                           validate=validate.Length(max=MAX_LIST_ITEMS))
+    infusions = fields.List(fields.Nested(InfusionSchema), allow_none=True,
+                            validate=validate.Length(max=MAX_LIST_ITEMS))
 
 
 class LineSchema(StrictSchema):
     code = HcpcsCode(required=True)
-    units = fields.Integer(required=True, validate=validate.Range(min=1, max=100_000))
+    units = StrictInteger(required=True, minimum=1, maximum=100_000)
     modifiers = fields.List(Modifier(), load_default=list, validate=validate.Length(max=4))
     ndc = fields.String(allow_none=True, validate=validate.Regexp(
         NDC_PATTERN, error="An NDC is 5-4-2 with dashes (57894-0030-01) or 11 digits."))
@@ -80,10 +95,11 @@ class ClaimRequestSchema(StrictSchema):
 
     payer = fields.String(required=True, validate=validate.Length(min=1, max=40))
     patient = fields.Nested(PatientRefSchema, required=True)
-    date_of_service = fields.Date(required=True)
-    submitted_on = fields.Date(allow_none=True, metadata={
+    date_of_service = BoundedDate(required=True)
+    submitted_on = BoundedDate(allow_none=True, metadata={
         "description": "Day the payer receives the claim (default: today)."})
-    diagnosis_codes = fields.List(IcdCode(), load_default=list)
+    diagnosis_codes = fields.List(IcdCode(), load_default=list,
+                                  validate=validate.Length(max=MAX_LIST_ITEMS))
     authorization_number = fields.String(allow_none=True,
                                          validate=validate.Length(min=1, max=64))
     place_of_service = fields.String(

@@ -19,17 +19,20 @@ from policy_service.errors import Invalid
 from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
 from policy_service.schemas.common import (
+    MAX_LIST_ITEMS,
     PackageCountSchema,
     PatientRefSchema,
-    Positive,
     StrictSchema,
+    dose_mg,
+    dose_mg_per_kg,
 )
+from policy_service.schemas.fields import BoundedDate
 from rulesets.vocabulary import Category, Decision, Severity
 
 
 class DoseSchema(StrictSchema):
-    mg = fields.Decimal(validate=Positive)
-    mg_per_kg = fields.Decimal(validate=Positive)
+    mg = dose_mg()
+    mg_per_kg = dose_mg_per_kg()
 
     @validates_schema
     def exactly_one(self, data: dict[str, Any], **_: Any) -> None:
@@ -40,8 +43,8 @@ class DoseSchema(StrictSchema):
 
 class TherapySchema(StrictSchema):
     drug = fields.String(required=True, validate=validate.Length(min=1, max=100))
-    start = fields.Date(required=True)
-    end = fields.Date(allow_none=True)
+    start = BoundedDate(required=True)
+    end = BoundedDate(allow_none=True)
     outcome = fields.String(allow_none=True, validate=validate.OneOf(THERAPY_OUTCOMES))
 
     @validates_schema
@@ -56,15 +59,18 @@ class EligibilityRequestSchema(StrictSchema):
 
     patient = fields.Nested(PatientRefSchema, required=True)
     payer = fields.String(required=True, validate=validate.Length(min=1, max=40))
-    date_of_service = fields.Date(required=True)
+    date_of_service = BoundedDate(required=True)
     site_of_care = fields.String(validate=validate.OneOf(SITES_OF_CARE))
-    diagnosis_codes = fields.List(IcdCode(), load_default=list)
+    diagnosis_codes = fields.List(IcdCode(), load_default=list,
+                                  validate=validate.Length(max=MAX_LIST_ITEMS))
     hcpcs = HcpcsCode(required=True)
     dose = fields.Nested(DoseSchema, required=True)
-    packages = fields.List(fields.Nested(PackageCountSchema))
-    prior_therapies = fields.List(fields.Nested(TherapySchema), load_default=list)
+    packages = fields.List(fields.Nested(PackageCountSchema),
+                           validate=validate.Length(max=MAX_LIST_ITEMS))
+    prior_therapies = fields.List(fields.Nested(TherapySchema), load_default=list,
+                                  validate=validate.Length(max=MAX_LIST_ITEMS))
     authorization_number = fields.String(validate=validate.Length(min=1, max=64))
-    last_dose_date = fields.Date(metadata={"description": "Date of the previous dose, if known "
+    last_dose_date = BoundedDate(metadata={"description": "Date of the previous dose, if known "
                                                           "and not recorded as authorization use."})
 
     @post_load

@@ -21,6 +21,9 @@ day = dt.date.fromisoformat
         pytest.param("2026-03-10", 90, False, "2026-06-08", id="commercial-90-days"),
         pytest.param("2026-03-10", 180, False, "2026-09-06", id="commercial-180-days"),
         pytest.param("2024-02-29", 365, False, "2025-02-28", id="commercial-365-days-leap"),
+        # Past the end of the calendar the deadline is the last day there is, never a crash.
+        pytest.param("9999-12-31", 365, True, "9999-12-31", id="medicare-at-date-max"),
+        pytest.param("9999-06-30", 365, False, "9999-12-31", id="commercial-past-date-max"),
     ],
 )
 def test_filing_deadline(date_of_service: str, days: int | None, medicare: bool,
