@@ -79,7 +79,7 @@ def split_codes(text: str | None) -> list[str]:
     return [part.upper() for part in re.split(r"[\s,;]+", text or "") if part]
 
 
-def parse_packages(text: str | None) -> list[dict[str, str]]:
+def parse_packages(text: str | None) -> list[dict[str, Any]]:
     """Read vial packages typed as ``100x4`` (amount x count), several separated by spaces;
     raise ValueError naming the part that is not in that form."""
     packages = []
@@ -89,7 +89,8 @@ def parse_packages(text: str | None) -> list[dict[str, str]]:
         match = PACKAGE_PATTERN.match(part)
         if match is None:
             raise ValueError(f"{part!r} is not amount x count (for example 100x4).")
-        packages.append({"amount": match["amount"], "count": match["count"] or "1"})
+        # The request schema takes integers strictly; the pattern allows digits only.
+        packages.append({"amount": match["amount"], "count": int(match["count"] or 1)})
     return packages
 
 

@@ -101,7 +101,11 @@ def _packages(value: str) -> list[dict[str, Any]]:
     packages = []
     for part in _split(value):
         amount, _, count = part.lower().partition("x")
-        packages.append({"amount": amount, "count": count or "1"})
+        count = count or "1"
+        # CSV cells are text; the request schema takes integers strictly, so digits become one
+        # here and anything else stays text for the schema to name.
+        packages.append({"amount": amount,
+                         "count": int(count) if count.isascii() and count.isdigit() else count})
     return packages
 
 

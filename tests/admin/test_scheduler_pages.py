@@ -181,8 +181,8 @@ def test_form_offers_stored_payers_drugs_and_patients(client: FlaskClient,
 
 def test_split_codes_and_packages() -> None:
     assert split_codes("m05.79, M06.9;L40.5  M45") == ["M05.79", "M06.9", "L40.5", "M45"]
-    assert parse_packages("100x4 400") == [{"amount": "100", "count": "4"},
-                                           {"amount": "400", "count": "1"}]
+    assert parse_packages("100x4 400") == [{"amount": "100", "count": 4},
+                                           {"amount": "400", "count": 1}]
     with pytest.raises(ValueError, match="'4x'"):
         parse_packages("4x")
 
