@@ -8,10 +8,15 @@ actions) and on every POST, because Flask-Admin's inline edit and actions ignore
 
 from __future__ import annotations
 
+import csv
+import io
+import mimetypes
 from typing import Any
 
+import tablib
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import BaseView
+from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.babel import lazy_gettext
 from flask_admin.contrib.sqla import ModelView
@@ -19,6 +24,7 @@ from flask_security import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
 from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 from wtforms import Form, HiddenField
 
@@ -31,6 +37,8 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_MESSAGE = "Someone else saved this record after you opened it; reload to see their changes."
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+# Largest export built in one request; a bigger one is refused, never cut short.
+EXPORT_MAX_ROWS = 50_000
 
 
 def may_read() -> bool:
@@ -241,9 +249,59 @@ class SecureModelView(ModelView):
 
     # --- export --------------------------------------------------------------------------
 
-    def get_export_value(self, model: Any, name: Any) -> Any:
-        """Exported cells never start like a spreadsheet formula."""
-        return neutralise_cell(super().get_export_value(model, name))
+    def get_export_value(self, model: Any, name: Any) -> str:
+        """The cell's final text, which never starts like a spreadsheet formula.
+
+        Related records (a payer, a patient) are turned into text here, before neutralising:
+        neutralising the object and letting the exporter call ``str`` later let ``=...`` through.
+        """
+        value = super().get_export_value(model, name)
+        return neutralise_cell("" if value is None else csv_encode(value))
+
+    def export_rows(self) -> list[list[str]] | None:
+        """The title row and every record's final cells, built now inside the request; None
+        when there are more records than one export may hold."""
+        count, data = self._export_data()
+        if count is not None and count > EXPORT_MAX_ROWS:
+            return None
+        titles = [neutralise_cell(csv_encode(title)) for _name, title in self._export_columns]
+        return [titles, *([self.get_export_value(row, name) for name, _title in
+                           self._export_columns] for row in data)]
+
+    def _refuse_export(self, return_url: str) -> Response:
+        flash(f"An export holds at most {EXPORT_MAX_ROWS:,} records; filter the list first.",
+              "error")
+        return redirect(return_url)
+
+    def _export_csv(self, return_url: str) -> Response:
+        """The whole CSV at once: a streamed export read lazy relations after the request's
+        database session had closed, and was cut off."""
+        rows = self.export_rows()
+        if rows is None:
+            return self._refuse_export(return_url)
+        buffer = io.StringIO()
+        csv.writer(buffer).writerows(rows)
+        return self._attachment(buffer.getvalue().encode("utf-8"), "csv", "text/csv")
+
+    def _export_tablib(self, export_type: str, return_url: str) -> Response:
+        """XLSX (or another tablib format) from the same final, neutralised cells."""
+        rows = self.export_rows()
+        if rows is None:
+            return self._refuse_export(return_url)
+        dataset = tablib.Dataset(*rows[1:], headers=rows[0])
+        try:
+            data = dataset.export(format=export_type)
+        except tablib.UnsupportedFormat:
+            flash(f"Export type {export_type} is not supported.", "error")
+            return redirect(return_url)
+        mimetype = mimetypes.guess_type(f"export.{export_type}")[0] or "application/octet-stream"
+        return self._attachment(data if isinstance(data, bytes) else data.encode("utf-8"),
+                                export_type, mimetype)
+
+    def _attachment(self, data: bytes, export_type: str, mimetype: str) -> Response:
+        filename = secure_filename(self.get_export_name(export_type))
+        return Response(data, mimetype=mimetype, headers={
+            "Content-Disposition": f"attachment;filename={filename}"})
 
 
 class ReadOnlyModelView(SecureModelView):
