@@ -22,7 +22,7 @@ from flask.testing import FlaskClient
 
 from tests.claims.world import CLEAN_CLAIM
 from tests.claims.world import build_world as build_claims_world
-from tests.test_eligibility_api import BASE_REQUEST
+from tests.eligibility.world import BASE_REQUEST
 
 PROBLEM = "application/problem+json"
 # A hostile request must be answered long before a worker is killed (60 s); the bound is loose
