@@ -11,6 +11,7 @@ from policy_service.models import APPOINTMENT_STATUSES, SITES_OF_CARE
 from policy_service.schemas.bundle import HcpcsCode, IcdCode
 from policy_service.schemas.common import PackageCountSchema, StrictSchema
 from policy_service.schemas.eligibility import DoseSchema
+from policy_service.schemas.fields import QueryInteger
 
 # A prefix leaves room for "-200" within the 64 characters of an id.
 SERIES_PREFIX = validate.Regexp(r"^[A-Za-z0-9._-]{1,56}$",
@@ -82,8 +83,9 @@ class ListArgs(StrictSchema):
     patient = fields.String(validate=validate.Length(max=64))
     status = fields.String(load_default="scheduled",
                            validate=validate.OneOf([*APPOINTMENT_STATUSES, "all"]))
-    page = fields.Integer(load_default=1, validate=validate.Range(min=1))
-    per_page = fields.Integer(load_default=500, validate=validate.Range(min=1, max=5000))
+    # Bounded: a page number of 40 digits overflowed the SQL offset (a 500).
+    page = QueryInteger(load_default=1, minimum=1, maximum=10_000)
+    per_page = QueryInteger(load_default=500, minimum=1, maximum=5000)
 
     @post_load
     def to_filters(self, data: dict[str, Any], **_: Any) -> dict[str, Any]:
