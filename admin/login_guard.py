@@ -9,11 +9,15 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import time
+from typing import Any
 
 from flask import Flask, Response, render_template, request, session
+from flask_login import user_logged_out
 from flask_security import current_user
 from sqlalchemy import delete, func, select
 
+from policy_service.auth import end_sessions
+from policy_service.database import run_serialized
 from policy_service.extensions import db
 from policy_service.models import LoginFailure
 
@@ -40,6 +44,34 @@ class LoginRateLimiter:
                    LoginFailure.at > now - self.window_seconds)).one()
         if count < self.limit:
             return 0
+        return max(int(oldest + self.window_seconds - now) + 1, 1)
+
+    def admit(self, key: tuple[str, str], now: float | None = None) -> int:
+        """Count this attempt before its password is checked; return seconds to wait (0: go on).
+
+        The attempt is committed first and the count taken after, so of any number of parallel
+        attempts at most ``limit`` see a count within the limit; a refused attempt is uncounted
+        again, so hammering does not lengthen the lock-out.
+        """
+        now = time.time() if now is None else now
+        digest = _digest(key)
+
+        def count_attempt() -> LoginFailure:
+            db.session.execute(delete(LoginFailure).where(
+                LoginFailure.at <= now - self.window_seconds))
+            attempt = LoginFailure(key_digest=digest, at=now)
+            db.session.add(attempt)
+            return attempt
+
+        attempt = run_serialized(count_attempt)
+        count, oldest = db.session.execute(
+            select(func.count(), func.min(LoginFailure.at))
+            .where(LoginFailure.key_digest == digest,
+                   LoginFailure.at > now - self.window_seconds)).one()
+        if count <= self.limit:
+            return 0
+        run_serialized(lambda: db.session.execute(
+            delete(LoginFailure).where(LoginFailure.id == attempt.id)))
         return max(int(oldest + self.window_seconds - now) + 1, 1)
 
     def record_failure(self, key: tuple[str, str], now: float | None = None) -> None:
@@ -85,7 +117,7 @@ def init_login_guard(app: Flask) -> LoginRateLimiter:
             session.permanent = True
         if not _is_login_post():
             return None
-        wait = limiter.retry_after(_login_key())
+        wait = limiter.admit(_login_key())
         if not wait:
             return None
         minutes = max(round(wait / 60), 1)
@@ -93,12 +125,17 @@ def init_login_guard(app: Flask) -> LoginRateLimiter:
         return Response(body, status=429, headers={"Retry-After": str(wait)})
 
     @app.after_request
-    def count_failed_login(response: Response) -> Response:
-        if _is_login_post() and response.status_code != 429:
-            if current_user.is_authenticated:
-                limiter.reset(_login_key())
-            else:
-                limiter.record_failure(_login_key())
+    def forget_attempts_after_success(response: Response) -> Response:
+        # Every attempt was counted before its password was checked; a success clears them.
+        if _is_login_post() and response.status_code != 429 and current_user.is_authenticated:
+            limiter.reset(_login_key())
         return response
+
+    @user_logged_out.connect_via(app)
+    def end_session_on_server(_app: Flask, user: Any = None, **_: Any) -> None:
+        # The cookie is only cleared in this browser; a saved copy would still sign in.
+        if user is not None and getattr(user, "id", None) is not None:
+            end_sessions(user)
+            db.session.commit()
 
     return limiter

@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+from email_validator import EmailNotValidError, validate_email
 from flask import g, request
 from flask_security import hash_password
 from sqlalchemy import func, select
@@ -77,11 +78,20 @@ def ensure_roles() -> None:
     db.session.flush()
 
 
+def is_email_address(email: str) -> bool:
+    """Whether ``email`` is a well-formed address (syntax only: no mail is sent or looked up)."""
+    try:
+        validated = validate_email(email, check_deliverability=False)
+    except EmailNotValidError:
+        return False
+    return validated.normalized.lower() == email
+
+
 def create_user(email: str, role: str, password: str | None = None) -> User:
     """Create a user with one role; raise Invalid on a bad email, role or password."""
     email = email.strip().lower()
     errors: dict[str, list[str]] = {}
-    if "@" not in email or email.startswith("@") or email.endswith("@"):
+    if not is_email_address(email):
         errors["email"] = [f"{email!r} is not an email address."]
     if role not in ROLES:
         errors["role"] = [f"Unknown role {role!r}; choose one of {', '.join(ROLES)}."]
@@ -218,11 +228,24 @@ def _other_active_admins(user: User) -> int:
     ).all())
 
 
+def end_sessions(user: User) -> None:
+    """End every signed-in session of ``user`` on every host (logout, deactivation, role change).
+
+    Session and remember-me cookies name the user by ``fs_uniquifier``; a new one makes every
+    cookie issued before unknown, wherever it was saved. API tokens are separate (revoke them).
+    """
+    user.fs_uniquifier = uuid.uuid4().hex
+    db.session.flush()
+
+
 def set_user_active(user: User, active: bool) -> User:
     """Activate or deactivate ``user``; refuse to deactivate the last active admin."""
     if not active and any(r.name == "admin" for r in user.roles) and not _other_active_admins(user):
         # Nobody could sign in to reactivate anyone.
         raise Conflict(f"{user.email} is the last active admin; make someone else admin first.")
+    if not active:
+        # Reactivation must not bring an old session back to life.
+        end_sessions(user)
     user.active = active
     db.session.flush()
     return user
@@ -236,6 +259,9 @@ def set_user_role(user: User, role: str) -> User:
     if is_admin and role != "admin" and user.active and not _other_active_admins(user):
         raise Conflict(f"{user.email} is the last active admin; make someone else admin first.")
     ensure_roles()
+    if [r.name for r in user.roles] != [role]:
+        # A session signed in under the old role must not keep its permissions' menu or forms.
+        end_sessions(user)
     user.roles = [db.session.scalars(select(Role).where(Role.name == role)).one()]
     db.session.flush()
     return user
@@ -246,9 +272,8 @@ def set_user_password(user: User, password: str) -> User:
     if len(password or "") < 10:
         raise Invalid({"password": ["Use at least 10 characters."]})
     user.password = hash_password(password)
-    # A new uniquifier invalidates every session cookie issued for the old password.
-    user.fs_uniquifier = uuid.uuid4().hex
-    db.session.flush()
+    # Every session cookie issued for the old password ends.
+    end_sessions(user)
     return user
 
 

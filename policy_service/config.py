@@ -54,6 +54,10 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": False,
         "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SAMESITE": "Lax",
+        # Flask-Security's default ({"private": True, "no-store": True}) renders as the malformed
+        # "private=True, no-store=True"; every response already gets "no-store".
+        "SECURITY_CACHE_CONTROL": {},
         "SECURITY_DEFAULT_REMEMBER_ME": False,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         # Failed logins allowed per address before a lock-out window.
