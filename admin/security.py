@@ -11,18 +11,21 @@ from __future__ import annotations
 import csv
 import io
 import mimetypes
+import random
+import time
 from typing import Any
 
 import tablib
-from flask import abort, flash, redirect, request, url_for
-from flask_admin import BaseView
+from flask import abort, flash, g, redirect, request, url_for
+from flask_admin import BaseView, expose
 from flask_admin._compat import csv_encode
 from flask_admin.actions import action
-from flask_admin.babel import lazy_gettext
+from flask_admin.babel import gettext, lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_security import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
@@ -30,11 +33,17 @@ from wtforms import Form, HiddenField
 
 from policy_service.audit import AUDITED
 from policy_service.auth import Permission, has_permission
+from policy_service.logging import get_logger, safe_traceback
 
 # Views that change data; read-only users get 403 on them even for a GET of the form.
 WRITE_VIEWS = frozenset({"create_view", "edit_view", "delete_view", "ajax_update", "action_view"})
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 STALE_MESSAGE = "Someone else saved this record after you opened it; reload to see their changes."
+DUPLICATE_MESSAGE = "Another record already has this key or a record it refers to is missing."
+BUSY_MESSAGE = "Someone else was saving at the same moment; nothing was changed, try again."
+SAVE_FAILED_MESSAGE = "The record could not be saved; the error has been logged."
+# Saves retried when SQLite reports another writer (as run_serialized does for the API).
+SAVE_ATTEMPTS = 10
 # A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Largest export built in one request; a bigger one is refused, never cut short.
@@ -232,20 +241,72 @@ class SecureModelView(ModelView):
         return form
 
     def update_model(self, form: Form, model: Any) -> bool:
-        """Save, unless someone else saved the record after this form was opened."""
-        expected = getattr(form, "expected_version", None)
-        if (expected is not None and hasattr(model, "version")
-                and str(expected.data or "") != str(model.version)):
-            flash(STALE_MESSAGE, "error")
-            return False
-        return bool(super().update_model(form, model))
+        """Save, unless someone else saved the record after this form was opened.
+
+        On SQLite a save racing another writer is told "database is locked" at once; like the
+        API (``run_serialized``) it is rolled back and run again, and then meets the version
+        check of whichever save won.
+        """
+        for attempt in range(SAVE_ATTEMPTS):
+            expected = getattr(form, "expected_version", None)
+            if (expected is not None and hasattr(model, "version")
+                    and str(expected.data or "") != str(model.version)):
+                flash(STALE_MESSAGE, "error")
+                return False
+            g.admin_save_locked = False
+            g.admin_save_retries = True
+            try:
+                saved = super().update_model(form, model)
+            finally:
+                g.admin_save_retries = False
+            if saved:
+                return True
+            if not g.admin_save_locked:
+                return False
+            time.sleep(min(0.005 * 2 ** attempt, 0.25) * (1 + random.random()))  # noqa: S311
+        flash(STALE_MESSAGE, "error")
+        return False
 
     def handle_view_exception(self, exc: Exception) -> bool:
-        """A concurrent save detected at flush is reported as a stale edit, not a crash."""
+        """Database errors become a plain message; the user never sees SQL."""
         if isinstance(exc, StaleDataError):
             flash(STALE_MESSAGE, "error")
             return True
+        if isinstance(exc, OperationalError) and "database is locked" in str(exc):
+            g.admin_save_locked = True
+            if not g.get("admin_save_retries"):
+                flash(BUSY_MESSAGE, "error")
+            return True
+        if isinstance(exc, IntegrityError):
+            flash(DUPLICATE_MESSAGE, "error")
+            return True
+        if isinstance(exc, SQLAlchemyError):
+            get_logger("admin").error("admin_save_failed", view=self.endpoint,
+                                      error=type(exc).__name__, stack=safe_traceback(exc))
+            flash(SAVE_FAILED_MESSAGE, "error")
+            return True
         return super().handle_view_exception(exc)
+
+    def get_one(self, id: Any) -> Any:
+        """The record with this id, or None for an id that cannot be one (text for a number)."""
+        key_type = self.model.__mapper__.primary_key[0].type
+        if getattr(key_type, "python_type", None) is int and not (
+                isinstance(id, int) or (isinstance(id, str) and id.isascii() and id.isdigit()
+                                        and len(id) < 19)):
+            return None
+        return super().get_one(id)
+
+    @expose("/ajax/update/", methods=("POST",))
+    def ajax_update(self) -> Any:
+        """Inline edit with honest statuses: 404 for a missing record, 409 for a stale one,
+        422 for a value the form refuses (Flask-Admin answers 500 to all three)."""
+        result = super().ajax_update()
+        if not (isinstance(result, tuple) and result[1] == 500):
+            return result
+        message = str(result[0])
+        if message == str(gettext("Record does not exist.")):
+            return message, 404
+        return message, 409 if STALE_MESSAGE in message else 422
 
     # --- export --------------------------------------------------------------------------
 

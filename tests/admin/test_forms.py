@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from admin.security import STALE_MESSAGE
@@ -231,3 +232,56 @@ def test_patient_therapy_dates_are_checked(client: FlaskClient, login: Login,
     assert accepted.status_code == 302
     patient = session.scalar(select(Patient).where(Patient.external_id == "P777"))
     assert [(t.drug, t.outcome) for t in patient.therapies] == [("methotrexate", "intolerance")]
+
+
+def test_save_racing_another_writer_is_retried_then_meets_the_version_check(
+        client: FlaskClient, login: Login, records: Any, session: Session,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """SQLite's "database is locked" is retried like the API's writes, never shown as SQL."""
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    real_commit = session.commit
+    locked = OperationalError("UPDATE authorizations SET used_units=?", {}, Exception(
+        "database is locked"))
+    failures = iter([locked, locked])
+
+    def commit_after_two_locks() -> None:
+        error = next(failures, None)
+        if error is not None:
+            raise error
+        real_commit()
+
+    monkeypatch.setattr(session, "commit", commit_after_two_locks)
+    saved = client.post(url, data={**authorization_form(records), "used_units": "10"})
+    assert saved.status_code == 302
+    session.expire_all()
+    assert session.get(Authorization, records.authorization.id).used_units == 10
+
+
+def test_save_that_stays_locked_shows_the_stale_message_without_sql(
+        client: FlaskClient, login: Login, records: Any, session: Session,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+
+    def always_locked() -> None:
+        raise OperationalError("UPDATE authorizations SET used_units=? WHERE id = ?", {},
+                               Exception("database is locked"))
+
+    monkeypatch.setattr(session, "commit", always_locked)
+    monkeypatch.setattr("admin.security.SAVE_ATTEMPTS", 3)
+    page = client.post(url, data={**authorization_form(records), "used_units": "10"}
+                       ).get_data(as_text=True)
+    assert STALE_MESSAGE in page
+    assert "UPDATE" not in page and "database is locked" not in page
+
+
+@pytest.mark.parametrize(("pk", "status"), [("999999", 404), ("not-a-number", 404),
+                                            ("9" * 40, 404)])
+def test_inline_edit_of_a_missing_record_is_a_404(client: FlaskClient, login: Login,
+                                                  records: Any, pk: str, status: int) -> None:
+    login("coordinator")
+    response = client.post("/admin/authorization/ajax/update/",
+                           data={"list_form_pk": pk, "status": "cancelled"})
+    assert response.status_code == status
+    assert "Record does not exist." in response.get_data(as_text=True)
