@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from apispec.ext.marshmallow import MarshmallowPlugin
 from flask import Flask, Response, request
 from flask_smorest import Api
 from marshmallow import Schema
 from werkzeug.exceptions import HTTPException
 
+from policy_service.api.openapi import complete_document
 from policy_service.auth import Permission, require_token
 from policy_service.errors import http_problem, problem_response, wants_problem
 from policy_service.extensions import csrf
@@ -32,6 +35,11 @@ def schema_name(schema: type[Schema] | Schema) -> str:
 
 
 OPENAPI_PATH = "/api/v1/openapi.json"
+# Rules a field cannot say about itself, added to the named component schema.
+SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {
+    # A dose is given in mg or in mg/kg, not both and not neither.
+    "EligibilityDose": {"oneOf": [{"required": ["mg"]}, {"required": ["mg_per_kg"]}]},
+}
 API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims", "appointments",
                              "remittances", "policies"]
 
@@ -50,6 +58,7 @@ def init_api(app: Flask) -> Api:
         blueprint = import_module(f"policy_service.api.{module_name}").blp
         csrf.exempt(blueprint)
         api.register_blueprint(blueprint, url_prefix=f"/api/v1{blueprint.url_prefix or ''}")
+    complete_document(api.spec, SCHEMA_EXTRAS)
     from policy_service.api.cds import bp as cds_blueprint
 
     # CDS Hooks callers sign JWTs; they have no session and no CSRF token.
