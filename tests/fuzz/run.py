@@ -7,7 +7,7 @@ including the stateful one. Fails on any 5xx or any response that breaks the doc
 (status, content type, schema). Prints how many requests the server answered and how many were
 5xx, read from its request log.
 
-    python tests/fuzz/run.py --port 8811 [--max-examples 25] [--budget 420]
+    python tests/fuzz/run.py --port 8811 [--max-examples 15] [--budget 600]
 """
 
 from __future__ import annotations
@@ -62,8 +62,8 @@ def main() -> int:
     """Serve, fuzz with each role's token, stop the server, print the figures."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8811)
-    parser.add_argument("--max-examples", type=int, default=25)
-    parser.add_argument("--budget", type=int, default=420,
+    parser.add_argument("--max-examples", type=int, default=15)
+    parser.add_argument("--budget", type=int, default=600,
                         help="seconds each schemathesis run may take before it is stopped")
     options = parser.parse_args()
     if not os.environ.get("DATABASE_URL"):
