@@ -51,8 +51,12 @@ def parse_json(data: bytes) -> Any:
     except RecursionError:
         raise MalformedRequest(
             f"The JSON body nests deeper than {MAX_JSON_DEPTH} levels.") from None
+    except json.JSONDecodeError:
+        # Plain malformed JSON: the view decides (400 from the JSON API, 415 from an endpoint
+        # that reads another format); nothing in it can hurt the service.
+        return None
     except ValueError as exc:
-        # Malformed JSON, NaN/Infinity, or an integer of more than 4,300 digits.
+        # NaN/Infinity, or an integer of more than 4,300 digits.
         reason = "a number is too long" if "digits" in str(exc) else "it is not valid JSON"
         raise MalformedRequest(f"The body could not be read: {reason}.") from None
     check_document(document)
