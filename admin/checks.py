@@ -16,7 +16,6 @@ from wtforms import Form
 from policy_service.errors import normalise_errors
 from policy_service.schemas.bundle import (
     Messages,
-    validate_authorization_fields,
     validate_drug_fields,
     validate_package_fields,
     validate_patient_fields,
@@ -135,11 +134,6 @@ def patient_errors(form: Form) -> dict[str, str]:
     """The import's rules for a patient and, row by row, their therapies."""
     errors = check(form, validate_patient_fields, skip=("therapies",))
     return errors | check_rows(form, "therapies", validate_therapy_fields)
-
-
-def authorization_errors(form: Form) -> dict[str, str]:
-    """The import's rules for an authorization."""
-    return check(form, validate_authorization_fields)
 
 
 def number_positions(items: list[Any]) -> None:

@@ -17,7 +17,7 @@ from policy_service.extensions import db
 from policy_service.models import Authorization, ChangeRecord, Policy, PolicyVersion
 from policy_service.models.authorization import USABLE_STATUSES
 
-NEEDS_ACTION_STATUSES = ("requested", "pending", "denied", "appealed")
+NEEDS_ACTION_STATUSES = ("requested", "submitted", "info_requested", "denied", "appealed")
 
 
 # The dashboard shows at most this many groups of policy changes; the rest are in the history.

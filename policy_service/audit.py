@@ -152,6 +152,8 @@ def _snapshot_authorization(obj: Authorization, old: bool) -> dict[str, Any]:
     data = _fields(obj, AUTHORIZATION_FIELDS, old)
     data["payer"] = obj.payer.code if obj.payer else None
     data["patient"] = obj.patient.external_id if obj.patient else None
+    data["owner"] = obj.owner.email if obj.owner else None
+    data["renewal_of"] = obj.renewal_of.number if obj.renewal_of else None
     return data
 
 

@@ -240,10 +240,11 @@ def test_demo_authorizations_show_every_state_a_coordinator_meets() -> None:
     current = [a for a in authorizations if live(a)]
     expiring = [a for a in current if (a["valid_to"] - DEMO_TODAY).days <= 30]
     low_units = [a for a in current if a["approved_units"] - a["used_units"] < 50]
-    expired = [a for a in authorizations if a["status"] == "expired"]
+    expired = [a for a in authorizations
+               if a["status"] == "approved" and a["valid_to"] < DEMO_TODAY]
     assert len(current) - len(expiring) - len(low_units) >= 1
     assert expiring and low_units
-    assert [a["status"] for a in authorizations].count("pending") == 1
+    assert [a["status"] for a in authorizations].count("submitted") == 1
     assert [a["status"] for a in authorizations].count("denied") == 1
     assert expired and all(a["valid_to"] < DEMO_TODAY for a in expired)
     for a in authorizations:

@@ -5,20 +5,30 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app, url_for
+from flask import current_app, flash, request, url_for
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
 from sqlalchemy import String, and_, cast, or_
 from sqlalchemy.orm import Query
 from wtforms import Form
 
-from admin.checks import authorization_errors
+from admin.checks import field_messages, value
 from admin.fields import CommaListField, options
-from admin.security import SecureModelView, history_link, join_list
+from admin.security import STALE_MESSAGE, SecureModelView, history_link, join_list
 from admin.upcoming import forecast_timeline
-from policy_service.domain.icd10 import normalise_code
-from policy_service.models import AUTHORIZATION_STATUSES, SITES_OF_CARE, Authorization
+from policy_service.audit import current_actor
+from policy_service.errors import Conflict, Invalid
+from policy_service.extensions import db
+from policy_service.models import CHANNELS, SITES_OF_CARE, Authorization
 from policy_service.models.authorization import USABLE_STATUSES
+from policy_service.services.authorizations import (
+    StaleRecord,
+    authorization_errors,
+    create_authorization,
+    record_values,
+    stored_references,
+    update_authorization,
+)
 
 
 def low_remaining_clause(fraction: float) -> Any:
@@ -78,9 +88,14 @@ class HcpcsFilter(BaseSQLAFilter):
         return "includes"
 
 
-def _bar(used: int | None, approved: int | None) -> Markup:
-    if not approved:
+def _bar(used: int | None, approved: int | None, is_approved: bool = True) -> Markup:
+    if not is_approved:
+        # A request, a denial or a cancellation has no limit to show: nothing was approved.
+        return Markup('<span class="text-muted">not approved</span>')
+    if approved is None:
         return Markup('<span class="text-muted">no limit</span>')
+    if not approved:
+        return Markup('<span class="text-muted">none approved</span>')
     used = used or 0
     left = max(approved - used, 0)
     percent = min(round(100 * used / approved), 100)
@@ -95,12 +110,12 @@ def _bar(used: int | None, approved: int | None) -> Markup:
 
 def units_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
     """Column formatter: units used against approved, as a progress bar."""
-    return _bar(model.used_units, model.approved_units)
+    return _bar(model.used_units, model.approved_units, model.is_approved)
 
 
 def visits_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
     """Column formatter: visits used against approved, as a progress bar."""
-    return _bar(model.used_visits, model.approved_visits)
+    return _bar(model.used_visits, model.approved_visits, model.is_approved)
 
 
 def usage_link(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
@@ -113,16 +128,21 @@ class AuthorizationView(SecureModelView):
     """Prior authorizations with their window and what is left of them."""
 
     # What fits at 1366 px; the window start, the raw counts and the site are in details/export.
-    column_list = ["number", "patient", "payer", "hcpcs", "status", "valid_to", "units_left",
+    column_list = ["number", "patient", "payer", "hcpcs", "state", "valid_to", "units_left",
                    "visits_left", "usage", "history"]
-    column_details_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
-                           "valid_from", "valid_to", "approved_units", "used_units",
-                           "units_left", "approved_visits", "used_visits", "visits_left",
-                           "site_of_care", "notes", "usage", "forecast", "history"]
-    column_export_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status",
-                          "valid_from", "valid_to", "approved_units", "used_units", "units_left",
-                          "approved_visits", "used_visits", "visits_left", "site_of_care",
-                          "notes"]
+    column_details_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status", "state",
+                           "valid_from", "valid_to", "requested_units", "approved_units",
+                           "used_units", "units_left", "requested_visits", "approved_visits",
+                           "used_visits", "visits_left", "site_of_care", "submitted_on",
+                           "decided_on", "payer_reference", "channel", "ordering_npi",
+                           "denial_reason", "appeal_due", "follow_up_on", "owner", "renewal_of",
+                           "renewed_by", "notes", "usage", "forecast", "history"]
+    column_export_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status", "state",
+                          "valid_from", "valid_to", "requested_units", "approved_units",
+                          "used_units", "units_left", "requested_visits", "approved_visits",
+                          "used_visits", "visits_left", "site_of_care", "submitted_on",
+                          "decided_on", "payer_reference", "channel", "ordering_npi",
+                          "denial_reason", "appeal_due", "follow_up_on", "owner", "notes"]
     column_searchable_list = ["number", "patient.external_id"]
     column_filters = [
         ExpiringWithinFilter(Authorization.valid_to, "Expiring",
@@ -136,6 +156,7 @@ class AuthorizationView(SecureModelView):
         "patient.external_id",
     ]
     column_labels = {"payer.code": "Payer", "patient.external_id": "Patient",
+                     "ordering_npi": "Ordering NPI", "renewed_by": "Renewed by",
                      "hcpcs": "HCPCS", "units_left": "Units", "visits_left": "Visits",
                      "history": "History", "usage": "Usage",
                      "forecast": "Scheduled (forecast)"}
@@ -152,21 +173,86 @@ class AuthorizationView(SecureModelView):
                             "used_units", ("payer", "payer.code"),
                             ("patient", "patient.external_id")]
     column_default_sort = ("valid_to", False)
-    column_editable_list = ["status"]
-    form_choices = {"status": options(AUTHORIZATION_STATUSES),
-                    "site_of_care": options(SITES_OF_CARE, blank=True)}
-    form_excluded_columns = ["version", "usages"]
+    # Status moves only by transition (buttons on the details page); use only by claims.
+    form_columns = ["number", "patient", "payer", "hcpcs", "diagnoses", "site_of_care",
+                    "valid_from", "valid_to", "requested_units", "requested_visits",
+                    "approved_units", "approved_visits", "submitted_on", "decided_on",
+                    "payer_reference", "channel", "ordering_npi", "denial_reason", "appeal_due",
+                    "follow_up_on", "owner", "notes"]
+    form_choices = {"site_of_care": options(SITES_OF_CARE, blank=True),
+                    "channel": options(CHANNELS, blank=True)}
     form_overrides = {"hcpcs": CommaListField, "diagnoses": CommaListField}
     form_args = {"hcpcs": {"label": "HCPCS codes", "upper": True},
-                 "diagnoses": {"label": "Diagnoses (ICD-10-CM)", "upper": True}}
+                 "diagnoses": {"label": "Diagnoses (ICD-10-CM)", "upper": True},
+                 "ordering_npi": {"label": "Ordering provider NPI"}}
+
+    def form_record(self, form: Form) -> dict[str, Any]:
+        """The submitted values under their bundle names, references by natural key."""
+        values = {name: value(form, name) for name in self.form_columns
+                  if hasattr(form, name)}
+        for name, key in (("payer", "code"), ("patient", "external_id"), ("owner", "email")):
+            record = values.get(name)
+            values[name] = getattr(record, key) if record is not None else None
+        for name, data in list(values.items()):
+            if isinstance(data, str) and name not in ("hcpcs", "diagnoses"):
+                values[name] = data.strip() or None
+        return values
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """The import's rules: codes, window order, units and visits within what was approved."""
-        return authorization_errors(form)
+        """The checks every write path runs (codes known, window, limits, references)."""
+        values = self.form_record(form)
+        stored = self._editing()
+        if stored is not None:
+            values = {**record_values(stored), **values, "number": stored.number}
+        return field_messages(authorization_errors(values, stored_references([values])))
 
-    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        """Store diagnoses normalised and a blank site as none."""
-        model.diagnoses = [normalise_code(c) for c in model.diagnoses or []]
-        model.site_of_care = model.site_of_care or None
-        model.used_units = model.used_units or 0
-        model.used_visits = model.used_visits or 0
+    def _editing(self) -> Authorization | None:
+        record_id = request.args.get("id")
+        if (request.endpoint or "").endswith("edit_view") and record_id and record_id.isdigit():
+            return db.session.get(Authorization, int(record_id))
+        return None
+
+    def create_model(self, form: Form) -> Authorization | bool:
+        """Create through the authorizations service (the one write path)."""
+        try:
+            auth = create_authorization(self.form_record(form), current_actor())
+            db.session.commit()
+        except (Invalid, Conflict) as exc:
+            db.session.rollback()
+            flash(_problem_text(exc), "error")
+            return False
+        self.after_model_change(form, auth, True)
+        return auth
+
+    def update_model(self, form: Form, model: Authorization) -> bool:
+        """Edit through the authorizations service; a stale form is refused."""
+        expected = getattr(form, "expected_version", None)
+        version = int(expected.data) if expected is not None and str(
+            expected.data or "").isdigit() else None
+        values = self.form_record(form)
+        values.pop("number", None)
+        try:
+            update_authorization(model, values, current_actor(), expected_version=version)
+            db.session.commit()
+        except StaleRecord:
+            db.session.rollback()
+            flash(STALE_MESSAGE, "error")
+            return False
+        except (Invalid, Conflict) as exc:
+            db.session.rollback()
+            flash(_problem_text(exc), "error")
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def edit_form(self, obj: Any = None) -> Form:
+        """The number is the natural key: shown, not editable."""
+        form = super().edit_form(obj)
+        form.number.render_kw = {"readonly": True}
+        return form
+
+
+def _problem_text(exc: Invalid | Conflict) -> str:
+    if isinstance(exc, Invalid):
+        return "; ".join(exc.lines())
+    return exc.detail

@@ -13,7 +13,8 @@ from typing import Any
 # Fields a bundle record carries under the column's own name (natural keys and fields the
 # bundle spells differently, such as ``max_dose`` or ``billing_unit``, are listed apart).
 PAYER_ATTRS = ("name", "kind", "requires_jw_jz", "requires_ndc", "timely_filing_days",
-               "complex_admin_for_biologics", "external_ids", "notes")
+               "complex_admin_for_biologics", "external_ids", "decision_days",
+               "renewal_lead_days", "appeal_days", "notes")
 PAYER_DEFAULTS: Mapping[str, Any] = {
     "kind": "commercial", "requires_jw_jz": False, "requires_ndc": False,
     "timely_filing_days": 365, "complex_admin_for_biologics": True, "external_ids": [],
@@ -51,9 +52,11 @@ PATIENT_ATTRS = ("birth_date", "weight_kg")
 THERAPY_ATTRS = ("drug", "start", "end", "outcome")
 THERAPY_DEFAULTS: Mapping[str, Any] = {"end": None, "outcome": None}
 
-AUTHORIZATION_ATTRS = ("hcpcs", "status", "approved_units", "approved_visits", "used_units",
-                       "used_visits", "valid_from", "valid_to", "diagnoses", "site_of_care",
-                       "notes")
+AUTHORIZATION_ATTRS = ("hcpcs", "status", "requested_units", "requested_visits",
+                       "approved_units", "approved_visits", "used_units", "used_visits",
+                       "valid_from", "valid_to", "diagnoses", "site_of_care", "notes",
+                       "submitted_on", "decided_on", "payer_reference", "channel",
+                       "ordering_npi", "denial_reason", "appeal_due", "follow_up_on")
 AUTHORIZATION_DEFAULTS: Mapping[str, Any] = {
     "hcpcs": [], "status": "requested", "approved_units": None, "approved_visits": None,
     "used_units": 0, "used_visits": 0, "diagnoses": [], "site_of_care": None, "notes": None}

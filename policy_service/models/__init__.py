@@ -7,8 +7,12 @@ from policy_service.models.appointment import (
 )
 from policy_service.models.audit import ChangeRecord, Revision
 from policy_service.models.authorization import (
+    AUTHORIZATION_STATES,
     AUTHORIZATION_STATUSES,
+    CHANNELS,
     Authorization,
+    AuthorizationAttachment,
+    AuthorizationEvent,
     AuthorizationUsage,
 )
 from policy_service.models.cds import CdsTokenUse
@@ -44,7 +48,9 @@ __all__ = [
     "APPOINTMENT_STATUSES",
     "Appointment",
     "ScheduleUpload",
+    "AUTHORIZATION_STATES",
     "AUTHORIZATION_STATUSES",
+    "CHANNELS",
     "POLICY_STATUSES",
     "PAYER_KINDS",
     "ROLES",
@@ -52,6 +58,8 @@ __all__ = [
     "THERAPY_OUTCOMES",
     "ApiToken",
     "Authorization",
+    "AuthorizationAttachment",
+    "AuthorizationEvent",
     "AuthorizationUsage",
     "CdsTokenUse",
     "ChangeRecord",

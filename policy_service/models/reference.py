@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import JSON, ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -11,6 +12,46 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from policy_service.extensions import db
 
 PAYER_KINDS = ("medicare", "medicare_advantage", "medicaid", "commercial")
+
+# How long a payer takes to decide a standard prior-authorization request, how long after a
+# denial an appeal may be filed, and how early a renewal should go in, by kind of payer.
+# A payer's own contract may say otherwise: these are only the values a new payer starts with.
+PAYER_WORKFLOW_DEFAULTS: dict[str, dict[str, int]] = {
+    # Medicare FFS prior authorization (hospital outpatient services, 42 CFR 419.80-419.89):
+    # CMS's program guidance gives 10 business days, about 14 calendar days; redetermination
+    # requests within 120 days of the initial determination, 42 CFR 405.942(a).
+    "medicare": {"decision_days": 14, "appeal_days": 120, "renewal_lead_days": 30},
+    # Medicare Advantage, standard pre-service decisions within 7 calendar days from
+    # 2026-01-01 (CMS-0057-F, 42 CFR 422.568(b)(1)); reconsideration within 65 days,
+    # 42 CFR 422.582(b).
+    "medicare_advantage": {"decision_days": 7, "appeal_days": 65, "renewal_lead_days": 30},
+    # Medicaid managed care: 7 calendar days from 2026-01-01 (CMS-0057-F, 42 CFR
+    # 438.210(d)(1)); appeal within 60 days of the adverse benefit determination,
+    # 42 CFR 438.402(c)(2)(ii).
+    "medicaid": {"decision_days": 7, "appeal_days": 60, "renewal_lead_days": 30},
+    # Employer (ERISA) plans: non-urgent pre-service claims within 15 days, 29 CFR
+    # 2560.503-1(f)(2)(iii)(A); internal appeal within 180 days, 29 CFR 2560.503-1(h)(3)(i)
+    # and 45 CFR 147.136(b).
+    "commercial": {"decision_days": 15, "appeal_days": 180, "renewal_lead_days": 30},
+}
+# The renewal lead of 30 days is practice, not regulation: most payers accept a continuation
+# request in the last 30 days of an approval, and a decision takes up to 15 days.
+PAYER_WORKFLOW_SETTINGS = ("decision_days", "renewal_lead_days", "appeal_days")
+
+
+def payer_workflow_default(kind: str | None, setting: str) -> int:
+    """The documented default of a workflow ``setting`` for a payer of ``kind``."""
+    return PAYER_WORKFLOW_DEFAULTS.get(kind or "commercial",
+                                       PAYER_WORKFLOW_DEFAULTS["commercial"])[setting]
+
+
+def _kind_default(setting: str) -> Any:
+    def default(context: Any) -> int:
+        # Forms ask for a default with no statement (None): they get the commercial one.
+        kind = context.get_current_parameters().get("kind") if context is not None else None
+        return payer_workflow_default(kind, setting)
+
+    return default
 
 
 class Payer(db.Model):
@@ -29,6 +70,10 @@ class Payer(db.Model):
     # How others name this payer: the payer id of NM1*PR NM109 on 837/835 files, a CDS Hooks
     # Coverage payor's identifier value. One value names at most one payer.
     external_ids: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Defaults by kind (PAYER_WORKFLOW_DEFAULTS) whenever a writer leaves them out.
+    decision_days: Mapped[int] = mapped_column(default=_kind_default("decision_days"))
+    renewal_lead_days: Mapped[int] = mapped_column(default=_kind_default("renewal_lead_days"))
+    appeal_days: Mapped[int] = mapped_column(default=_kind_default("appeal_days"))
     notes: Mapped[str | None] = mapped_column(String(2000))
     version: Mapped[int] = mapped_column(default=1)
 

@@ -14,17 +14,27 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from marshmallow import RAISE, Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import (
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    validate,
+    validates_schema,
+)
 
-from policy_service.domain.codes import hcpcs_error
+from policy_service.domain.codes import hcpcs_error, npi_error
 from policy_service.domain.icd10 import code_error, normalise_code
 from policy_service.models import (
     AUTHORIZATION_STATUSES,
+    CHANNELS,
     PAYER_KINDS,
     POLICY_STATUSES,
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
 )
+from policy_service.models.authorization import LEGACY_STATUSES, USABLE_STATUSES
 from policy_service.schemas.fields import BoundedDate, BoundedDecimal, StrictInteger
 from rulesets.vocabulary import Decision
 
@@ -169,8 +179,9 @@ def date_range_errors(values: Mapping[str, Any], start: str, end: str) -> Messag
 
 
 def validate_payer_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the errors of a payer's settings (filing limit of a day or more, external ids)."""
-    errors = range_errors(values, at_least_one=("timely_filing_days",))
+    """Return the errors of a payer's settings (each number of days at least one, external ids)."""
+    errors = range_errors(values, at_least_one=("timely_filing_days", "decision_days",
+                                                "renewal_lead_days", "appeal_days"))
     seen: set[str] = set()
     for item in values.get("external_ids") or []:
         if not isinstance(item, str):
@@ -182,6 +193,9 @@ def validate_payer_fields(values: Mapping[str, Any]) -> Messages:
             _merge(errors, "external_ids", f"{item!r} is given twice.")
         seen.add(key)
     return errors
+    """Return the errors of a payer's settings (each number of days at least one)."""
+    return range_errors(values, at_least_one=("timely_filing_days", "decision_days",
+                                              "renewal_lead_days", "appeal_days"))
 
 
 def validate_package_fields(values: Mapping[str, Any]) -> Messages:
@@ -251,11 +265,38 @@ def validate_patient_fields(values: Mapping[str, Any]) -> Messages:
     return errors
 
 
+APPROVAL_NEEDS_LIMIT = ("An approved authorization needs approved_units or approved_visits "
+                        "(at least 1).")
+
+
+def approval_errors(values: Mapping[str, Any]) -> Messages:
+    """Return an error when an approved authorization has no limit, given its whole values.
+
+    Only an approved (or partially approved) one needs a limit: a request, a denial or a
+    cancellation may carry 0 or no approved units and visits.
+    """
+    limits = [values.get(name) for name in ("approved_units", "approved_visits")]
+    if values.get("status") not in USABLE_STATUSES or any(
+            _is_number(limit) and limit < 0 for limit in limits):
+        return {}
+    if any(_is_number(limit) and limit >= 1 for limit in limits):
+        return {}
+    return {"approved_units": [APPROVAL_NEEDS_LIMIT]}
+
+
 def validate_authorization_fields(values: Mapping[str, Any]) -> Messages:
-    """Return the cross-field errors of an authorization (codes, window, units and visits)."""
+    """Return the cross-field errors of an authorization (codes, window, units and visits).
+
+    ``approval_errors`` needs the whole record, so callers holding one run it too.
+    """
     errors = date_range_errors(values, "valid_from", "valid_to")
-    errors.update(range_errors(values, at_least_one=("approved_units", "approved_visits"),
-                               not_negative=("used_units", "used_visits")))
+    errors.update(date_range_errors(values, "submitted_on", "decided_on"))
+    errors.update(range_errors(values, at_least_one=("requested_units", "requested_visits"),
+                               not_negative=("used_units", "used_visits", "approved_units",
+                                             "approved_visits")))
+    npi = values.get("ordering_npi")
+    if npi not in (None, "") and (message := npi_error(npi)):
+        _merge(errors, "ordering_npi", message)
     for used, approved in (("used_units", "approved_units"), ("used_visits", "approved_visits")):
         used_value, approved_value = values.get(used), values.get(approved)
         if (_is_number(used_value) and _is_number(approved_value)
@@ -287,6 +328,9 @@ class PayerSchema(BundleRecordSchema):
     external_ids = fields.List(_text(80), metadata={
         "description": "How others name this payer: the payer id in NM1*PR NM109 of X12 "
                        "files, a CDS Hooks Coverage payor identifier."})
+    decision_days = _positive_int()
+    renewal_lead_days = _positive_int()
+    appeal_days = _positive_int()
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
 
     @validates_schema(skip_on_field_errors=False)
@@ -452,9 +496,12 @@ class AuthorizationSchema(BundleRecordSchema):
     payer = _text(40)
     patient = _text(64)
     hcpcs = fields.List(HcpcsCode())
-    status = _one_of(AUTHORIZATION_STATUSES)
-    approved_units = _positive_int(allow_none=True)
-    approved_visits = _positive_int(allow_none=True)
+    # Bundles may still say pending / expired / exhausted (read as submitted / approved).
+    status = _one_of((*AUTHORIZATION_STATUSES, *LEGACY_STATUSES))
+    requested_units = _positive_int(allow_none=True)
+    requested_visits = _positive_int(allow_none=True)
+    approved_units = _non_negative_int(allow_none=True)
+    approved_visits = _non_negative_int(allow_none=True)
     used_units = _non_negative_int()
     used_visits = _non_negative_int()
     valid_from = BoundedDate()
@@ -462,10 +509,29 @@ class AuthorizationSchema(BundleRecordSchema):
     diagnoses = fields.List(IcdCode())
     site_of_care = _one_of(SITES_OF_CARE, allow_none=True)
     notes = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    submitted_on = fields.Date(allow_none=True)
+    decided_on = fields.Date(allow_none=True)
+    payer_reference = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+    channel = _one_of(CHANNELS, allow_none=True)
+    ordering_npi = fields.String(allow_none=True)
+    denial_reason = fields.String(allow_none=True, validate=validate.Length(max=2000))
+    appeal_due = fields.Date(allow_none=True)
+    follow_up_on = fields.Date(allow_none=True)
+    owner = fields.String(allow_none=True, validate=validate.Length(min=3, max=255))
+    renewal_of = fields.String(allow_none=True, validate=validate.Length(min=1, max=64))
+
+    @post_load
+    def _current_status(self, data: dict[str, Any], **_kwargs: Any) -> dict[str, Any]:
+        if data.get("status") in LEGACY_STATUSES:
+            data["status"] = LEGACY_STATUSES[data["status"]]
+        return data
 
     @validates_schema(skip_on_field_errors=False)
     def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
-        if errors := validate_authorization_fields(data):
+        values = {**data}
+        if values.get("status") in LEGACY_STATUSES:
+            values["status"] = LEGACY_STATUSES[values["status"]]
+        if errors := validate_authorization_fields(values):
             raise ValidationError(errors)
 
 

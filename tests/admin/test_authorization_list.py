@@ -21,7 +21,7 @@ def test_list_shows_only_the_working_columns(client: FlaskClient, login: Login,
     head = page[page.index("<thead>"):page.index("</thead>")]
     headers = [html.unescape(re.sub(r"<[^>]+>", "", h)).strip()
                for h in re.findall(r'<th class="column-header[^"]*">(.*?)</th>', head, re.S)]
-    assert headers == ["Number", "Patient", "Payer", "HCPCS", "Status", "Valid To", "Units",
+    assert headers == ["Number", "Patient", "Payer", "HCPCS", "State", "Valid To", "Units",
                        "Visits", "Usage", "History"]
 
 

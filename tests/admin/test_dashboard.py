@@ -27,7 +27,7 @@ def test_dashboard_lists_each_kind_of_attention(client: FlaskClient, login: Logi
     today = dt.date.today()
     session.add_all([
         Authorization(number="A-PENDING", patient=records.patient, payer=records.payer,
-                      hcpcs=["J1745"], status="pending", valid_from=today,
+                      hcpcs=["J1745"], status="submitted", valid_from=today,
                       valid_to=today + dt.timedelta(days=200)),
         Authorization(number="A-LOW", patient=records.patient, payer=records.payer,
                       hcpcs=["J1745"], status="approved", approved_units=100, used_units=95,

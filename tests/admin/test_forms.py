@@ -39,8 +39,7 @@ def authorization_form(records: Any, **overrides: Any) -> dict[str, Any]:
     auth = records.authorization
     data = {
         "number": auth.number, "patient": auth.patient_id, "payer": auth.payer_id,
-        "hcpcs": "J1745", "status": "approved", "approved_units": "160",
-        "approved_visits": "4", "used_units": "0", "used_visits": "0",
+        "hcpcs": "J1745", "approved_units": "160", "approved_visits": "4",
         "valid_from": auth.valid_from.isoformat(), "valid_to": auth.valid_to.isoformat(),
         "diagnoses": "M05.79", "site_of_care": "office", "notes": "",
         "expected_version": str(auth.version),
@@ -88,15 +87,26 @@ def test_authorization_units_rules_on_fields(client: FlaskClient, login: Login,
                                              records: Any, session: Session) -> None:
     login("coordinator")
     url = f"/admin/authorization/edit/?id={records.authorization.id}"
-    response = client.post(url, data=authorization_form(records, used_units="170",
-                                                        approved_visits="-1",
-                                                        diagnoses="M05.79, XYZ"))
+    response = client.post(url, data=authorization_form(records, approved_visits="-1",
+                                                        diagnoses="M05.79, XYZ",
+                                                        ordering_npi="1234567890"))
     page = response.get_data(as_text=True)
-    assert "170 is more than the 160 approved." in field_errors(page, "used_units")
-    assert "Must be at least 1." in field_errors(page, "approved_visits")
+    assert "Must not be negative." in field_errors(page, "approved_visits")
     assert "&#39;XYZ&#39; is not an ICD-10-CM code" in field_errors(page, "diagnoses")
+    assert "Not a valid NPI" in field_errors(page, "ordering_npi")
     session.expire_all()
-    assert session.get(Authorization, records.authorization.id).used_units == 0
+    assert session.get(Authorization, records.authorization.id).approved_visits == 4
+
+
+def test_approved_authorization_needs_a_limit_on_the_form(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    page = client.post(url, data=authorization_form(records, approved_units="0",
+                                                    approved_visits="")).get_data(as_text=True)
+    assert "needs approved_units or approved_visits" in field_errors(page, "approved_units")
+    session.expire_all()
+    assert session.get(Authorization, records.authorization.id).approved_units == 160
 
 
 def test_stale_edit_is_refused(client: FlaskClient, login: Login, records: Any,
@@ -104,13 +114,13 @@ def test_stale_edit_is_refused(client: FlaskClient, login: Login, records: Any,
     login("coordinator")
     url = f"/admin/authorization/edit/?id={records.authorization.id}"
     opened = authorization_form(records)
-    first = client.post(url, data={**opened, "used_units": "10"})
+    first = client.post(url, data={**opened, "approved_units": "150"})
     assert first.status_code == 302
-    second = client.post(url, data={**opened, "used_units": "20"})
+    second = client.post(url, data={**opened, "approved_units": "140"})
     assert second.status_code == 200
     assert STALE_MESSAGE in second.get_data(as_text=True)
     session.expire_all()
-    assert session.get(Authorization, records.authorization.id).used_units == 10
+    assert session.get(Authorization, records.authorization.id).approved_units == 150
 
 
 def test_edit_form_carries_the_opened_version(client: FlaskClient, login: Login,
@@ -193,11 +203,12 @@ def test_editor_inline_edit_and_bulk_delete(client: FlaskClient, login: Login, r
                                             session: Session) -> None:
     login("coordinator")
     auth_id = records.authorization.id
+    # Status moves only by transition: the list no longer edits it in place.
     inline = client.post("/admin/authorization/ajax/update/",
                          data={"list_form_pk": auth_id, "status": "cancelled"})
-    assert inline.status_code == 200
+    assert inline.status_code == 403
     session.expire_all()
-    assert session.get(Authorization, auth_id).status == "cancelled"
+    assert session.get(Authorization, auth_id).status == "approved"
     deleted = client.post("/admin/authorization/action/",
                           data={"action": "delete", "rowid": [str(auth_id)]})
     assert deleted.status_code == 302

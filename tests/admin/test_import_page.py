@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from admin.import_view import EXPIRED_MESSAGE
 from policy_service.models import Authorization, ChangeRecord, Payer
+from policy_service.schemas.bundle import APPROVAL_NEEDS_LIMIT
 
 Login = Callable[[str], Any]
 URL = "/admin/import/"
@@ -196,10 +197,10 @@ def test_authorizations_csv_errors_name_the_row(client: FlaskClient, login: Logi
                                                 records: Any, session: Session) -> None:
     login("coordinator")
     text = (CSV_HEADER
-            + "A-4001,ACME,P001,J1745,approved,0,2,0,0,2026-01-01,2026-06-30,M05.79,office\n"
+            + "A-4001,ACME,P001,J1745,approved,0,0,0,0,2026-01-01,2026-06-30,M05.79,office\n"
             + "A-4002,ACME,P404,J1745,approved,10,2,0,0,2026-01-01,2025-06-30,M05.79,office\n")
     rows = error_rows(upload(client, text, "auths.csv").get_data(as_text=True))
-    assert ("row 2", "A-4001", "approved_units", "Must be at least 1.") in rows
+    assert ("row 2", "A-4001", "approved_units", APPROVAL_NEEDS_LIMIT) in rows
     assert ("row 3", "A-4002", "valid_to",
             "Must not be before valid_from (2026-01-01).") in rows
     assert any(r[:3] == ("row 3", "A-4002", "patient") and "Unknown patient 'P404'" in r[3]

@@ -24,7 +24,7 @@ VIEWS = {
     "authorization": "authorization",
     "changerecord": None,
 }
-EDITABLE_INLINE = {"authorization"}
+EDITABLE_INLINE: set[str] = set()
 READ_ONLY_VIEWS = {"changerecord"}
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 EDITORS = {"admin", "coordinator"}

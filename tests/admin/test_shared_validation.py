@@ -50,13 +50,28 @@ def test_authorization_codes_match_the_import(client: FlaskClient, login: Login,
     login("coordinator")
     url = f"/admin/authorization/edit/?id={records.authorization.id}"
     page = client.post(url, data=authorization_form(records, hcpcs="J1745, 12",
-                                                    used_units="-3")).get_data(as_text=True)
+                                                    approved_units="-3")).get_data(as_text=True)
     imported = import_errors({"authorizations": [{"number": "A-1001", "hcpcs": ["J1745", "12"],
-                                                  "used_units": -3}]})
+                                                  "approved_units": -3}]})
     assert imported["authorizations[0].hcpcs[1]"] == [HCPCS_MESSAGE]
-    assert imported["authorizations[0].used_units"] == ["Must not be negative."]
+    assert imported["authorizations[0].approved_units"] == ["Must not be negative."]
     assert HCPCS_MESSAGE in field_errors(page, "hcpcs")
-    assert "Must not be negative." in field_errors(page, "used_units")
+    assert "Must not be negative." in field_errors(page, "approved_units")
+    session.expire_all()
+    assert session.get(Authorization, records.authorization.id).hcpcs == ["J1745"]
+
+
+def test_unknown_drug_code_is_refused_by_form_and_import_alike(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    login("coordinator")
+    url = f"/admin/authorization/edit/?id={records.authorization.id}"
+    page = client.post(url, data=authorization_form(records, hcpcs="J1745, J9999")
+                       ).get_data(as_text=True)
+    imported = import_errors({"authorizations": [{"number": "A-1001",
+                                                  "hcpcs": ["J1745", "J9999"]}]})
+    message = "Unknown drug 'J9999': not in this bundle or the database."
+    assert imported["authorizations[0].hcpcs[1]"] == [message]
+    assert "Unknown drug &#39;J9999&#39;" in field_errors(page, "hcpcs")
     session.expire_all()
     assert session.get(Authorization, records.authorization.id).hcpcs == ["J1745"]
 

@@ -12,7 +12,6 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from policy_service.domain.fields import (
-    AUTHORIZATION_ATTRS,
     DRUG_ATTRS,
     MAX_DOSE_COLUMNS,
     PAYER_ATTRS,
@@ -33,6 +32,7 @@ from policy_service.models import (
 from policy_service.schemas.bundle import (
     BundleSchema,
 )
+from policy_service.services.authorizations import record_values
 
 
 def payer_record(payer: Payer) -> dict[str, Any]:
@@ -76,11 +76,7 @@ def patient_record(patient: Patient) -> dict[str, Any]:
 
 def authorization_record(authorization: Authorization) -> dict[str, Any]:
     """Return an authorization as a raw bundle record (dump it with AuthorizationSchema)."""
-    record: dict[str, Any] = {"number": authorization.number,
-                              "payer": authorization.payer.code,
-                              "patient": authorization.patient.external_id}
-    record.update({name: getattr(authorization, name) for name in AUTHORIZATION_ATTRS})
-    return record
+    return record_values(authorization)
 
 
 def export_bundle() -> dict[str, Any]:

@@ -9,10 +9,8 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from policy_service.audit import acting_as
+from policy_service.audit import acting_as, current_actor
 from policy_service.domain.fields import (
-    AUTHORIZATION_ATTRS,
-    AUTHORIZATION_DEFAULTS,
     DRUG_ATTRS,
     DRUG_DEFAULTS,
     PACKAGE_DEFAULTS,
@@ -41,6 +39,11 @@ from policy_service.models import (
 from policy_service.models.policy import sync_policy_codes
 from policy_service.schemas.bundle import (
     BUNDLE_KINDS,
+)
+from policy_service.services.authorizations import (
+    get_authorization,
+    import_authorization,
+    update_authorization,
 )
 from policy_service.services.bundle.parse import merge_bundle_files
 from policy_service.services.bundle.validate import Entries, check_bundle
@@ -184,26 +187,26 @@ def _import_patients(entries: Entries, summary: Summary) -> dict[str, Patient]:
     return stored
 
 
-def _import_authorizations(entries: Entries, payers: Mapping[str, Payer],
-                           patients: Mapping[str, Patient], summary: Summary) -> None:
+def _import_authorizations(entries: Entries, summary: Summary) -> None:
+    """Write through the authorizations' own service; renewal links once every record exists."""
     numbers = [entry["number"] for _, entry in entries]
-    stored = {a.number: a for a in db.session.scalars(
-        select(Authorization).where(Authorization.number.in_(numbers)))}
+    stored = set(db.session.scalars(
+        select(Authorization.number).where(Authorization.number.in_(numbers))))
+    changes: dict[str, bool] = {}
     for _, entry in entries:
-        values: dict[str, Any] = {name: entry[name] for name in AUTHORIZATION_ATTRS
-                                  if name in entry}
-        if "payer" in entry:
-            values["payer"] = payers[entry["payer"]]
-        if "patient" in entry:
-            values["patient"] = patients[entry["patient"]]
-        authorization = stored.get(entry["number"])
-        if authorization is None:
-            authorization = Authorization(number=entry["number"],
-                                          **{**AUTHORIZATION_DEFAULTS, **values})
-            db.session.add(authorization)
-            _count(summary, "authorizations", True, True)
-        else:
-            _count(summary, "authorizations", False, apply_values(authorization, values))
+        values = {name: value for name, value in entry.items() if name != "renewal_of"}
+        _authorization, changes[entry["number"]] = import_authorization(values, current_actor())
+    for _, entry in entries:
+        if "renewal_of" not in entry:
+            continue
+        authorization = get_authorization(entry["number"])
+        linked = authorization.renewal_of.number if authorization.renewal_of else None
+        if linked != entry["renewal_of"]:
+            update_authorization(authorization, {"renewal_of": entry["renewal_of"]},
+                                 current_actor())
+            changes[entry["number"]] = True
+    for number, changed in changes.items():
+        _count(summary, "authorizations", number not in stored, changed)
 
 
 def _referenced(model: Any, key: Any, wanted: set[str], known: dict[str, Any]) -> dict[str, Any]:
@@ -232,11 +235,9 @@ def import_bundle(data: Any, actor: str = "system") -> Summary:
                       for _, e in loaded[kind] if "payer" in e}
         payers = _referenced(Payer, Payer.code, payer_refs, payers)
         _import_policies(loaded["policies"], numbers, payers, summary)
-        patients = _import_patients(loaded["patients"], summary)
+        _import_patients(loaded["patients"], summary)
         db.session.flush()
-        patient_refs = {e["patient"] for _, e in loaded["authorizations"] if "patient" in e}
-        patients = _referenced(Patient, Patient.external_id, patient_refs, patients)
-        _import_authorizations(loaded["authorizations"], payers, patients, summary)
+        _import_authorizations(loaded["authorizations"], summary)
         db.session.flush()
     return summary
 

@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from policy_service.domain.fields import (
-    AUTHORIZATION_ATTRS,
+    AUTHORIZATION_DEFAULTS,
     stored_values,
 )
 from policy_service.errors import Invalid
@@ -34,9 +34,16 @@ from policy_service.schemas.bundle import (
     PatientSchema,
     PayerSchema,
     PolicyVersionSchema,
+    approval_errors,
     validate_authorization_fields,
     validate_drug_fields,
     validate_policy_version_fields,
+)
+from policy_service.services.authorizations import (
+    Known,
+    record_values,
+    reference_errors,
+    stored_references,
 )
 from policy_service.services.payers import external_id_conflicts
 from policy_service.services.policies import (
@@ -159,6 +166,9 @@ class _Existing:
             .options(selectinload(Policy.versions)))}
         self.authorizations = {a.number: a for a in session.scalars(
             select(Authorization).where(Authorization.number.in_(numbers)))}
+        # Owners and renewed authorizations the bundle names that are stored.
+        self.authorization_references = stored_references(
+            entry for _, entry in loaded["authorizations"])
 
     def exists(self, kind: str, key: str) -> bool:
         """Return whether a record of ``kind`` with natural key ``key`` is stored."""
@@ -238,13 +248,12 @@ def _check_references(sections: Mapping[str, list[Any]],
         for field in ("hcpcs", "preferred_products"):
             for position, code in enumerate(entry.get(field, [])):
                 need(drugs, code, ["policies", index, field, position], "drug")
+    # The authorizations' own reference rules, with this bundle's records counted as known.
+    known = existing.authorization_references | Known(
+        payers=payers, patients=patients, drugs=drugs,
+        authorizations=keys("authorizations", "number"))
     for index, entry in loaded["authorizations"]:
-        if "payer" in entry:
-            need(payers, entry["payer"], ["authorizations", index, "payer"], "payer")
-        if "patient" in entry:
-            need(patients, entry["patient"], ["authorizations", index, "patient"], "patient")
-        for position, code in enumerate(entry.get("hcpcs", [])):
-            need(drugs, code, ["authorizations", index, "hcpcs", position], "drug")
+        _merge_tree(tree, ["authorizations", index], reference_errors(entry, known))
 
 
 def _check_new_records(loaded: Loaded, existing: _Existing,
@@ -286,9 +295,14 @@ def _check_against_stored(loaded: Loaded, existing: _Existing,
     recorded = _recorded_use([a.id for a in existing.authorizations.values()])
     for index, entry in loaded["authorizations"]:
         authorization = existing.authorizations.get(entry["number"])
+        stored_record = (record_values(authorization) if authorization is not None
+                         else AUTHORIZATION_DEFAULTS)
+        # The whole record's rules (an approved one needs a limit); references were checked
+        # against the bundle as well as the database above.
+        merged = {**stored_record, **entry}
+        _merge_tree(tree, ["authorizations", index], validate_authorization_fields(merged))
+        _merge_tree(tree, ["authorizations", index], approval_errors(merged))
         if authorization is not None:
-            merged = {**stored_values(authorization, AUTHORIZATION_ATTRS), **entry}
-            _merge_tree(tree, ["authorizations", index], validate_authorization_fields(merged))
             claimed = recorded.get(authorization.id, {})
             for field, total in claimed.items():
                 if field in entry and (entry[field] or 0) < total:
