@@ -24,6 +24,7 @@ from admin.views.history import ChangeRecordView
 from admin.views.patients import PatientView
 from admin.views.policies import PolicyVersionView, PolicyView
 from admin.views.reference import DrugView, PayerView
+from admin.worklist import WorkView
 from policy_service.extensions import db
 from policy_service.models import (
     Authorization,
@@ -62,6 +63,9 @@ def init_admin(app: Flask) -> Admin:
     app.extensions["policy_admin"] = admin
     admin.add_view(AuthorizationView(Authorization, db, name="Authorizations",
                                      endpoint="authorization"))
+    # In the "Checks" dropdown: the top menu must stay on one line at 1366 px.
+    admin.add_view(WorkView(name="Work queue", endpoint="work", url="/admin/work",
+                            category="Checks"))
     admin.add_view(PatientView(Patient, db, name="Patients", endpoint="patient"))
     admin.add_view(PolicyView(Policy, db, name="Policies", endpoint="policy",
                               category="Policies"))

@@ -16,6 +16,7 @@ from admin.views.authorizations import low_fraction, low_remaining_clause
 from policy_service.extensions import db
 from policy_service.models import Authorization, ChangeRecord, Policy, PolicyVersion
 from policy_service.models.authorization import USABLE_STATUSES
+from policy_service.services.worklist import DecisionStats, counts, decision_stats, worklist
 
 NEEDS_ACTION_STATUSES = ("requested", "submitted", "info_requested", "denied", "appealed")
 
@@ -71,6 +72,8 @@ class Dashboard:
     policies_changing: list[PolicyVersion] = field(default_factory=list)
     recent_changes: list[ChangeGroup] = field(default_factory=list)
     recent_change_count: int = 0
+    work_counts: dict[str, int] = field(default_factory=dict)
+    decisions: DecisionStats | None = None
 
 
 def _authorizations(*conditions: Any) -> list[Authorization]:
@@ -118,6 +121,8 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
     for group in grouped:
         group.changes = [(change, versions[change.id]) for change, _version in group.changes]
     board.recent_changes = grouped
+    board.work_counts = counts(worklist(today))
+    board.decisions = decision_stats(today)
     return board
 
 

@@ -36,13 +36,16 @@ class Permission(enum.Enum):
     MANAGE_USERS = "manage_users"
     IMPORT_REMITTANCES = "import_remittances"
     READ_DENIALS = "read_denials"
+    # Create authorizations and move them along the payer's process (schedulers and billers
+    # read the queue but do not change authorizations; billers record use with RECORD_USAGE).
+    EDIT_AUTHORIZATIONS = "edit_authorizations"
 
 
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "admin": frozenset(Permission),
     "coordinator": frozenset({Permission.READ, Permission.EDIT_POLICY_DATA,
                               Permission.CHECK_ELIGIBILITY, Permission.WRITE_APPOINTMENTS,
-                              Permission.READ_DENIALS}),
+                              Permission.READ_DENIALS, Permission.EDIT_AUTHORIZATIONS}),
     "scheduler": frozenset({Permission.READ, Permission.CHECK_ELIGIBILITY,
                             Permission.WRITE_APPOINTMENTS}),
     "biller": frozenset({Permission.READ, Permission.CHECK_CLAIMS, Permission.RECORD_USAGE,

@@ -450,3 +450,39 @@ def quickstart_command(ctx: click.Context, host: str, port: int) -> None:
     db.engine.dispose()
     click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
     ctx.invoke(serve_command, host=host, port=port, workers=2)
+
+
+@commands.command("digest")
+@click.option("--owner", metavar="EMAIL", help="Only the items of authorizations this user owns.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True)
+@with_appcontext
+@reports_errors
+def digest_command(owner: str | None, output: str) -> None:
+    """The work queue's counts and record numbers, for a cron job or an e-mail (no patient
+    details)."""
+    import datetime as dt
+    import json
+
+    from policy_service.auth import find_user
+    from policy_service.database import run_serialized
+    from policy_service.services.worklist import counts, worklist
+
+    if owner is not None:
+        owner = find_user(owner).email
+    today = dt.date.today()
+    # Reading the schedule may refresh and store appointments' standing checks.
+    items = run_serialized(lambda: worklist(today, owner=owner))
+    if output == "json":
+        click.echo(json.dumps({"date": today.isoformat(), "owner": owner,
+                               "counts": counts(items),
+                               "items": [item.as_dict() for item in items]}, indent=2))
+        return
+    click.echo(f"Work queue on {today.isoformat()}" + (f" for {owner}" if owner else "")
+               + f": {len(items)} item(s).")
+    for kind, count in counts(items).items():
+        if count:
+            click.echo(f"  {kind.replace('_', ' ')}: {count}")
+    for item in items:
+        records = ", ".join(r for r in (item.authorization, item.appointment) if r)
+        click.echo(f"{item.due_on.isoformat()}  {item.kind:<34} {records}  {item.message}")

@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import io
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
-from policy_service.models import Policy
+from policy_service.models import Authorization, Policy
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services.appointments import upsert
+from policy_service.services.authorizations import add_attachment
 from policy_service.services.policies import new_draft
 from policy_service.services.usage import record_usage
 from tests.eligibility.world import BASE_REQUEST, build_world
@@ -35,6 +37,10 @@ USE = {"claim_reference": "CLM-1", "date_of_service": "2026-03-10", "units": 40,
 # An 835 body (text, not JSON): one paid claim of the world's patient.
 REMITTANCE = build_835([Claim("CLM-835", [Line("J1745", 100, units=10)])], payer="MEDICARE-B")
 
+NEW_AUTHORIZATION = {"number": "A-2001", "payer": "MEDICARE-B", "patient": "P001",
+                     "hcpcs": ["J1745"], "valid_from": "2026-07-01", "valid_to": "2026-12-31"}
+# A multipart upload (see test_route_answers_by_role), not a JSON body.
+LETTER = b"%PDF-1.4\n%%EOF\n"
 POLICY = "/api/v1/policies/MEDICARE-B/infliximab"
 CASE = {"name": "RA", "request": BASE_REQUEST,
         "expect": {"decision": "eligible", "codes": [], "absent": []}}
@@ -77,6 +83,16 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/policies/compare?hcpcs=J1745", None, READERS),
     ("GET", "/api/v1/authorizations/A-1001/forecast", None,
      {"admin", "coordinator", "scheduler", "biller"}),
+    ("POST", "/api/v1/authorizations", NEW_AUTHORIZATION, EDITORS),
+    ("PATCH", "/api/v1/authorizations/A-1001", {"payer_reference": "MB-1"}, EDITORS),
+    ("POST", "/api/v1/authorizations/A-1001/transitions", {"to": "cancelled"}, EDITORS),
+    ("POST", "/api/v1/authorizations/A-1001/notes", {"text": "Called the payer."}, EDITORS),
+    ("GET", "/api/v1/authorizations/A-1001/events", None, READERS),
+    ("POST", "/api/v1/authorizations/A-1001/renew", None, EDITORS),
+    ("POST", "/api/v1/authorizations/A-1001/attachments", LETTER, EDITORS),
+    ("GET", "/api/v1/authorizations/A-1001/attachments", None, READERS),
+    ("GET", "/api/v1/authorizations/A-1001/attachments/LETTER-ID", None, READERS),
+    ("GET", "/api/v1/worklist", None, READERS),
 ]
 ROLES = ["anonymous", "admin", "coordinator", "scheduler", "biller"]
 
@@ -94,6 +110,7 @@ def test_matrix_covers_every_api_route(app) -> None:
         path = path.replace("<number>", "A-1001").replace("<claim_reference>", "CLM-0")
         path = path.replace("<appointment_id>", "APT-0")
         path = path.replace("<path:code>", "MEDICARE-B/infliximab").replace("<int:number>", "2")
+        path = path.replace("<int:attachment_id>", "LETTER-ID")
         covered.add((method, path))
     assert covered == {(method, path.split("?")[0]) for method, path, _body, _roles in ROUTES}
 
@@ -113,7 +130,17 @@ def test_route_answers_by_role(client, session, auth_header, role, method, path,
         policy = session.scalar(select(Policy).where(Policy.code == "MEDICARE-B/infliximab"))
         draft = new_draft(policy, {"effective_from": dt.date(2027, 1, 1)})
         headers["If-Match"] = f'"{draft.version}"'
-    if isinstance(body, str):
+    if path.startswith("/api/v1/authorizations/A-1001"):
+        auth = session.scalar(select(Authorization).where(Authorization.number == "A-1001"))
+        headers.setdefault("If-Match", f'"{auth.version}"')
+        if "LETTER-ID" in path:
+            letter = add_attachment(auth, "letter.pdf", LETTER, "system")
+            path = path.replace("LETTER-ID", str(letter.id))
+    if isinstance(body, bytes):
+        response = client.open(path, method=method, headers=headers,
+                               data={"file": (io.BytesIO(body), "letter.pdf")},
+                               content_type="multipart/form-data")
+    elif isinstance(body, str):
         response = client.open(path, method=method, data=body, headers=headers,
                                content_type="application/edi-x12")
     else:

@@ -6,6 +6,7 @@ import datetime as dt
 from typing import Any
 
 from flask import current_app, flash, request, url_for
+from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
 from sqlalchemy import String, and_, cast, or_
@@ -16,19 +17,24 @@ from admin.checks import field_messages, value
 from admin.fields import CommaListField, options
 from admin.security import STALE_MESSAGE, SecureModelView, history_link, join_list
 from admin.upcoming import forecast_timeline
+from admin.worklist import assignable_users, may_change_authorizations
 from policy_service.audit import current_actor
 from policy_service.errors import Conflict, Invalid
 from policy_service.extensions import db
 from policy_service.models import CHANNELS, SITES_OF_CARE, Authorization
 from policy_service.models.authorization import USABLE_STATUSES
 from policy_service.services.authorizations import (
+    TRANSITIONS,
     StaleRecord,
+    attachments,
     authorization_errors,
     create_authorization,
+    events,
     record_values,
     stored_references,
     update_authorization,
 )
+from policy_service.services.worklist import dose_outlook
 
 
 def low_remaining_clause(fraction: float) -> Any:
@@ -244,6 +250,20 @@ class AuthorizationView(SecureModelView):
             return False
         self.after_model_change(form, model, False)
         return True
+
+    details_template = "admin/authorization_details.html"
+
+    @expose("/details/")
+    def details_view(self) -> Any:
+        """The record with its lifecycle actions, letters and events."""
+        record_id = request.args.get("id", "")
+        auth = db.session.get(Authorization, int(record_id)) if record_id.isdigit() else None
+        if auth is not None:
+            self._template_args.update(
+                events=events(auth), letters=attachments(auth), transitions=TRANSITIONS,
+                may_act=may_change_authorizations(), users=assignable_users(),
+                doses=dose_outlook(number=auth.number).get(auth.number))
+        return super().details_view()
 
     def edit_form(self, obj: Any = None) -> Form:
         """The number is the natural key: shown, not editable."""

@@ -41,7 +41,8 @@ SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {
     "EligibilityDose": {"oneOf": [{"required": ["mg"]}, {"required": ["mg_per_kg"]}]},
 }
 API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims", "appointments",
-                             "remittances", "policies"]
+                             "remittances", "policies",
+                             "authorizations", "worklist"]
 
 
 def init_api(app: Flask) -> Api:

@@ -6,12 +6,15 @@ import datetime as dt
 from collections.abc import Callable
 from typing import Any
 
+from flask import Response
 from flask_smorest import Blueprint
 from marshmallow import RAISE, fields, validate
 from sqlalchemy import Select, false, func, select
 from sqlalchemy.orm import selectinload
 
+from policy_service.api.authorizations import authorization_item, authorization_response
 from policy_service.auth import Permission, token_required
+from policy_service.database import run_serialized
 from policy_service.errors import NotFound
 from policy_service.extensions import db
 from policy_service.models import (
@@ -27,7 +30,6 @@ from policy_service.models import (
 )
 from policy_service.models.policy import PolicyCode
 from policy_service.schemas.bundle import (
-    AuthorizationSchema,
     DrugSchema,
     PayerSchema,
     PolicyVersionSchema,
@@ -35,7 +37,6 @@ from policy_service.schemas.bundle import (
 from policy_service.schemas.common import StrictSchema
 from policy_service.schemas.fields import BoundedDate, QueryInteger
 from policy_service.services.bundle import (
-    authorization_record,
     drug_record,
     payer_record,
     policy_record,
@@ -92,14 +93,6 @@ def _page(query: Select[Any], args: dict[str, Any],
         query.limit(args["per_page"]).offset((args["page"] - 1) * args["per_page"]))
     return {"items": [to_item(row) for row in rows], "page": args["page"],
             "per_page": args["per_page"], "total": total}
-
-
-def authorization_item(auth: Authorization) -> dict[str, Any]:
-    """An authorization in bundle shape plus what remains of it."""
-    item = AuthorizationSchema().dump(authorization_record(auth))
-    item["remaining_units"] = auth.remaining_units
-    item["remaining_visits"] = auth.remaining_visits
-    return item
 
 
 @blp.route("/payers", methods=["GET"])
@@ -225,9 +218,10 @@ def list_authorizations(args: dict[str, Any]) -> dict[str, Any]:
 
 @blp.route("/authorizations/<number>", methods=["GET"])
 @token_required(Permission.READ)
-def get_authorization(number: str) -> dict[str, Any]:
-    """One authorization with remaining units and visits."""
+def get_authorization(number: str) -> Response:
+    """One authorization with remaining units and visits, its state and its ETag."""
     auth = db.session.scalar(select(Authorization).where(Authorization.number == number))
     if auth is None:
         raise NotFound(f"No authorization {number}.")
-    return authorization_item(auth)
+    # Reading the schedule may refresh appointments' standing checks; keep them.
+    return run_serialized(lambda: authorization_response(auth, with_doses=True))

@@ -328,8 +328,9 @@ def update_authorization(auth: Authorization, values: Mapping[str, Any], actor: 
     if refused:
         raise Invalid(refused)
     merged = {**record_values(auth), **values}
-    _check(merged)
+    # Named on the limit the caller lowered, not on the use the claims recorded.
     _check_used_within(auth, merged)
+    _check(merged)
     resolved = _resolve({k: v for k, v in values.items()
                          if k in ("payer", "patient", "owner", "renewal_of")})
     _check_renewal_free(resolved.get("renewal_of"), auth)
@@ -397,8 +398,8 @@ def transition(auth: Authorization, to: str, actor: str, *, on: dt.date | None =
         raise Invalid({name: ["Unknown field."] for name in sorted(unknown)})
     values = {**decision, **_consequences(auth, to, on, reason, decision)}
     merged = {**record_values(auth), **values, "status": to}
-    _check(merged)
     _check_used_within(auth, merged)
+    _check(merged)
     before = auth.status
     _apply(auth, values)
     auth.status = to
@@ -504,7 +505,7 @@ def add_attachment(auth: Authorization, filename: str, data: bytes,
     if not data:
         raise Invalid({"file": ["The file is empty."]})
     if len(data) > MAX_ATTACHMENT_BYTES:
-        raise Invalid({"file": [f"At most {MAX_ATTACHMENT_BYTES // (1024 * 1024)} MB."]})
+        raise Invalid({"file": [f"At most {MAX_ATTACHMENT_BYTES / (1024 * 1024):g} MB."]})
     content_type = sniff_content_type(data)
     if content_type is None:
         raise Invalid({"file": ["Only PDF, PNG, JPEG or TIFF files (checked by content)."]})
