@@ -320,9 +320,8 @@ def _void(reference: str, payer: Payer, actor: str, problems: list[str]) -> tupl
     return units, visits
 
 
-def _appeal_due(payer: Payer, adjudicated_on: dt.date) -> dt.date | None:
-    days = getattr(payer, "appeal_days", None)  # TODO(remit): payer.appeal_days once authz lands
-    return adjudicated_on + dt.timedelta(days=days) if days is not None else None
+def _appeal_due(payer: Payer, adjudicated_on: dt.date) -> dt.date:
+    return adjudicated_on + dt.timedelta(days=payer.appeal_days)
 
 
 def _denials(plan: _ClaimPlan, payer: Payer, adjudicated_on: dt.date,

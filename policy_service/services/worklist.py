@@ -21,6 +21,7 @@ from policy_service.extensions import db
 from policy_service.models import Authorization, AuthorizationEvent, Payer
 from policy_service.models.authorization import USABLE_STATUSES
 from policy_service.services.appointments import CheckedAppointment, Filters, list_with_checks
+from policy_service.services.denials import open_appeals
 from rulesets.vocabulary import Decision
 
 KINDS = (
@@ -127,6 +128,12 @@ def appeals_due(today: dt.date) -> list[WorkItem]:
             for auth in _authorizations(Authorization.status == "denied",
                                         Authorization.appeal_due >= today)
             if auth.appeal_due is not None]
+
+
+def claim_appeals_due(today: dt.date) -> list[WorkItem]:
+    """Claims a payer's remittance denied (in whole or part) that can still be appealed."""
+    return [_item("appeal_due", appeal.appeal_due, appeal.authorization, appeal.message)
+            for appeal in open_appeals(today)]
 
 
 def renewal_in_progress(auth: Authorization) -> bool:
@@ -258,7 +265,7 @@ def appointment_items(today: dt.date) -> list[WorkItem]:
 
 
 SOURCES: tuple[Callable[[dt.date], list[WorkItem]], ...] = (
-    follow_ups_due, decisions_overdue, information_requested, appeals_due,
+    follow_ups_due, decisions_overdue, information_requested, appeals_due, claim_appeals_due,
     expiring_without_renewal, appointment_items)
 
 
