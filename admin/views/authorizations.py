@@ -10,6 +10,7 @@ from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
 from sqlalchemy import String, and_, cast, or_
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Query
 from wtforms import Form
 
@@ -230,8 +231,12 @@ class AuthorizationView(SecureModelView):
         self.after_model_change(form, auth, True)
         return auth
 
-    def update_model(self, form: Form, model: Authorization) -> bool:
-        """Edit through the authorizations service; a stale form is refused."""
+    def save_once(self, form: Form, model: Authorization) -> bool:
+        """Edit through the authorizations service; a stale form is refused.
+
+        The secure base runs this inside its retry loop, so a save that meets SQLite's
+        "database is locked" is rolled back and tried again, never shown as SQL.
+        """
         expected = getattr(form, "expected_version", None)
         version = int(expected.data) if expected is not None and str(
             expected.data or "").isdigit() else None
@@ -247,6 +252,10 @@ class AuthorizationView(SecureModelView):
         except (Invalid, Conflict) as exc:
             db.session.rollback()
             flash(_problem_text(exc), "error")
+            return False
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            self.handle_view_exception(exc)
             return False
         self.after_model_change(form, model, False)
         return True

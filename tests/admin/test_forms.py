@@ -263,10 +263,10 @@ def test_save_racing_another_writer_is_retried_then_meets_the_version_check(
         real_commit()
 
     monkeypatch.setattr(session, "commit", commit_after_two_locks)
-    saved = client.post(url, data={**authorization_form(records), "used_units": "10"})
+    saved = client.post(url, data=authorization_form(records, approved_units="170"))
     assert saved.status_code == 302
     session.expire_all()
-    assert session.get(Authorization, records.authorization.id).used_units == 10
+    assert session.get(Authorization, records.authorization.id).approved_units == 170
 
 
 def test_save_that_stays_locked_shows_the_stale_message_without_sql(
@@ -281,18 +281,17 @@ def test_save_that_stays_locked_shows_the_stale_message_without_sql(
 
     monkeypatch.setattr(session, "commit", always_locked)
     monkeypatch.setattr("admin.security.SAVE_ATTEMPTS", 3)
-    page = client.post(url, data={**authorization_form(records), "used_units": "10"}
+    page = client.post(url, data=authorization_form(records, approved_units="170")
                        ).get_data(as_text=True)
     assert STALE_MESSAGE in page
     assert "UPDATE" not in page and "database is locked" not in page
 
 
-@pytest.mark.parametrize(("pk", "status"), [("999999", 404), ("not-a-number", 404),
-                                            ("9" * 40, 404)])
-def test_inline_edit_of_a_missing_record_is_a_404(client: FlaskClient, login: Login,
-                                                  records: Any, pk: str, status: int) -> None:
+@pytest.mark.parametrize("pk", ["999999", "not-a-number", "9" * 40])
+def test_inline_edit_is_refused_whatever_the_id(client: FlaskClient, login: Login,
+                                                records: Any, pk: str) -> None:
+    """Status moves only through transitions, so no inline edit is open, even to coordinators."""
     login("coordinator")
     response = client.post("/admin/authorization/ajax/update/",
                            data={"list_form_pk": pk, "status": "cancelled"})
-    assert response.status_code == status
-    assert "Record does not exist." in response.get_data(as_text=True)
+    assert response.status_code == 403
