@@ -73,7 +73,7 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 @pytest.fixture
 def hostile_ids(records: Any, session: Session) -> Any:
     """Payer and patient ids that a spreadsheet would run as formulas."""
-    records.payer.code = '=HYPERLINK("http://evil.example","payer")'
+    records.payer.code = '=HYPERLINK("http://evil.io","payer")'
     records.patient.external_id = "=1+2"
     session.flush()
     return records
