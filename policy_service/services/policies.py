@@ -193,7 +193,11 @@ def update_version(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
         ensure_editable(version)
     if errors := hcpcs_errors(entry, creating=False):
         raise Invalid(errors)
-    return _write(version, entry)
+    was_active = version.status == ACTIVE
+    changed = _write(version, entry)
+    if version.status == ACTIVE and not was_active:
+        end_predecessors(version)
+    return changed
 
 
 def draft_values(version: PolicyVersion) -> dict[str, Any]:
@@ -281,6 +285,21 @@ def version_key(version: PolicyVersion) -> str:
     return f"{version.policy.code}@{version.effective_from.isoformat()}"
 
 
+def require_passing_cases(version: PolicyVersion,
+                          cases: Sequence[PolicyCase] | None = None) -> dict[str, Any]:
+    """Run the cases that gate activating ``version``; raise CasesFailing if any fails.
+
+    ``cases`` defaults to the version's and its predecessor's. The API, the admin and the
+    bundle import all activate through this gate.
+    """
+    tested = policy_review.run_cases(version, cases)
+    if tested["failed"]:
+        names = ", ".join(f["name"] for f in tested["failed"])
+        raise CasesFailing(f"{len(tested['failed'])} case(s) fail: {names}. Fix the draft or "
+                           "the cases before activating.", tested["failed"])
+    return tested
+
+
 def activate(version: PolicyVersion) -> Activation:
     """Make a draft the active version; end or retire the versions it replaces.
 
@@ -288,11 +307,7 @@ def activate(version: PolicyVersion) -> Activation:
     The change history records the activation, its author and the appointments it changes.
     """
     ensure_editable(version)
-    tested = policy_review.run_cases(version)
-    if tested["failed"]:
-        names = ", ".join(f["name"] for f in tested["failed"])
-        raise CasesFailing(f"{len(tested['failed'])} case(s) fail: {names}. Fix the draft or "
-                           "the cases before activating.", tested["failed"])
+    tested = require_passing_cases(version)
     impact = policy_review.impact(version)
     version.status = ACTIVE
     result = end_predecessors(version)

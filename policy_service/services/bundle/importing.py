@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -47,9 +49,24 @@ from policy_service.services.authorizations import (
 )
 from policy_service.services.bundle.parse import merge_bundle_files
 from policy_service.services.bundle.validate import Entries, check_bundle
-from policy_service.services.policies import create_version, update_version
+from policy_service.services.policies import (
+    ACTIVE,
+    CasesFailing,
+    create_version,
+    require_passing_cases,
+    update_version,
+)
+from policy_service.services.policy_review import predecessor
 
 Summary = dict[str, dict[str, int]]
+
+
+@dataclass
+class Activations:
+    """The versions an import makes active (by entry index) and those it creates."""
+
+    activated: list[tuple[int, PolicyVersion]] = dataclasses.field(default_factory=list)
+    created: set[int] = dataclasses.field(default_factory=set)  # id() of each new version
 
 
 def _count(summary: Summary, kind: str, created: bool, changed: bool) -> None:
@@ -114,13 +131,15 @@ def _policy_level_values(entries: Entries) -> dict[str, dict[str, Any]]:
 
 
 def _import_policies(entries: Entries, numbers: Mapping[int, int],
-                     payers: Mapping[str, Payer], summary: Summary) -> None:
+                     payers: Mapping[str, Payer], summary: Summary) -> Activations:
+    """Upsert the policy versions; return those this import makes active and creates."""
 
     grouped = _policy_level_values(entries)
     stored = {p.code: p for p in db.session.scalars(
         select(Policy).where(Policy.code.in_(grouped))
         .options(selectinload(Policy.versions).selectinload(PolicyVersion.steps)))}
     seen: set[str] = set()
+    activations = Activations()
     for index, entry in entries:
         code = entry["id"]
         policy = stored.get(code)
@@ -149,13 +168,41 @@ def _import_policies(entries: Entries, numbers: Mapping[int, int],
                         sync_policy_codes(version)
         version = next((v for v in policy.versions
                         if v.effective_from == entry["effective_from"]), None)
+        was_active = version is not None and version.status == ACTIVE
         if version is None:
-            create_version(policy, entry, numbers[index])
+            version = create_version(policy, entry, numbers[index])
+            activations.created.add(id(version))
             created = True
         else:
             changed |= apply_values(version, {"number": numbers[index]})
             changed |= update_version(version, entry)
+        if version.status == ACTIVE and not was_active:
+            activations.activated.append((index, version))
         _count(summary, "policies", created, changed)
+    return activations
+
+
+def _check_activations(activations: Activations) -> None:
+    """Refuse the import when a version it activates has failing cases, as the API does.
+
+    The gate runs the version's cases and, as the API does, its predecessor's, but only when
+    that predecessor was stored before this import: a bundle that brings a policy's whole
+    history at once (the seed data, a move from another system) brings versions whose rules
+    deliberately differ, and each earlier version's cases describe its own rules.
+    """
+    errors: dict[str, list[str]] = {}
+    for index, version in activations.activated:
+        earlier = predecessor(version)
+        cases = [*version.cases, *(earlier.cases if earlier is not None
+                                   and id(earlier) not in activations.created else [])]
+        try:
+            require_passing_cases(version, cases)
+        except CasesFailing as exc:
+            errors[f"policies[{index}].status"] = [
+                f"{CasesFailing.code}: {version.policy.code} v{version.number} cannot be "
+                f"activated: {exc.detail}"]
+    if errors:
+        raise Invalid(errors)
 
 
 def _import_patients(entries: Entries, summary: Summary) -> dict[str, Patient]:
@@ -234,11 +281,13 @@ def import_bundle(data: Any, actor: str = "system") -> Summary:
         payer_refs = {e["payer"] for kind in ("policies", "authorizations")
                       for _, e in loaded[kind] if "payer" in e}
         payers = _referenced(Payer, Payer.code, payer_refs, payers)
-        _import_policies(loaded["policies"], numbers, payers, summary)
+        activations = _import_policies(loaded["policies"], numbers, payers, summary)
         _import_patients(loaded["patients"], summary)
         db.session.flush()
         _import_authorizations(loaded["authorizations"], summary)
         db.session.flush()
+        # Cases may name the bundle's own patients and authorizations: run them last.
+        _check_activations(activations)
     return summary
 
 
