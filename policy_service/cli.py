@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -66,7 +67,13 @@ def reports_errors(command: Callable[..., Any] | None = None, *,
     return decorate(command) if command is not None else decorate
 
 
-@click.group(cls=FlaskGroup, create_app=create_app, add_default_commands=True,
+def create_cli_app() -> Flask:
+    """The app for one command: its report is the output, so only warnings and errors are
+    logged (on stderr). ``serve`` builds its own app per worker, which logs every request."""
+    return create_app({"LOG_LEVEL": os.environ.get("POLICY_LOG_LEVEL", "WARNING")})
+
+
+@click.group(cls=FlaskGroup, create_app=create_cli_app, add_default_commands=True,
              add_version_option=False)
 def main() -> None:
     """Payer policies, prior authorizations and eligibility checks for biologic infusions."""
@@ -168,7 +175,29 @@ def serve_command(host: str, port: int, workers: int) -> None:
     """Run the service under gunicorn (sync workers: the rules engine is not thread-safe)."""
     from policy_service.wsgi_server import run_gunicorn
 
-    run_gunicorn(host=host, port=port, workers=workers)
+    run_gunicorn(host=host, port=port, workers=workers,
+                 on_ready=lambda: click.echo(_serving_line(host, port)))
+
+
+def _serving_line(host: str, port: int) -> str:
+    return (f"Serving on http://{host}:{port}/ with gunicorn (Ctrl-C to stop; "
+            "--port and --host choose another address).")
+
+
+def password_box(email: str, password: str, sign_in_url: str) -> str:
+    """The first admin's one-time password, boxed so it stands out from the server's output,
+    with how to set a new one if it is lost."""
+    lines = [
+        f"Sign in at {sign_in_url}",
+        f"  e-mail:   {email}",
+        f"  password: {password}",
+        "This password is shown once. Change it after signing in (Change password), or set a",
+        "new one from the command line:",
+        f"  policy-service users change_password {email} --password 'NEW PASSWORD'",
+    ]
+    width = max(len(line) for line in lines)
+    rule = "+" + "-" * (width + 2) + "+"
+    return "\n".join([rule, *(f"| {line.ljust(width)} |" for line in lines), rule])
 
 
 def _print_summary(summary: dict[str, dict[str, int]]) -> None:
@@ -438,18 +467,26 @@ def quickstart_command(ctx: click.Context, host: str, port: int) -> None:
     # Seed only an empty database: a second run must not reset what people changed since.
     if db.session.scalar(select(Payer.id).limit(1)) is None:
         ctx.invoke(seed_command, directory=None)
+    box = None
     if db.session.scalar(select(User.id).limit(1)) is None:
+        email = "admin@example.org"
         password = secrets.token_urlsafe(12)
-        ctx.invoke(create_user_command, email="admin@example.org", role="admin",
-                   password=password)
-        click.secho(f"Sign in as admin@example.org with password {password} "
-                    "(shown once; change it after signing in).", fg="green")
+        ctx.invoke(create_user_command, email=email, role="admin", password=password)
+        box = password_box(email, password, f"http://{host}:{port}/login")
     # Close this process's connection before gunicorn forks: an open SQLite read would hold
     # a shared lock on the file and every write by the workers would wait for it.
     db.session.remove()
     db.engine.dispose()
-    click.echo(f"Serving on http://{host}:{port}/ (Ctrl-C to stop)")
-    ctx.invoke(serve_command, host=host, port=port, workers=2)
+
+    def announce() -> None:
+        # Once the port is open, so the password is the last thing printed before requests.
+        click.echo(_serving_line(host, port))
+        if box is not None:
+            click.secho(box, fg="green")
+
+    from policy_service.wsgi_server import run_gunicorn
+
+    run_gunicorn(host=host, port=port, workers=2, on_ready=announce)
 
 
 @commands.command("digest")

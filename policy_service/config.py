@@ -61,6 +61,8 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         "SECURITY_DEFAULT_REMEMBER_ME": False,
         "WTF_CSRF_TIME_LIMIT": 8 * 3600,
         # Failed logins allowed per address before a lock-out window.
+        # The app's log level (POLICY_LOG_LEVEL); the command line's reports use WARNING.
+        "LOG_LEVEL": "INFO",
         "LOGIN_RATE_LIMIT": 5,
         "LOGIN_RATE_WINDOW_SECONDS": 300,
         # flask-smorest / OpenAPI

@@ -70,7 +70,7 @@ def init_logging(app: Flask) -> None:
         handler = logging.StreamHandler(sys.stderr)
         handler.setFormatter(logging.Formatter("%(message)s"))
         base.addHandler(handler)
-    base.setLevel(logging.DEBUG if app.debug else logging.INFO)
+    base.setLevel(logging.DEBUG if app.debug else app.config.get("LOG_LEVEL", "INFO"))
     for name in SCRUBBED_LOGGERS:
         library = logging.getLogger(name)
         if not any(isinstance(f, ScrubbedExceptions) for f in library.filters):

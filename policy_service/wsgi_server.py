@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -22,9 +23,12 @@ class _Gunicorn(BaseApplication):
         return create_app()
 
 
-def run_gunicorn(host: str, port: int, workers: int) -> None:
-    """Serve with ``workers`` sync worker processes bound to ``host:port``."""
-    _Gunicorn({
+def run_gunicorn(host: str, port: int, workers: int,
+                 on_ready: Callable[[], None] | None = None) -> None:
+    """Serve with ``workers`` sync worker processes bound to ``host:port``; ``on_ready`` runs
+    once the port is open, and gunicorn's own start-up lines are left out so that what it
+    prints is the last thing on the console before the request log."""
+    options: dict[str, Any] = {
         "bind": f"{host}:{port}",
         "workers": workers,
         "worker_class": "sync",
@@ -35,4 +39,8 @@ def run_gunicorn(host: str, port: int, workers: int) -> None:
         # gunicorn's own 414 page has no security headers: let URLs up to its maximum through,
         # so the app's shorter limit (policy_service.request_guard) answers in problem+json.
         "limit_request_line": 8190,
-    }).run()
+    }
+    if on_ready is not None:
+        options["loglevel"] = "warning"
+        options["when_ready"] = lambda _arbiter: on_ready()
+    _Gunicorn(options).run()

@@ -1,14 +1,14 @@
 """Alembic environment: migrate the database of the current Flask app."""
 
 import logging
-from logging.config import fileConfig
 
 from alembic import context
 from flask import current_app
 
 config = context.config
-# Keep the application's own loggers alive while Alembic sets up its own.
-fileConfig(config.config_file_name, disable_existing_loggers=False)
+# No fileConfig: Alembic runs inside the app (init, quickstart, tests), whose logging is already
+# set up. alembic.ini's console handler on the root logger made every later app log line print
+# twice (once as JSON, once through the root handler), e.g. each request under quickstart.
 logger = logging.getLogger("alembic.env")
 
 target_db = current_app.extensions["migrate"].db
