@@ -55,11 +55,15 @@ class AppointmentSchema(StrictSchema):
         )
 
 
+# One instance for every load (no per-load state; building one costs more than a load).
+_APPOINTMENT_SCHEMA = AppointmentSchema()
+
+
 def load_appointment(item: Any) -> AppointmentInput:
     """Load one appointment body or raise ValidationError naming its bad fields."""
     if not isinstance(item, dict):
         raise ValidationError({"(item)": ["Expected an object."]})
-    return AppointmentSchema().load(item)
+    return _APPOINTMENT_SCHEMA.load(item)
 
 
 class SeriesSchema(StrictSchema):

@@ -424,8 +424,13 @@ def upsert_many(items: Sequence[tuple[str, AppointmentInput]], actor: str,
     ids = [appointment_id for appointment_id, _ in items]
     inputs = [item for _, item in items]
     labels = list(labels) if labels is not None else ids
-    duplicates = {i: Invalid({"appointment_id": [f"{appointment_id!r} appears more than once."]})
-                  for i, appointment_id in enumerate(ids) if appointment_id in ids[:i]}
+    seen: set[str] = set()
+    duplicates: dict[int, Invalid] = {}
+    for i, appointment_id in enumerate(ids):
+        if appointment_id in seen:
+            duplicates[i] = Invalid({"appointment_id": [
+                f"{appointment_id!r} appears more than once."]})
+        seen.add(appointment_id)
     patients: dict[str, Patient] = {}
     wanted = sorted({item.patient_id for item in inputs})
     for start in range(0, len(wanted), 2000):

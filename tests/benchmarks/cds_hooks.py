@@ -119,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
                 if reply.status_code != 200:
                     raise RuntimeError(f"hook call answered {reply.status_code}")
         report.section("order-sign with full prefetch, in process")
-        report.figure("hook call", latency_line(samples))
+        report.figure("hook call", latency_line(samples, cpu))
         report.figure("p90", f"{percentile(samples, .9) * 1e3:>10.3f} ms")
         # CPU time of this thread per call: what the call costs when the machine is shared
         # (wall time then includes waiting for a core and for the disk's fsync of the jti).
