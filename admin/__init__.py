@@ -23,6 +23,7 @@ from admin.views.authorizations import AuthorizationView
 from admin.views.history import ChangeRecordView
 from admin.views.patients import PatientView
 from admin.views.policies import PolicyVersionView, PolicyView
+from admin.views.providers import ProviderView
 from admin.views.reference import DrugView, PayerView
 from admin.worklist import WorkView
 from policy_service.extensions import db
@@ -34,6 +35,7 @@ from policy_service.models import (
     Payer,
     Policy,
     PolicyVersion,
+    Provider,
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -76,6 +78,8 @@ def init_admin(app: Flask) -> Admin:
                              category="Reference"))
     admin.add_view(DrugView(Drug, db, name="Drugs", endpoint="drug",
                             category="Reference"))
+    admin.add_view(ProviderView(Provider, db, name="Providers", endpoint="provider",
+                                category="Reference"))
     admin.add_view(ChangeRecordView(ChangeRecord, db, name="History",
                                     endpoint="changerecord"))
     admin.add_view(ImportView(name="Import", endpoint="import", url="/admin/import"))

@@ -26,6 +26,7 @@ from policy_service.domain.fields import (
     PACKAGE_FIELDS,
     PATIENT_FIELDS,
     PAYER_FIELDS,
+    PROVIDER_FIELDS,
     STEP_FIELDS,
     THERAPY_FIELDS,
     VERSION_FIELDS,
@@ -41,6 +42,8 @@ from policy_service.models import (
     Policy,
     PolicyCase,
     PolicyVersion,
+    Provider,
+    ProviderEnrollment,
     Revision,
     StepTherapyStep,
     Therapy,
@@ -112,7 +115,7 @@ def _fields(obj: Any, names: tuple[str, ...], old: bool) -> dict[str, Any]:
 
 APPOINTMENT_FIELDS = ("appointment_id", "status", "series", "hcpcs", "date_of_service", "dose_mg",
                       "dose_mg_per_kg", "site_of_care", "diagnosis_codes", "packages",
-                      "authorization_number")
+                      "authorization_number", "drug_supply", "rendering_npi")
 
 
 def _snapshot_appointment(obj: Appointment, old: bool) -> dict[str, Any]:
@@ -157,6 +160,15 @@ def _snapshot_authorization(obj: Authorization, old: bool) -> dict[str, Any]:
     return data
 
 
+def _snapshot_provider(obj: Provider, old: bool) -> dict[str, Any]:
+    data = _fields(obj, PROVIDER_FIELDS, old)
+    enrollments = sorted(_members(obj, "enrollments", old), key=lambda e: e.position or 0)
+    data["enrollments"] = [{"payer": e.payer.code if e.payer else None,
+                            **_fields(e, ("effective_from", "effective_to"), old)}
+                           for e in enrollments]
+    return data
+
+
 def _snapshot_policy(obj: Policy, old: bool) -> dict[str, Any]:
     data = _fields(obj, ("code", "title"), old)
     data["payer"] = obj.payer.code if obj.payer else None
@@ -177,6 +189,7 @@ AUDITED: dict[type, tuple[str, Callable[[Any], str], Callable[[Any, bool], dict[
     Patient: ("patient", lambda o: o.external_id, _snapshot_patient),
     Authorization: ("authorization", lambda o: o.number, _snapshot_authorization),
     Appointment: ("appointment", lambda o: o.appointment_id, _snapshot_appointment),
+    Provider: ("provider", lambda o: o.npi, _snapshot_provider),
 }
 
 # Child records are audited as part of their parent aggregate.
@@ -185,9 +198,12 @@ PARENT_OF: dict[type, str] = {
     StepTherapyStep: "policy_version",
     PolicyCase: "policy_version",
     Therapy: "patient",
+    ProviderEnrollment: "provider",
 }
 
-POLICY_DATA = (Payer, Drug, DrugPackage, Policy, PolicyVersion, StepTherapyStep)
+# What the policy index holds: a change to any of it moves the revision every check reads.
+POLICY_DATA = (Payer, Drug, DrugPackage, Policy, PolicyVersion, StepTherapyStep, Provider,
+               ProviderEnrollment)
 
 
 def _roots(session: Session) -> tuple[set[Any], set[Any], set[Any]]:

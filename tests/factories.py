@@ -17,6 +17,8 @@ from policy_service.models import (
     Payer,
     Policy,
     PolicyVersion,
+    Provider,
+    ProviderEnrollment,
     StepTherapyStep,
     Therapy,
 )
@@ -103,3 +105,16 @@ def make_authorization(number: str = "A-1001", patient: Patient | None = None,
     db.session.add(auth)
     db.session.flush()
     return auth
+
+
+def make_provider(npi: str = "1234567893", enrollments: list[tuple[Payer, dt.date, dt.date | None]]
+                  | None = None, **overrides: Any) -> Provider:
+    """Create a rheumatologist enrolled with the given payers (default: none)."""
+    values = {"name": "Ada Lovelace, MD", "specialty": "rheumatology"}
+    provider = Provider(npi=npi, **{**values, **overrides})
+    provider.enrollments = [
+        ProviderEnrollment(position=i, payer=payer, effective_from=start, effective_to=end)
+        for i, (payer, start, end) in enumerate(enrollments or [])]
+    db.session.add(provider)
+    db.session.flush()
+    return provider

@@ -53,6 +53,9 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/api/v1/payers/MEDICARE-B", None, {"admin", "coordinator", "scheduler", "biller"}),
     ("GET", "/api/v1/drugs", None, {"admin", "coordinator", "scheduler", "biller"}),
     ("GET", "/api/v1/drugs/J1745", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/providers", None, {"admin", "coordinator", "scheduler", "biller"}),
+    ("GET", "/api/v1/providers/1234567893", None,
+     {"admin", "coordinator", "scheduler", "biller"}),
     ("GET", "/api/v1/policies", None, {"admin", "coordinator", "scheduler", "biller"}),
     ("GET", "/api/v1/policies/MEDICARE-B/infliximab", None,
      {"admin", "coordinator", "scheduler", "biller"}),
@@ -103,6 +106,7 @@ def test_matrix_covers_every_api_route(app) -> None:
                   for method in rule.methods - {"HEAD", "OPTIONS"}}
     templates = {"/api/v1/payers/<code>": "/api/v1/payers/MEDICARE-B",
                  "/api/v1/drugs/<hcpcs>": "/api/v1/drugs/J1745",
+                 "/api/v1/providers/<npi>": "/api/v1/providers/1234567893",
                  "/api/v1/policies/<path:code>": "/api/v1/policies/MEDICARE-B/infliximab"}
     covered = set()
     for method, rule in documented:

@@ -62,6 +62,7 @@ HAND_WRITTEN: dict[str, Any] = {
                            "min_days": 90,
                            "accepted_outcomes": ["inadequate_response", "intolerance"]}],
          "approval_days": 365, "documentation_required": ["chart notes"],
+         "drug_supply": "specialty_pharmacy", "prescriber_specialties": ["rheumatology"],
          "source": "https://example.org/policy.pdf#section-3"},
         {"id": "ACME/infliximab", "payer": "ACME", "version": 4, "hcpcs": ["Q5103"],
          "effective_from": "2026-02-01", "status": "draft", "max_dose": {"mg": 1000.5},
@@ -81,10 +82,17 @@ HAND_WRITTEN: dict[str, Any] = {
          "used_visits": 0, "valid_from": "2026-01-01", "valid_to": "2026-06-30",
          "diagnoses": ["m0579"], "site_of_care": "office"},
     ],
+    "providers": [
+        {"npi": "1234567893", "name": "Ada Lovelace, MD", "specialty": "Rheumatology",
+         "enrollments": [
+             {"payer": "MEDICARE-B", "effective_from": "2024-01-01", "effective_to": None},
+             {"payer": "ACME", "effective_from": "2025-01-01", "effective_to": "2025-12-31"},
+         ]},
+    ],
 }
 # payers + drugs + policy versions + policies (new policy codes are audited too) + patient
-# + authorization
-RECORD_COUNT = 2 + 2 + 3 + 2 + 1 + 1
+# + authorization + provider
+RECORD_COUNT = 2 + 2 + 3 + 2 + 1 + 1 + 1
 
 
 @pytest.fixture
@@ -109,6 +117,7 @@ def test_import_creates_every_record(session: Session, bundle: dict[str, Any]) -
         "policies": {"created": 3, "updated": 0, "unchanged": 0},
         "patients": {"created": 1, "updated": 0, "unchanged": 0},
         "authorizations": {"created": 1, "updated": 0, "unchanged": 0},
+        "providers": {"created": 1, "updated": 0, "unchanged": 0},
     }
     versions = session.scalars(select(PolicyVersion).join(Policy)
                                .order_by(Policy.code, PolicyVersion.effective_from)).all()
@@ -144,6 +153,14 @@ def test_export_matches_what_was_imported(session: Session, bundle: dict[str, An
     assert authorization["diagnoses"] == ["M05.79"]
     assert authorization["approved_units"] == 160
     assert authorization["payer"] == "MEDICARE-B" and authorization["patient"] == "P001"
+    assert current["drug_supply"] == "specialty_pharmacy"
+    assert current["prescriber_specialties"] == ["rheumatology"]
+    assert exported["policies"][0]["drug_supply"] == "either"
+    assert exported["providers"] == [{
+        "npi": "1234567893", "name": "Ada Lovelace, MD", "specialty": "rheumatology",
+        "enrollments": [
+            {"payer": "MEDICARE-B", "effective_from": "2024-01-01", "effective_to": None},
+            {"payer": "ACME", "effective_from": "2025-01-01", "effective_to": "2025-12-31"}]}]
 
 
 def test_export_import_into_empty_database_export_is_identical(
@@ -167,7 +184,8 @@ def test_second_import_changes_nothing(session: Session, bundle: dict[str, Any])
 
     assert not has_changes(summary)
     assert {kind: counts["unchanged"] for kind, counts in summary.items()} == {
-        "payers": 2, "drugs": 2, "policies": 3, "patients": 1, "authorizations": 1}
+        "payers": 2, "drugs": 2, "policies": 3, "patients": 1, "authorizations": 1,
+        "providers": 1}
     assert _count(session, ChangeRecord) == history
 
 

@@ -45,7 +45,7 @@ class ChangeRecordView(ReadOnlyModelView):
     column_filters = [
         FilterEqual(ChangeRecord.entity_type, "Entity type",
                     options=[(k, k) for k in ("payer", "drug", "policy", "patient",
-                                              "authorization")]),
+                                              "authorization", "appointment", "provider")]),
         FilterEqual(ChangeRecord.entity_key, "Entity key"),
         FilterLike(ChangeRecord.entity_key, "Entity key"),
         "actor",

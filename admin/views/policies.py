@@ -11,16 +11,18 @@ from markupsafe import Markup
 from wtforms import Form
 
 from admin.checks import number_positions, policy_version_errors
-from admin.fields import CommaListField, MultiChoiceField
+from admin.fields import CommaListField, MultiChoiceField, options
 from admin.security import SecureModelView, external_link, history_link, join_list
 from policy_service.domain.icd10 import normalise_code
 from policy_service.errors import DomainError
 from policy_service.extensions import db
 from policy_service.models import (
+    POLICY_DRUG_SUPPLIES,
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
     StepTherapyStep,
 )
+from policy_service.schemas.bundle import normalise_specialty
 from policy_service.services import policies, policy_review
 from policy_service.services.policies import (
     DRAFT,
@@ -93,13 +95,21 @@ class PolicyVersionView(SecureModelView):
     form_excluded_columns = ["version", "number", "codes", "status"]
     form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
                       "preferred_products": CommaListField, "documentation_required":
-                      CommaListField, "sites_of_care": MultiChoiceField}
+                      CommaListField, "sites_of_care": MultiChoiceField,
+                      "prescriber_specialties": CommaListField}
+    form_choices = {"drug_supply": options(POLICY_DRUG_SUPPLIES)}
     form_args = {
         "hcpcs": {"label": "HCPCS codes", "upper": True},
         "covered_diagnoses": {"label": "Covered diagnoses (ICD-10-CM codes or families)",
                               "upper": True},
         "preferred_products": {"label": "Preferred products (HCPCS)", "upper": True},
         "sites_of_care": {"vocabulary": SITES_OF_CARE},
+        "drug_supply": {"label": "Drug supply",
+                        "description": "specialty pharmacy: the payer requires the drug from a "
+                                       "specialty pharmacy; the practice bills only the "
+                                       "administration."},
+        "prescriber_specialties": {"label": "Prescriber specialties (comma-separated)",
+                                   "description": "e.g. rheumatology; empty: any prescriber."},
     }
     inline_models = [StepInline(StepTherapyStep)]
 
@@ -119,6 +129,8 @@ class PolicyVersionView(SecureModelView):
                 model.number = next_number(model.policy)
             model.status = DRAFT
         model.covered_diagnoses = [normalise_code(c) for c in model.covered_diagnoses or []]
+        model.prescriber_specialties = [normalise_specialty(s)
+                                        for s in model.prescriber_specialties or []]
         number_positions(model.steps)
 
     @expose("/edit/", methods=("GET", "POST"))

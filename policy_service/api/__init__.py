@@ -42,7 +42,7 @@ SCHEMA_EXTRAS: dict[str, dict[str, Any]] = {
 }
 API_BLUEPRINTS: list[str] = ["eligibility", "reference", "usage", "claims", "appointments",
                              "remittances", "policies",
-                             "authorizations", "worklist"]
+                             "authorizations", "worklist", "providers"]
 
 
 def init_api(app: Flask) -> Api:

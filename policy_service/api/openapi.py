@@ -56,6 +56,8 @@ LINKS: dict[tuple[str, str, str], list[tuple[str, str, dict[str, str]]]] = {
         ("/api/v1/payers/{code}", "get", {"code": "$response.body#/items/0/id"})],
     ("/api/v1/drugs", "get", "200"): [
         ("/api/v1/drugs/{hcpcs}", "get", {"hcpcs": "$response.body#/items/0/hcpcs"})],
+    ("/api/v1/providers", "get", "200"): [
+        ("/api/v1/providers/{npi}", "get", {"npi": "$response.body#/items/0/npi"})],
     ("/api/v1/policies", "get", "200"): [
         ("/api/v1/policies/{code}", "get", {"code": "$response.body#/items/0/id"})],
     ("/api/v1/authorizations", "get", "200"): [

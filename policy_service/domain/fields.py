@@ -33,7 +33,8 @@ PACKAGE_DEFAULTS: Mapping[str, Any] = {"unit": "mg", "single_dose": True, "ndc":
 VERSION_ATTRS = ("hcpcs", "effective_to", "status", "prior_auth_required", "covered_diagnoses",
                  "preferred_products", "sites_of_care", "min_days_between_doses", "min_age",
                  "max_age", "new_starts_only_lookback_days", "approval_days",
-                 "documentation_required", "source", "notes")
+                 "documentation_required", "drug_supply", "prescriber_specialties", "source",
+                 "notes")
 # The bundle's ``max_dose: {mg, mg_per_kg, units}`` is stored in these columns.
 MAX_DOSE_COLUMNS: Mapping[str, str] = {
     "mg": "max_dose_mg", "mg_per_kg": "max_dose_mg_per_kg", "units": "max_dose_units"}
@@ -43,7 +44,8 @@ VERSION_DEFAULTS: Mapping[str, Any] = {
     "max_dose_mg": None, "max_dose_mg_per_kg": None, "max_dose_units": None,
     "min_days_between_doses": None, "min_age": None, "max_age": None,
     "new_starts_only_lookback_days": None, "approval_days": None,
-    "documentation_required": [], "source": None, "notes": None}
+    "documentation_required": [], "drug_supply": "either", "prescriber_specialties": [],
+    "source": None, "notes": None}
 CASE_FIELDS = ("name", "request", "expect_decision", "expect_codes", "expect_absent")
 STEP_ATTRS = ("any_of", "count", "min_days", "accepted_outcomes")
 STEP_DEFAULTS: Mapping[str, Any] = {"count": 1, "min_days": 0, "accepted_outcomes": []}
@@ -61,6 +63,9 @@ AUTHORIZATION_DEFAULTS: Mapping[str, Any] = {
     "hcpcs": [], "status": "requested", "approved_units": None, "approved_visits": None,
     "used_units": 0, "used_visits": 0, "diagnoses": [], "site_of_care": None, "notes": None}
 
+PROVIDER_ATTRS = ("name", "specialty")
+ENROLLMENT_ATTRS = ("effective_from", "effective_to")
+
 # What the change history snapshots of each record: its key, then every stored field.
 PAYER_FIELDS = ("code", *PAYER_ATTRS)
 DRUG_FIELDS = ("hcpcs", *DRUG_ATTRS, *BILLING_UNIT_COLUMNS)
@@ -70,6 +75,7 @@ STEP_FIELDS = ("position", *STEP_ATTRS)
 PATIENT_FIELDS = ("external_id", *PATIENT_ATTRS)
 THERAPY_FIELDS = THERAPY_ATTRS
 AUTHORIZATION_FIELDS = ("number", *AUTHORIZATION_ATTRS)
+PROVIDER_FIELDS = ("npi", *PROVIDER_ATTRS)
 
 
 def stored_values(record: Any, names: Iterable[str]) -> dict[str, Any]:

@@ -18,6 +18,8 @@ from policy_service.models.authorization import (
 from policy_service.models.cds import CdsTokenUse
 from policy_service.models.patient import THERAPY_OUTCOMES, Patient, Therapy
 from policy_service.models.policy import (
+    DRUG_SUPPLIES,
+    POLICY_DRUG_SUPPLIES,
     POLICY_STATUSES,
     SITES_OF_CARE,
     Policy,
@@ -25,6 +27,7 @@ from policy_service.models.policy import (
     PolicyVersion,
     StepTherapyStep,
 )
+from policy_service.models.provider import Provider, ProviderEnrollment
 from policy_service.models.reference import PAYER_KINDS, Drug, DrugPackage, Payer
 from policy_service.models.remittance import (
     ADJUSTMENT_GROUPS,
@@ -51,6 +54,8 @@ __all__ = [
     "AUTHORIZATION_STATES",
     "AUTHORIZATION_STATUSES",
     "CHANNELS",
+    "DRUG_SUPPLIES",
+    "POLICY_DRUG_SUPPLIES",
     "POLICY_STATUSES",
     "PAYER_KINDS",
     "ROLES",
@@ -71,6 +76,8 @@ __all__ = [
     "Policy",
     "PolicyCase",
     "PolicyVersion",
+    "Provider",
+    "ProviderEnrollment",
     "Revision",
     "Role",
     "StepTherapyStep",

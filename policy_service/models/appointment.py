@@ -49,6 +49,8 @@ class Appointment(db.Model):
     # Vials planned: [{"amount": "100", "count": 4}]; empty means the least waste is chosen.
     packages: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     authorization_number: Mapped[str | None] = mapped_column(String(64))
+    drug_supply: Mapped[str] = mapped_column(String(20), default="buy_and_bill")
+    rendering_npi: Mapped[str | None] = mapped_column(String(10))
     created_at: Mapped[dt.datetime]
     created_by: Mapped[str] = mapped_column(String(255))
     updated_at: Mapped[dt.datetime]

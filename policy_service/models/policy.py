@@ -14,6 +14,11 @@ from policy_service.models.reference import Payer
 
 POLICY_STATUSES = ("draft", "active", "retired")
 SITES_OF_CARE = ("office", "hospital_outpatient", "ambulatory_infusion_center", "home")
+# How the drug reaches the practice: bought and billed by it, or dispensed by a specialty
+# pharmacy (the practice then bills the administration only).
+DRUG_SUPPLIES = ("buy_and_bill", "specialty_pharmacy")
+# What a policy allows: one of those, or either (the default).
+POLICY_DRUG_SUPPLIES = (*DRUG_SUPPLIES, "either")
 
 
 class Policy(db.Model):
@@ -68,6 +73,9 @@ class PolicyVersion(db.Model):
     new_starts_only_lookback_days: Mapped[int | None]
     approval_days: Mapped[int | None]
     documentation_required: Mapped[list[str]] = mapped_column(JSON, default=list)
+    drug_supply: Mapped[str] = mapped_column(String(20), default="either")
+    # Specialties a prescriber must have (empty: any), as providers' specialties are spelled.
+    prescriber_specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
     source: Mapped[str | None] = mapped_column(String(1000))
     notes: Mapped[str | None] = mapped_column(String(4000))
     version: Mapped[int] = mapped_column(default=1)

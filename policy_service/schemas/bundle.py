@@ -30,6 +30,7 @@ from policy_service.models import (
     AUTHORIZATION_STATUSES,
     CHANNELS,
     PAYER_KINDS,
+    POLICY_DRUG_SUPPLIES,
     POLICY_STATUSES,
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
@@ -69,6 +70,39 @@ class IcdCode(fields.String):
         if error:
             raise ValidationError(error)
         return normalise_code(text)
+
+
+class Npi(fields.String):
+    """A National Provider Identifier: 10 digits whose last is the Luhn check digit."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        error = npi_error(text)
+        if error:
+            raise ValidationError(error)
+        return text
+
+
+def normalise_specialty(text: str) -> str:
+    """A specialty as policies and providers are compared: trimmed, lower-case, one space."""
+    return " ".join(text.split()).lower()
+
+
+def specialty_error(text: Any) -> str | None:
+    """Return why ``text`` cannot be a specialty, or None when it can."""
+    if not isinstance(text, str) or not 1 <= len(normalise_specialty(text)) <= 100:
+        return "Give a specialty of 1 to 100 characters."
+    return None
+
+
+class Specialty(fields.String):
+    """A clinical specialty in words ("rheumatology"), stored normalised for comparison."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text = super()._deserialize(value, attr, data, **kwargs)
+        if error := specialty_error(text):
+            raise ValidationError(error)
+        return normalise_specialty(text)
 
 
 class Amount(BoundedDecimal):
@@ -249,6 +283,9 @@ def validate_policy_version_fields(values: Mapping[str, Any]) -> Messages:
     for name in ("hcpcs", "preferred_products"):
         errors.update(code_list_errors(values, name, hcpcs_error))
     errors.update(code_list_errors(values, "covered_diagnoses", code_error))
+    errors.update(code_list_errors(values, "prescriber_specialties", specialty_error))
+    if values.get("drug_supply") not in (None, *POLICY_DRUG_SUPPLIES):
+        _merge(errors, "drug_supply", f"Must be one of: {', '.join(POLICY_DRUG_SUPPLIES)}.")
     errors.update(_rows_errors(values, "step_therapy", validate_step_fields))
     return errors
 
@@ -305,6 +342,59 @@ def validate_authorization_fields(values: Mapping[str, Any]) -> Messages:
             _merge(errors, used, f"{used_value} is more than the {approved_value} approved.")
     errors.update(code_list_errors(values, "hcpcs", hcpcs_error))
     errors.update(code_list_errors(values, "diagnoses", code_error))
+    return errors
+
+
+def _period_text(start: dt.date, end: dt.date | None) -> str:
+    return f"{start.isoformat()} to {end.isoformat() if end else 'open'}"
+
+
+def enrollment_overlap_errors(enrollments: Any) -> Messages:
+    """Return an error on each enrollment that overlaps an earlier one with the same payer.
+
+    A payer enrolls a provider once at a time; two open periods would make "enrolled on this
+    date" ambiguous when one of them is ended.
+    """
+    if not isinstance(enrollments, (list, tuple)):
+        return {}
+    problems: Messages = {}
+    seen: list[tuple[int, Any, dt.date, dt.date | None]] = []
+    for position, row in enumerate(enrollments):
+        if not isinstance(row, Mapping):
+            continue
+        payer, start, end = row.get("payer"), row.get("effective_from"), row.get("effective_to")
+        if not isinstance(payer, str) or not isinstance(start, dt.date) or (
+                end is not None and not isinstance(end, dt.date)):
+            continue
+        for other, other_payer, other_start, other_end in seen:
+            if other_payer != payer:
+                continue
+            if (end is None or other_start <= end) and (other_end is None or start <= other_end):
+                problems.setdefault(position, {}).setdefault("effective_from", []).append(
+                    f"Overlaps enrollments[{other}] with {payer} "
+                    f"({_period_text(other_start, other_end)}).")
+                break
+        seen.append((position, payer, start, end))
+    return {"enrollments": problems} if problems else {}
+
+
+def validate_enrollment_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the errors of one enrollment period (it cannot end before it starts)."""
+    return date_range_errors(values, "effective_from", "effective_to")
+
+
+def validate_provider_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the cross-field errors of a provider: NPI check digit, periods, overlaps."""
+    errors: Messages = {}
+    npi = values.get("npi")
+    if npi is not None and (message := npi_error(npi)):
+        _merge(errors, "npi", message)
+    errors.update(_rows_errors(values, "enrollments", validate_enrollment_fields))
+    overlaps = enrollment_overlap_errors(values.get("enrollments"))
+    for position, row_errors in overlaps.get("enrollments", {}).items():
+        target = errors.setdefault("enrollments", {}).setdefault(position, {})
+        for name, messages in row_errors.items():
+            target.setdefault(name, []).extend(messages)
     return errors
 
 
@@ -450,6 +540,12 @@ class PolicyVersionSchema(BundleRecordSchema):
     new_starts_only_lookback_days = _positive_int(allow_none=True)
     approval_days = _positive_int(allow_none=True)
     documentation_required = fields.List(_text(500))
+    drug_supply = _one_of(POLICY_DRUG_SUPPLIES, metadata={
+        "description": "specialty_pharmacy: the payer requires the drug from a specialty "
+                       "pharmacy (the practice bills the administration only); buy_and_bill; "
+                       "or either (the default)."})
+    prescriber_specialties = fields.List(Specialty(), metadata={
+        "description": "Specialties the prescriber must have (e.g. rheumatology); empty: any."})
     source = fields.String(allow_none=True, validate=validate.Length(max=1000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
     cases = fields.List(fields.Nested(CaseSchema), metadata={
@@ -535,6 +631,33 @@ class AuthorizationSchema(BundleRecordSchema):
             raise ValidationError(errors)
 
 
+class EnrollmentSchema(BundleRecordSchema):
+    """A period in which a provider is enrolled with a payer."""
+
+    payer = _text(40, required=True)
+    effective_from = BoundedDate(required=True)
+    effective_to = BoundedDate(allow_none=True)
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := validate_enrollment_fields(data):
+            raise ValidationError(errors)
+
+
+class ProviderSchema(BundleRecordSchema):
+    """A clinician by NPI, with a specialty and the payers they are enrolled with."""
+
+    npi = Npi(required=True)
+    name = _text(200)
+    specialty = Specialty(allow_none=True)
+    enrollments = fields.List(fields.Nested(EnrollmentSchema))
+
+    @validates_schema(skip_on_field_errors=False)
+    def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:
+        if errors := enrollment_overlap_errors(data.get("enrollments")):
+            raise ValidationError(errors)
+
+
 class BundleSchema(BundleRecordSchema):
     """A whole bundle: every section optional."""
 
@@ -543,6 +666,7 @@ class BundleSchema(BundleRecordSchema):
     policies = fields.List(fields.Nested(PolicyVersionSchema))
     patients = fields.List(fields.Nested(PatientSchema))
     authorizations = fields.List(fields.Nested(AuthorizationSchema))
+    providers = fields.List(fields.Nested(ProviderSchema))
 
 
-BUNDLE_KINDS = ("payers", "drugs", "policies", "patients", "authorizations")
+BUNDLE_KINDS = ("payers", "drugs", "policies", "patients", "authorizations", "providers")

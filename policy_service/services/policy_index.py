@@ -18,7 +18,15 @@ from sqlalchemy.orm import selectinload
 
 from policy_service.audit import POLICY_REVISION
 from policy_service.extensions import db
-from policy_service.models import Drug, Payer, Policy, PolicyVersion, Revision
+from policy_service.models import (
+    Drug,
+    Payer,
+    Policy,
+    PolicyVersion,
+    Provider,
+    ProviderEnrollment,
+    Revision,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +65,8 @@ class PolicyView:
     approval_days: int | None
     source: str | None
     steps: tuple[StepView, ...]
+    drug_supply: str = "either"
+    prescriber_specialties: tuple[str, ...] = ()
 
     def covers_date(self, day: dt.date) -> bool:
         """Return whether this version is in effect on ``day``."""
@@ -116,6 +126,34 @@ class PayerView:
     complex_admin_for_biologics: bool
 
 
+@dataclass(frozen=True, slots=True)
+class EnrollmentView:
+    """One period a provider is enrolled with a payer."""
+
+    payer_code: str
+    effective_from: dt.date
+    effective_to: dt.date | None
+
+    def covers_date(self, day: dt.date) -> bool:
+        """Return whether the enrollment is in effect on ``day``."""
+        return self.effective_from <= day and (self.effective_to is None
+                                               or day <= self.effective_to)
+
+
+@dataclass(frozen=True, slots=True)
+class ProviderView:
+    """A provider's specialty and enrollments, detached from the session."""
+
+    npi: str
+    name: str
+    specialty: str | None
+    enrollments: tuple[EnrollmentView, ...]
+
+    def enrolled_with(self, payer_code: str, day: dt.date) -> bool:
+        """Return whether the provider is enrolled with the payer on ``day``."""
+        return any(e.payer_code == payer_code and e.covers_date(day) for e in self.enrollments)
+
+
 @dataclass
 class PolicyIndex:
     """Payers, drugs and policy versions keyed for constant-time lookups."""
@@ -126,6 +164,8 @@ class PolicyIndex:
     payer_ids: dict[str, int] = field(default_factory=dict)
     drugs: dict[str, DrugView] = field(default_factory=dict)
     versions: dict[tuple[str, str], list[PolicyView]] = field(default_factory=dict)
+    # Providers by NPI: few (a practice's clinicians), read on every check that names one.
+    providers: dict[str, ProviderView] = field(default_factory=dict)
 
     def policy_for(self, payer_code: str, hcpcs: str, day: dt.date) -> PolicyView | None:
         """Return the policy version in effect for this payer and drug on ``day``."""
@@ -164,6 +204,8 @@ def policy_view(version: PolicyVersion) -> PolicyView:
         approval_days=version.approval_days, source=version.source,
         steps=tuple(StepView(tuple(s.any_of or ()), s.count, s.min_days,
                              tuple(s.accepted_outcomes or ())) for s in version.steps),
+        drug_supply=version.drug_supply or "either",
+        prescriber_specialties=tuple(version.prescriber_specialties or ()),
     )
 
 
@@ -195,6 +237,12 @@ def load_index(revision: int) -> PolicyIndex:
             versions[(view.payer_code, hcpcs)].append(view)
     index.versions = {key: sorted(views, key=lambda v: v.effective_from)
                       for key, views in versions.items()}
+    for provider in db.session.scalars(select(Provider).options(
+            selectinload(Provider.enrollments).selectinload(ProviderEnrollment.payer))):
+        index.providers[provider.npi] = ProviderView(
+            provider.npi, provider.name, provider.specialty,
+            tuple(EnrollmentView(e.payer.code, e.effective_from, e.effective_to)
+                  for e in provider.enrollments))
     return index
 
 

@@ -6,7 +6,14 @@ import copy
 import datetime as dt
 from typing import Any
 
-from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+from tests.factories import (
+    make_authorization,
+    make_drug,
+    make_patient,
+    make_payer,
+    make_policy,
+    make_provider,
+)
 
 BASE_REQUEST: dict[str, Any] = {
     "patient": {"id": "P001"},
@@ -21,6 +28,10 @@ BASE_REQUEST: dict[str, Any] = {
 }
 METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
                        "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
+# Enrolled with Medicare Part B since 2024; a dermatologist enrolled only until 2025.
+RHEUMATOLOGIST_NPI = "1234567893"
+DERMATOLOGIST_NPI = "1245319599"
+UNKNOWN_NPI = "1003000126"
 CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
                 "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
                                                       "contraindication"]}
@@ -36,6 +47,9 @@ def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | 
     person = make_patient("P001", therapies=[METHOTREXATE_FAILED], **(patient or {}))
     if with_auth:
         make_authorization("A-1001", patient=person, payer=payer, **(authorization or {}))
+    make_provider(RHEUMATOLOGIST_NPI, enrollments=[(payer, dt.date(2024, 1, 1), None)])
+    make_provider(DERMATOLOGIST_NPI, name="Grace Hopper, MD", specialty="dermatology",
+                  enrollments=[(payer, dt.date(2024, 1, 1), dt.date(2025, 12, 31))])
 
 
 def post(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:

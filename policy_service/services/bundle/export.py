@@ -33,6 +33,7 @@ from policy_service.schemas.bundle import (
     BundleSchema,
 )
 from policy_service.services.authorizations import record_values
+from policy_service.services.providers import provider_query, provider_record
 
 
 def payer_record(payer: Payer) -> dict[str, Any]:
@@ -101,6 +102,7 @@ def export_bundle() -> dict[str, Any]:
                      for v in sorted(p.versions, key=lambda v: v.effective_from)],
         "patients": [patient_record(p) for p in patients],
         "authorizations": [authorization_record(a) for a in authorizations],
+        "providers": [provider_record(p) for p in session.scalars(provider_query())],
     }
     return BundleSchema().dump(raw)
 

@@ -57,6 +57,7 @@ from policy_service.services.policies import (
     update_version,
 )
 from policy_service.services.policy_review import predecessor
+from policy_service.services.providers import save_provider
 
 Summary = dict[str, dict[str, int]]
 
@@ -256,6 +257,13 @@ def _import_authorizations(entries: Entries, summary: Summary) -> None:
         _count(summary, "authorizations", number not in stored, changed)
 
 
+def _import_providers(entries: Entries, payers: Mapping[str, Payer], summary: Summary) -> None:
+    """Write through the providers' own service (the one write path)."""
+    for _, entry in entries:
+        _provider, created, changed = save_provider(entry, payers)
+        _count(summary, "providers", created, changed)
+
+
 def _referenced(model: Any, key: Any, wanted: set[str], known: dict[str, Any]) -> dict[str, Any]:
     missing = wanted - set(known)
     if missing:
@@ -280,11 +288,14 @@ def import_bundle(data: Any, actor: str = "system") -> Summary:
         db.session.flush()
         payer_refs = {e["payer"] for kind in ("policies", "authorizations")
                       for _, e in loaded[kind] if "payer" in e}
+        payer_refs |= {row["payer"] for _, e in loaded["providers"]
+                       for row in e.get("enrollments", [])}
         payers = _referenced(Payer, Payer.code, payer_refs, payers)
         activations = _import_policies(loaded["policies"], numbers, payers, summary)
         _import_patients(loaded["patients"], summary)
         db.session.flush()
         _import_authorizations(loaded["authorizations"], summary)
+        _import_providers(loaded["providers"], payers, summary)
         db.session.flush()
         # Cases may name the bundle's own patients and authorizations: run them last.
         _check_activations(activations)

@@ -26,6 +26,7 @@ from policy_service.models import (
     Patient,
     Payer,
     Policy,
+    Provider,
 )
 from policy_service.schemas.bundle import (
     BUNDLE_KINDS,
@@ -34,6 +35,7 @@ from policy_service.schemas.bundle import (
     PatientSchema,
     PayerSchema,
     PolicyVersionSchema,
+    ProviderSchema,
     approval_errors,
     validate_authorization_fields,
     validate_drug_fields,
@@ -52,6 +54,7 @@ from policy_service.services.policies import (
     lock_errors,
     plan_version_numbers,
 )
+from policy_service.services.providers import unknown_payer_errors
 
 Tree = dict[Any, Any]
 Entries = list[tuple[int, dict[str, Any]]]
@@ -63,6 +66,7 @@ RECORD_SCHEMAS: dict[str, type[Schema]] = {
     "policies": PolicyVersionSchema,
     "patients": PatientSchema,
     "authorizations": AuthorizationSchema,
+    "providers": ProviderSchema,
 }
 NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "payers": ("id",),
@@ -70,6 +74,7 @@ NATURAL_KEYS: dict[str, tuple[str, ...]] = {
     "policies": ("id", "effective_from"),
     "patients": ("id",),
     "authorizations": ("number",),
+    "providers": ("npi",),
 }
 # Keys a record needs when it does not exist yet (the database has no default for them).
 REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
@@ -77,6 +82,7 @@ REQUIRED_ON_CREATE: dict[str, tuple[str, ...]] = {
     "drugs": ("name", "generic", "billing_unit"),
     "patients": (),
     "authorizations": ("payer", "patient", "valid_from", "valid_to"),
+    "providers": ("name",),
 }
 
 
@@ -154,6 +160,10 @@ class _Existing:
                 patient_refs.add(entry["patient"])
             drug_refs.update(entry.get("hcpcs", []))
         numbers = [entry["number"] for _, entry in loaded["authorizations"] if "number" in entry]
+        for _, entry in loaded["providers"]:
+            payer_refs.update(row["payer"] for row in entry.get("enrollments", [])
+                              if isinstance(row, Mapping) and "payer" in row)
+        npis = [entry["npi"] for _, entry in loaded["providers"] if "npi" in entry]
 
         session = db.session
         self.payers = set(session.scalars(select(Payer.code).where(Payer.code.in_(payer_refs))))
@@ -166,6 +176,7 @@ class _Existing:
             .options(selectinload(Policy.versions)))}
         self.authorizations = {a.number: a for a in session.scalars(
             select(Authorization).where(Authorization.number.in_(numbers)))}
+        self.providers = set(session.scalars(select(Provider.npi).where(Provider.npi.in_(npis))))
         # Owners and renewed authorizations the bundle names that are stored.
         self.authorization_references = stored_references(
             entry for _, entry in loaded["authorizations"])
@@ -174,7 +185,7 @@ class _Existing:
         """Return whether a record of ``kind`` with natural key ``key`` is stored."""
         stored: Mapping[str, Any] | set[str] = {
             "payers": self.payers, "drugs": self.drugs, "patients": self.patients,
-            "authorizations": self.authorizations,
+            "authorizations": self.authorizations, "providers": self.providers,
         }[kind]
         return key in stored
 
@@ -248,6 +259,8 @@ def _check_references(sections: Mapping[str, list[Any]],
         for field in ("hcpcs", "preferred_products"):
             for position, code in enumerate(entry.get(field, [])):
                 need(drugs, code, ["policies", index, field, position], "drug")
+    for index, entry in loaded["providers"]:
+        _merge_tree(tree, ["providers", index], unknown_payer_errors(entry, payers))
     # The authorizations' own reference rules, with this bundle's records counted as known.
     known = existing.authorization_references | Known(
         payers=payers, patients=patients, drugs=drugs,
