@@ -32,7 +32,7 @@ def _checked_id(appointment_id: str) -> str:
 
 @blp.route("/appointments", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(ListArgs, location="query")
+@blp.arguments(ListArgs(), location="query")
 def list_appointments(args: dict[str, Any]) -> dict[str, Any]:
     """List appointments with filters, each with its eligibility result as of now."""
     per_page = args["per_page"]
@@ -67,7 +67,7 @@ def get_appointment(appointment_id: str) -> dict[str, Any]:
 
 @blp.route("/appointments/<appointment_id>", methods=["PUT"])
 @token_required(Permission.WRITE_APPOINTMENTS)
-@blp.arguments(AppointmentSchema)
+@blp.arguments(AppointmentSchema())
 def put_appointment(item: AppointmentInput,
                     appointment_id: str) -> tuple[dict[str, Any], int]:
     """Create or replace one appointment: 201 when new, 200 when replaced."""
@@ -95,7 +95,7 @@ def cancel_appointment(appointment_id: str) -> dict[str, Any]:
 
 @blp.route("/appointments/series", methods=["POST"])
 @token_required(Permission.WRITE_APPOINTMENTS)
-@blp.arguments(SeriesSchema)
+@blp.arguments(SeriesSchema())
 def create_series(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """Create a recurring course in one call: ``prefix-1``, ``prefix-2``... -> 201 with ids."""
     actor = current_actor()
@@ -111,7 +111,7 @@ def create_series(body: dict[str, Any]) -> tuple[dict[str, Any], int]:
 
 @blp.route("/authorizations/<number>/forecast", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(ForecastArgs, location="query")
+@blp.arguments(ForecastArgs(), location="query")
 def authorization_forecast(args: dict[str, Any], number: str) -> dict[str, Any]:
     """The future appointments that draw on an authorization, with cumulative units and visits,
     ``runs_out_on`` (the first it cannot cover) and ``after_valid_to``."""

@@ -26,6 +26,9 @@ from policy_service.services.worklist import dose_outlook
 blp = Blueprint("authorizations", __name__, url_prefix="/authorizations",
                 description="Create and change authorizations along the payer's process.")
 
+# One instance each for every dump: building a schema costs more than dumping with it.
+_AUTHORIZATION_SCHEMA = AuthorizationSchema()
+
 
 class PreconditionRequired(DomainError):
     """A write that must name the version it read (If-Match) did not."""
@@ -54,7 +57,7 @@ def if_match_version() -> int:
 def authorization_item(auth: Authorization, with_doses: bool = False) -> dict[str, Any]:
     """An authorization in bundle shape plus what remains, its state and its next moves;
     ``with_doses`` adds what the remaining units mean at the next scheduled dose."""
-    item = AuthorizationSchema().dump(service.record_values(auth))
+    item = _AUTHORIZATION_SCHEMA.dump(service.record_values(auth))
     if with_doses:
         outlook = dose_outlook(number=auth.number).get(auth.number)
         item["doses"] = None if outlook is None else {
@@ -103,7 +106,7 @@ def attachment_item(attachment: AuthorizationAttachment) -> dict[str, Any]:
 
 @blp.route("", methods=["POST"])
 @token_required(Permission.EDIT_AUTHORIZATIONS)
-@blp.arguments(AuthorizationCreateSchema)
+@blp.arguments(AuthorizationCreateSchema())
 def create(body: dict[str, Any]) -> Response:
     """Create an authorization (status defaults to ``requested``)."""
     actor = current_actor()
@@ -128,7 +131,7 @@ def patch(body: dict[str, Any], number: str) -> Response:
 
 @blp.route("/<number>/transitions", methods=["POST"])
 @token_required(Permission.EDIT_AUTHORIZATIONS)
-@blp.arguments(TransitionSchema)
+@blp.arguments(TransitionSchema())
 def move(body: dict[str, Any], number: str) -> Response:
     """Move the status along the payer's process (409 naming the allowed moves otherwise)."""
     actor = current_actor()
@@ -146,7 +149,7 @@ def move(body: dict[str, Any], number: str) -> Response:
 
 @blp.route("/<number>/notes", methods=["POST"])
 @token_required(Permission.EDIT_AUTHORIZATIONS)
-@blp.arguments(NoteSchema)
+@blp.arguments(NoteSchema())
 def note(body: dict[str, Any], number: str) -> tuple[dict[str, Any], int]:
     """Append a note."""
     actor = current_actor()

@@ -17,7 +17,7 @@ blp = Blueprint("claims", __name__, url_prefix="/claims",
 
 @blp.route("/check", methods=["POST"])
 @token_required(Permission.CHECK_CLAIMS)
-@blp.arguments(ClaimRequestSchema)
+@blp.arguments(ClaimRequestSchema())
 @blp.response(200, ClaimResponseSchema)
 def check(claim: Claim) -> dict[str, Any]:
     """Check one claim: findings per line and the lines the administration facts support."""

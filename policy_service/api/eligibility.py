@@ -24,7 +24,7 @@ blp = Blueprint("eligibility", __name__, url_prefix="/eligibility",
 
 @blp.route("", methods=["POST"])
 @token_required(Permission.CHECK_ELIGIBILITY)
-@blp.arguments(EligibilityRequestSchema)
+@blp.arguments(EligibilityRequestSchema())
 @blp.response(200, EligibilityResponseSchema)
 def check(request: EligibilityRequest) -> dict[str, Any]:
     """Check one planned treatment: decision, findings, billing lines, authorization."""
@@ -36,7 +36,7 @@ def check(request: EligibilityRequest) -> dict[str, Any]:
 
 @blp.route("/batch", methods=["POST"])
 @token_required(Permission.CHECK_ELIGIBILITY)
-@blp.arguments(BatchRequestSchema)
+@blp.arguments(BatchRequestSchema())
 @blp.response(200, BatchResponseSchema)
 def check_many(body: dict[str, Any]) -> dict[str, Any]:
     """Check a whole schedule; results come back in order, a bad item as its own problem."""

@@ -23,6 +23,9 @@ from policy_service.services.bundle import policy_record
 blp = Blueprint("policies", __name__, url_prefix="/policies",
                 description="Policy versions: drafts, test cases, impact and activation.")
 
+# One instance each for every dump: building a schema costs more than dumping with it.
+_POLICY_VERSION_SCHEMA = PolicyVersionSchema()
+
 # What a draft's fields may say: the version's criteria, never its identity or status.
 DRAFT_FIELDS = ("effective_from", "hcpcs", "effective_to", "prior_auth_required",
                 "covered_diagnoses", "preferred_products", "sites_of_care", "max_dose",
@@ -67,7 +70,7 @@ def _version(code: str, number: int) -> PolicyVersion:
 
 
 def _dump(version: PolicyVersion, status: int = 200) -> Response:
-    body = PolicyVersionSchema().dump(policy_record(version.policy, version))
+    body = _POLICY_VERSION_SCHEMA.dump(policy_record(version.policy, version))
     response = Response(blp_json(body), status=status, mimetype="application/json")
     response.headers["ETag"] = f'"{version.version}"'
     return response
@@ -80,7 +83,7 @@ def blp_json(body: Any) -> str:
 
 @blp.route("/compare", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(CompareArgs, location="query", unknown=RAISE)
+@blp.arguments(CompareArgs(), location="query", unknown=RAISE)
 def compare(args: dict[str, Any]) -> dict[str, Any]:
     """One drug on one date across every payer: each payer's criteria with its source."""
     day = args["on"] or dt.date.today()
@@ -124,7 +127,7 @@ def edit_version(body: dict[str, Any], code: str, number: int) -> Response:
 
 @blp.route("/<path:code>/versions/<int:number>/cases", methods=["POST"])
 @token_required(Permission.EDIT_POLICY_DATA)
-@blp.arguments(CaseSchema)
+@blp.arguments(CaseSchema())
 def add_case(body: dict[str, Any], code: str, number: int) -> tuple[dict[str, Any], int]:
     """Add a test case: a planned treatment and the expected decision and codes."""
     case = policies.add_case(_version(code, number), body["name"], body["request"],
@@ -163,7 +166,7 @@ def activate(code: str, number: int) -> Response:
 
 @blp.route("/<path:code>/diff", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(DiffArgs, location="query", unknown=RAISE)
+@blp.arguments(DiffArgs(), location="query", unknown=RAISE)
 def diff(args: dict[str, Any], code: str) -> dict[str, Any]:
     """What changed between two versions, in words."""
     older, newer = _version(code, args["from_"]), _version(code, args["to"])

@@ -46,6 +46,11 @@ from policy_service.services.payers import find_payer_by_external_id
 blp = Blueprint("reference", __name__, url_prefix="",
                 description="Payers, drugs, policies and authorizations (read-only).")
 
+# One instance each for every dump: building a schema costs more than dumping with it.
+_PAYER_SCHEMA = PayerSchema()
+_DRUG_SCHEMA = DrugSchema()
+_POLICY_VERSION_SCHEMA = PolicyVersionSchema()
+
 
 # Deepest page a list serves: 5 million records at the largest page size.
 MAX_PAGE = 10_000
@@ -97,7 +102,7 @@ def _page(query: Select[Any], args: dict[str, Any],
 
 @blp.route("/payers", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(PayerArgs, location="query", unknown=RAISE)
+@blp.arguments(PayerArgs(), location="query", unknown=RAISE)
 def list_payers(args: dict[str, Any]) -> dict[str, Any]:
     """List payers with their billing settings."""
     query = select(Payer).order_by(Payer.code)
@@ -106,7 +111,7 @@ def list_payers(args: dict[str, Any]) -> dict[str, Any]:
     if "external_id" in args:
         match = find_payer_by_external_id(args["external_id"])
         query = query.where(Payer.id == match.id if match else false())
-    return _page(query, args, lambda p: PayerSchema().dump(payer_record(p)))
+    return _page(query, args, lambda p: _PAYER_SCHEMA.dump(payer_record(p)))
 
 
 @blp.route("/payers/<code>", methods=["GET"])
@@ -116,12 +121,12 @@ def get_payer(code: str) -> dict[str, Any]:
     payer = db.session.scalar(select(Payer).where(Payer.code == code))
     if payer is None:
         raise NotFound(f"No payer {code}.")
-    return PayerSchema().dump(payer_record(payer))
+    return _PAYER_SCHEMA.dump(payer_record(payer))
 
 
 @blp.route("/drugs", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(DrugArgs, location="query", unknown=RAISE)
+@blp.arguments(DrugArgs(), location="query", unknown=RAISE)
 def list_drugs(args: dict[str, Any]) -> dict[str, Any]:
     """List drugs with billing unit and packages."""
     query = select(Drug).order_by(Drug.hcpcs).options(selectinload(Drug.packages))
@@ -131,7 +136,7 @@ def list_drugs(args: dict[str, Any]) -> dict[str, Any]:
         pattern = f"%{args['q'].lower()}%"
         query = query.where(func.lower(Drug.name).like(pattern)
                             | func.lower(Drug.generic).like(pattern))
-    return _page(query, args, lambda d: DrugSchema().dump(drug_record(d)))
+    return _page(query, args, lambda d: _DRUG_SCHEMA.dump(drug_record(d)))
 
 
 @blp.route("/drugs/<hcpcs>", methods=["GET"])
@@ -141,7 +146,7 @@ def get_drug(hcpcs: str) -> dict[str, Any]:
     drug = db.session.scalar(select(Drug).where(Drug.hcpcs == hcpcs.upper()))
     if drug is None:
         raise NotFound(f"No drug {hcpcs}.")
-    return DrugSchema().dump(drug_record(drug))
+    return _DRUG_SCHEMA.dump(drug_record(drug))
 
 
 def _policy_query() -> Select[Any]:
@@ -152,12 +157,12 @@ def _policy_query() -> Select[Any]:
 
 
 def _policy_item(version: PolicyVersion) -> dict[str, Any]:
-    return PolicyVersionSchema().dump(policy_record(version.policy, version))
+    return _POLICY_VERSION_SCHEMA.dump(policy_record(version.policy, version))
 
 
 @blp.route("/policies", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(PolicyArgs, location="query", unknown=RAISE)
+@blp.arguments(PolicyArgs(), location="query", unknown=RAISE)
 def list_policies(args: dict[str, Any]) -> dict[str, Any]:
     """List policy versions (one item per effective-dated version)."""
     query = _policy_query()
@@ -190,7 +195,7 @@ def get_policy(code: str) -> dict[str, Any]:
 
 @blp.route("/authorizations", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(AuthorizationArgs, location="query", unknown=RAISE)
+@blp.arguments(AuthorizationArgs(), location="query", unknown=RAISE)
 def list_authorizations(args: dict[str, Any]) -> dict[str, Any]:
     """List authorizations with what remains of each."""
     query = (select(Authorization).order_by(Authorization.number)

@@ -67,7 +67,7 @@ def post_remittance() -> tuple[list[dict[str, Any]], int]:
 
 @blp.route("/denials", methods=["GET"])
 @token_required(Permission.READ_DENIALS)
-@blp.arguments(DenialsQuerySchema, location="query", unknown=RAISE)
+@blp.arguments(DenialsQuerySchema(), location="query", unknown=RAISE)
 @blp.response(200, DenialListSchema)
 def get_denials(args: dict[str, Any]) -> dict[str, Any]:
     """Denials by payer and decision date, each with the findings that would have caught it."""

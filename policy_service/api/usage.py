@@ -44,7 +44,7 @@ def totals(auth: Authorization) -> dict[str, Any]:
 
 @blp.route("/<number>/usage", methods=["POST"])
 @token_required(Permission.RECORD_USAGE)
-@blp.arguments(UsageSchema)
+@blp.arguments(UsageSchema())
 def record(body: dict[str, Any], number: str) -> tuple[dict[str, Any], int]:
     """Record what a claim used: 201 when recorded, 200 when this claim was already recorded."""
     actor = current_actor()

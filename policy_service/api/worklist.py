@@ -18,7 +18,7 @@ blp = Blueprint("worklist", __name__, url_prefix="/worklist",
 
 @blp.route("", methods=["GET"])
 @token_required(Permission.READ)
-@blp.arguments(WorklistArgs, location="query")
+@blp.arguments(WorklistArgs(), location="query")
 def list_work(args: dict[str, Any]) -> dict[str, Any]:
     """Every item, or only the caller's with ``owner=me``."""
     owner = g.api_user.email if args.get("owner") == "me" else None
