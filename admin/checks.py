@@ -16,6 +16,7 @@ from wtforms import Form
 from policy_service.errors import normalise_errors
 from policy_service.schemas.bundle import (
     Messages,
+    validate_document_fields,
     validate_drug_fields,
     validate_package_fields,
     validate_patient_fields,
@@ -132,8 +133,9 @@ def policy_version_errors(form: Form) -> dict[str, str]:
 
 def patient_errors(form: Form) -> dict[str, str]:
     """The import's rules for a patient and, row by row, their therapies."""
-    errors = check(form, validate_patient_fields, skip=("therapies",))
-    return errors | check_rows(form, "therapies", validate_therapy_fields)
+    errors = check(form, validate_patient_fields, skip=("therapies", "documents"))
+    return (errors | check_rows(form, "therapies", validate_therapy_fields)
+            | check_rows(form, "documents", validate_document_fields))
 
 
 def number_positions(items: list[Any]) -> None:

@@ -5,7 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from wtforms import SelectChoice, SelectMultipleField, StringField
+from wtforms import SelectChoice, SelectMultipleField, StringField, TextAreaField
+
+from policy_service.domain.documentation import code_for_label, documentation_item
 
 
 @dataclass
@@ -64,3 +66,48 @@ class MultiChoiceField(SelectMultipleField):
     def process_data(self, value: Any) -> None:
         """Start from the stored list (None becomes an empty list)."""
         self.data = list(value or [])
+
+
+class DocumentationListField(TextAreaField):
+    """A policy's documentation checklist, one item a line: ``CODE | label | max age in days``.
+
+    ``CODE | label`` has no age limit; a line with a label alone gets a code made from its
+    words. An age that is not a whole number is kept as typed, so the shared validator names it.
+    """
+
+    def _value(self) -> str:
+        if isinstance(self.data, str):
+            return self.data
+        lines = []
+        for value in self.data or []:
+            item = documentation_item(value)
+            parts = [item.code, item.label]
+            if item.max_age_days is not None:
+                parts.append(str(item.max_age_days))
+            lines.append(" | ".join(parts))
+        return "\n".join(lines)
+
+    def process_formdata(self, valuelist: list[Any]) -> None:
+        """Read one item from each non-blank line."""
+        self.data = [parse_documentation_line(line)
+                     for line in str(valuelist[0] if valuelist else "").splitlines()
+                     if line.strip()]
+
+    def process_data(self, value: Any) -> None:
+        """Start from the stored list (None becomes an empty list)."""
+        self.data = [documentation_item(v).as_dict() for v in value or []]
+
+
+def parse_documentation_line(line: str) -> dict[str, Any]:
+    """One checklist item from ``CODE | label | days`` (label alone: the code is made up)."""
+    parts = [part.strip() for part in line.split("|")]
+    if len(parts) == 1:
+        return {"code": code_for_label(parts[0]), "label": parts[0], "max_age_days": None}
+    code, label, *rest = parts
+    # More than three parts leave the extra text in the age, which the validator refuses.
+    days: Any = " | ".join(rest)
+    if days == "":
+        days = None
+    elif days.isdigit():
+        days = int(days)
+    return {"code": code.upper(), "label": label, "max_age_days": days}

@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 from policy_service.domain.fields import (
     AUTHORIZATION_FIELDS,
     CASE_FIELDS,
+    DOCUMENT_FIELDS,
     DRUG_FIELDS,
     PACKAGE_FIELDS,
     PATIENT_FIELDS,
@@ -38,6 +39,7 @@ from policy_service.models import (
     Drug,
     DrugPackage,
     Patient,
+    PatientDocument,
     Payer,
     Policy,
     PolicyCase,
@@ -148,6 +150,8 @@ def _snapshot_version(obj: PolicyVersion, old: bool) -> dict[str, Any]:
 def _snapshot_patient(obj: Patient, old: bool) -> dict[str, Any]:
     data = _fields(obj, PATIENT_FIELDS, old)
     data["therapies"] = [_fields(t, THERAPY_FIELDS, old) for t in _members(obj, "therapies", old)]
+    data["documentation"] = [_fields(d, DOCUMENT_FIELDS, old)
+                             for d in _members(obj, "documents", old)]
     return data
 
 
@@ -199,6 +203,7 @@ PARENT_OF: dict[type, str] = {
     PolicyCase: "policy_version",
     Therapy: "patient",
     ProviderEnrollment: "provider",
+    PatientDocument: "patient",
 }
 
 # What the policy index holds: a change to any of it moves the revision every check reads.

@@ -2,8 +2,9 @@
 
 Stored appointment checks are keyed on these counters (and on the policy revision marker of
 policy_service.audit). Every writer goes through the ORM session (API, admin, import, usage
-recording), so one listener covers them all: whatever touches a patient, a therapy, an
-authorization or a recorded use bumps the counters it affects, inside the same transaction.
+recording), so one listener covers them all: whatever touches a patient, a therapy, a document
+on file, an authorization or a recorded use bumps the counters it affects, inside the same
+transaction.
 A change to an authorization or its use also moves its patient's counter, because a check
 without an authorization number chooses among all of the patient's authorizations.
 """
@@ -15,7 +16,13 @@ from typing import Any
 from sqlalchemy import event, inspect, select, update
 from sqlalchemy.orm import Session
 
-from policy_service.models import Authorization, AuthorizationUsage, Patient, Therapy
+from policy_service.models import (
+    Authorization,
+    AuthorizationUsage,
+    Patient,
+    PatientDocument,
+    Therapy,
+)
 
 
 def _history_values(obj: Any, attr: str) -> set[Any]:
@@ -32,7 +39,7 @@ def _touched(session: Session) -> tuple[set[int], set[int]]:
         if isinstance(obj, Patient):
             if obj.id is not None:
                 patient_ids.add(obj.id)
-        elif isinstance(obj, Therapy):
+        elif isinstance(obj, Therapy | PatientDocument):
             patient_ids |= _history_values(obj, "patient_id")
         elif isinstance(obj, Authorization):
             if obj.id is not None:

@@ -38,6 +38,9 @@ FACTS: tuple[Fact, ...] = (
     Fact("age", INTEGER, "the patient's age in whole years on the date of service"),
     Fact("min_age", INTEGER, "the youngest age the policy covers"),
     Fact("max_age", INTEGER, "the oldest age the policy covers"),
+    Fact("documentation_missing", INTEGER,
+         "how many of the policy's documentation items are not on file, or too old, on the "
+         "date of service"),
     Fact("missing_information", BOOLEAN, "a fact the policy needs is not known"),
     Fact("auth_found", BOOLEAN, "an authorization this infusion would draw on was found"),
     Fact("auth_status_ok", BOOLEAN, "that authorization is approved or partially approved"),
@@ -82,6 +85,7 @@ MESSAGE_CONTEXT: dict[str, str] = {
     "dose_limit": "the policy's dose limit in words, e.g. 800 mg (10 mg/kg at 80 kg)",
     "age_range": "the ages the policy covers, e.g. 18 and over",
     "missing": "the facts that are missing, each with why it is needed",
+    "missing_documentation": "the checklist items not on file or out of date, in words",
 }
 
 RULES: tuple[Rule, ...] = (
@@ -333,6 +337,34 @@ RULES: tuple[Rule, ...] = (
             Example("birth date unknown (reported as missing information instead)",
                     {"policy_found": True, "min_age": 18, "missing_information": True},
                     expect=("MISSING_INFORMATION",)),
+        ),
+    ),
+    Rule(
+        name="documentation_missing",
+        code="DOCUMENTATION_MISSING",
+        severity=Severity.WARN,
+        category=Category.COVERAGE,
+        condition={"$gt": {"documentation_missing": 0}},
+        when="An item the policy asks to have on file (TB screening within 12 months, hepatitis "
+             "B screening, ...) is not on file, or is older than the policy allows, on the date "
+             "of service.",
+        why="Payers deny or claw back infusions whose required documentation was not on file "
+            "when the drug was given; a checklist before the visit lets the practice get it.",
+        source="https://www.accessdata.fda.gov/drugsatfda_docs/label/2021/103772s5401lbl.pdf",
+        message="{policy_label} asks for documentation not on file on {date_of_service}: "
+                "{missing_documentation}.",
+        cites_policy=True,
+        fires=(
+            Example("TB screening missing",
+                    {"policy_found": True, "documentation_missing": 1}),
+            Example("two items missing or out of date",
+                    {"policy_found": True, "documentation_missing": 2}),
+        ),
+        passes=(
+            Example("every item on file and recent enough",
+                    {"policy_found": True, "documentation_missing": 0}),
+            Example("the policy lists no documentation (no field)",
+                    {"policy_found": True}),
         ),
     ),
     Rule(

@@ -14,6 +14,7 @@ from policy_service.models import (
     Drug,
     DrugPackage,
     Patient,
+    PatientDocument,
     Payer,
     Policy,
     PolicyVersion,
@@ -81,11 +82,15 @@ def make_policy(code: str = "MEDICARE-B/infliximab", payer: Payer | None = None,
 
 
 def make_patient(external_id: str = "P001", therapies: list[dict[str, Any]] | None = None,
+                 documents: list[tuple[str, dt.date]] | None = None,
                  **overrides: Any) -> Patient:
-    """Create a patient (born 1961, 80 kg) with an optional therapy history."""
+    """Create a patient (born 1961, 80 kg) with an optional therapy history and documents on
+    file (``(code, date)`` pairs)."""
     values = {"birth_date": dt.date(1961, 3, 2), "weight_kg": Decimal(80)}
     patient = Patient(external_id=external_id, **{**values, **overrides})
     patient.therapies = [Therapy(**t) for t in therapies or []]
+    patient.documents = [PatientDocument(code=code, on_date=day)
+                         for code, day in documents or []]
     db.session.add(patient)
     db.session.flush()
     return patient

@@ -11,7 +11,7 @@ from markupsafe import Markup
 from wtforms import Form
 
 from admin.checks import number_positions, policy_version_errors
-from admin.fields import CommaListField, MultiChoiceField, options
+from admin.fields import CommaListField, DocumentationListField, MultiChoiceField, options
 from admin.security import SecureModelView, external_link, history_link, join_list
 from policy_service.domain.icd10 import normalise_code
 from policy_service.errors import DomainError
@@ -32,8 +32,7 @@ from policy_service.services.policies import (
     next_number,
 )
 
-LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care",
-                "documentation_required")
+LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care")
 STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
 
 
@@ -95,7 +94,7 @@ class PolicyVersionView(SecureModelView):
     form_excluded_columns = ["version", "number", "codes", "status"]
     form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
                       "preferred_products": CommaListField, "documentation_required":
-                      CommaListField, "sites_of_care": MultiChoiceField,
+                      DocumentationListField, "sites_of_care": MultiChoiceField,
                       "prescriber_specialties": CommaListField}
     form_choices = {"drug_supply": options(POLICY_DRUG_SUPPLIES)}
     form_args = {
@@ -110,6 +109,10 @@ class PolicyVersionView(SecureModelView):
                                        "administration."},
         "prescriber_specialties": {"label": "Prescriber specialties (comma-separated)",
                                    "description": "e.g. rheumatology; empty: any prescriber."},
+        "documentation_required": {
+            "label": "Documentation checklist",
+            "description": "One item a line: CODE | label | max age in days (optional), "
+                           "e.g. TB_SCREENING | TB screening within 12 months | 365"},
     }
     inline_models = [StepInline(StepTherapyStep)]
 

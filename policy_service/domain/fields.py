@@ -53,6 +53,8 @@ STEP_DEFAULTS: Mapping[str, Any] = {"count": 1, "min_days": 0, "accepted_outcome
 PATIENT_ATTRS = ("birth_date", "weight_kg")
 THERAPY_ATTRS = ("drug", "start", "end", "outcome")
 THERAPY_DEFAULTS: Mapping[str, Any] = {"end": None, "outcome": None}
+# A patient's documents on file: the bundle says ``date``, the column is ``on_date``.
+DOCUMENT_FIELDS = ("code", "on_date")
 
 AUTHORIZATION_ATTRS = ("hcpcs", "status", "requested_units", "requested_visits",
                        "approved_units", "approved_visits", "used_units", "used_visits",
@@ -81,6 +83,12 @@ PROVIDER_FIELDS = ("npi", *PROVIDER_ATTRS)
 def stored_values(record: Any, names: Iterable[str]) -> dict[str, Any]:
     """Return ``{name: record.name}`` for each of ``names``."""
     return {name: getattr(record, name) for name in names}
+
+
+def document_rows(entries: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Bundle ``documentation`` entries as sorted, distinct ``{code, on_date}`` rows."""
+    return [{"code": code, "on_date": day}
+            for code, day in sorted({(e["code"], e["date"]) for e in entries})]
 
 
 def therapy_order(therapy: Mapping[str, Any]) -> tuple[Any, ...]:

@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from policy_service.billing.administration import Infusion
+from policy_service.domain.documentation import DocumentOnFile
 from rulesets.vocabulary import Decision
 
 
@@ -43,6 +44,8 @@ class EligibilityRequest:
     prior_therapies: list[TherapyFact] = field(default_factory=list)
     authorization_number: str | None = None
     last_dose_date: dt.date | None = None
+    # Documents on file the request adds to the patient's stored ones.
+    documentation_on_file: list[DocumentOnFile] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from policy_service.models.authorization import (
     AuthorizationUsage,
 )
 from policy_service.models.cds import CdsTokenUse
-from policy_service.models.patient import THERAPY_OUTCOMES, Patient, Therapy
+from policy_service.models.patient import THERAPY_OUTCOMES, Patient, PatientDocument, Therapy
 from policy_service.models.policy import (
     DRUG_SUPPLIES,
     POLICY_DRUG_SUPPLIES,
@@ -72,6 +72,7 @@ __all__ = [
     "DrugPackage",
     "LoginFailure",
     "Patient",
+    "PatientDocument",
     "Payer",
     "Policy",
     "PolicyCase",

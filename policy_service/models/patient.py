@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 
-from sqlalchemy import ForeignKey, Numeric, String
+from sqlalchemy import ForeignKey, Numeric, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from policy_service.extensions import db
@@ -40,6 +40,11 @@ class Patient(db.Model):
         cascade="all, delete-orphan",
         order_by="(Therapy.start, Therapy.drug)",
     )
+    documents: Mapped[list[PatientDocument]] = relationship(
+        back_populates="patient",
+        cascade="all, delete-orphan",
+        order_by="(PatientDocument.code, PatientDocument.on_date)",
+    )
 
     __mapper_args__ = {"version_id_col": version}
 
@@ -66,3 +71,23 @@ class Therapy(db.Model):
 
     def __str__(self) -> str:
         return f"{self.drug} {self.start}–{self.end or 'ongoing'}"
+
+
+class PatientDocument(db.Model):
+    """A document the practice has on file for a patient (a TB screening result, ...): which
+    checklist code it satisfies and the date it was done. Only the code and date: no content."""
+
+    __tablename__ = "patient_documents"
+    __table_args__ = (UniqueConstraint("patient_id", "code", "on_date"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    patient_id: Mapped[int] = mapped_column(
+        ForeignKey("patients.id", ondelete="CASCADE"), index=True
+    )
+    code: Mapped[str] = mapped_column(String(40))
+    on_date: Mapped[dt.date]
+
+    patient: Mapped[Patient] = relationship(back_populates="documents")
+
+    def __str__(self) -> str:
+        return f"{self.code} {self.on_date}"

@@ -72,10 +72,11 @@ class PolicyVersion(db.Model):
     max_age: Mapped[int | None]
     new_starts_only_lookback_days: Mapped[int | None]
     approval_days: Mapped[int | None]
-    documentation_required: Mapped[list[str]] = mapped_column(JSON, default=list)
     drug_supply: Mapped[str] = mapped_column(String(20), default="either")
     # Specialties a prescriber must have (empty: any), as providers' specialties are spelled.
     prescriber_specialties: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Checklist items {"code", "label", "max_age_days"} (policy_service.domain.documentation).
+    documentation_required: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     source: Mapped[str | None] = mapped_column(String(1000))
     notes: Mapped[str | None] = mapped_column(String(4000))
     version: Mapped[int] = mapped_column(default=1)

@@ -25,6 +25,13 @@ from marshmallow import (
 )
 
 from policy_service.domain.codes import hcpcs_error, npi_error
+from policy_service.domain.documentation import (
+    CODE_PATTERN,
+    LABEL_MAX_LENGTH,
+    MAX_AGE_DAYS_LIMIT,
+    documentation_errors,
+    documentation_item,
+)
 from policy_service.domain.icd10 import code_error, normalise_code
 from policy_service.models import (
     AUTHORIZATION_STATUSES,
@@ -48,6 +55,7 @@ NOT_NEGATIVE = "Must not be negative."
 GREATER_THAN_ZERO = "Must be greater than 0."
 NO_STEP_DRUGS = "List at least one drug or class."
 RXNORM_CODE = re.compile(r"^[0-9]{1,10}$")
+DOCUMENTATION_CODE_ERROR = "Not a documentation code (A-Z, 0-9 and _, at most 40 characters)."
 
 
 class HcpcsCode(fields.String):
@@ -286,6 +294,9 @@ def validate_policy_version_fields(values: Mapping[str, Any]) -> Messages:
     errors.update(code_list_errors(values, "prescriber_specialties", specialty_error))
     if values.get("drug_supply") not in (None, *POLICY_DRUG_SUPPLIES):
         _merge(errors, "drug_supply", f"Must be one of: {', '.join(POLICY_DRUG_SUPPLIES)}.")
+    if isinstance(documentation := values.get("documentation_required"), list) and (
+            problems := documentation_errors(documentation)):
+        errors["documentation_required"] = problems
     errors.update(_rows_errors(values, "step_therapy", validate_step_fields))
     return errors
 
@@ -293,6 +304,14 @@ def validate_policy_version_fields(values: Mapping[str, Any]) -> Messages:
 def validate_therapy_fields(values: Mapping[str, Any]) -> Messages:
     """Return the cross-field errors of one therapy course (it cannot end before it starts)."""
     return date_range_errors(values, "start", "end")
+
+
+def validate_document_fields(values: Mapping[str, Any]) -> Messages:
+    """Return the errors of one document on file (its checklist code)."""
+    code = values.get("code")
+    if isinstance(code, str) and not re.match(CODE_PATTERN, code):
+        return {"code": [DOCUMENTATION_CODE_ERROR]}
+    return {}
 
 
 def validate_patient_fields(values: Mapping[str, Any]) -> Messages:
@@ -517,6 +536,47 @@ class CaseSchema(BundleRecordSchema):
     expect = fields.Nested(ExpectSchema, required=True)
 
 
+def documentation_code(**kwargs: Any) -> fields.String:
+    """A documentation checklist code (``TB_SCREENING``)."""
+    return fields.String(validate=validate.Regexp(CODE_PATTERN, error=DOCUMENTATION_CODE_ERROR),
+                         **kwargs)
+
+
+class DocumentationItemSchema(BundleRecordSchema):
+    """One item a policy asks to have on file, and how old it may be on the date of service."""
+
+    code = documentation_code(required=True)
+    label = _text(LABEL_MAX_LENGTH, required=True)
+    max_age_days = StrictInteger(minimum=1, maximum=MAX_AGE_DAYS_LIMIT, allow_none=True,
+                                 load_default=None,
+                                 error_messages={"too_small": AT_LEAST_ONE})
+
+
+class DocumentationItemField(fields.Field):
+    """A checklist item: ``{code, label, max_age_days}``, or a bare label (older bundles),
+    which gets a code made from its words."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any,
+                     **kwargs: Any) -> dict[str, Any]:
+        if isinstance(value, str):
+            if not 0 < len(value.strip()) <= LABEL_MAX_LENGTH:
+                raise ValidationError(f"Give a label of 1 to {LABEL_MAX_LENGTH} characters.")
+            return documentation_item(value.strip()).as_dict()
+        if not isinstance(value, Mapping):
+            raise ValidationError("Give {code, label, max_age_days} or a label.")
+        return DocumentationItemSchema().load(value)
+
+    def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> Any:
+        return None if value is None else documentation_item(value).as_dict()
+
+
+class DocumentOnFileSchema(BundleRecordSchema):
+    """A document the practice has for a patient: its checklist code and its date."""
+
+    code = documentation_code(required=True)
+    date = BoundedDate(required=True)
+
+
 class PolicyVersionSchema(BundleRecordSchema):
     """One effective-dated version of a policy; natural key (``id``, ``effective_from``)."""
 
@@ -546,6 +606,9 @@ class PolicyVersionSchema(BundleRecordSchema):
                        "or either (the default)."})
     prescriber_specialties = fields.List(Specialty(), metadata={
         "description": "Specialties the prescriber must have (e.g. rheumatology); empty: any."})
+    documentation_required = fields.List(DocumentationItemField(), metadata={
+        "description": "Checklist items {code, label, max_age_days}; a bare label is read "
+                       "as an item with a code made from its words."})
     source = fields.String(allow_none=True, validate=validate.Length(max=1000))
     notes = fields.String(allow_none=True, validate=validate.Length(max=4000))
     cases = fields.List(fields.Nested(CaseSchema), metadata={
@@ -578,6 +641,8 @@ class PatientSchema(BundleRecordSchema):
     birth_date = BoundedDate(allow_none=True)
     weight_kg = Amount(allow_none=True, places=2)
     therapies = fields.List(fields.Nested(TherapySchema))
+    documentation = fields.List(fields.Nested(DocumentOnFileSchema), metadata={
+        "description": "Documents on file: each checklist code with the date it was done."})
 
     @validates_schema(skip_on_field_errors=False)
     def _cross_fields(self, data: dict[str, Any], **_kwargs: Any) -> None:

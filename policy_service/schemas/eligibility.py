@@ -14,10 +14,11 @@ from marshmallow import (
     validates_schema,
 )
 
+from policy_service.domain.documentation import DocumentOnFile, DocumentStatus
 from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.errors import Invalid
 from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
-from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.schemas.bundle import DocumentOnFileSchema, HcpcsCode, IcdCode
 from policy_service.schemas.common import (
     MAX_LIST_ITEMS,
     PackageCountSchema,
@@ -72,6 +73,11 @@ class EligibilityRequestSchema(StrictSchema):
     authorization_number = fields.String(validate=validate.Length(min=1, max=64))
     last_dose_date = BoundedDate(metadata={"description": "Date of the previous dose, if known "
                                                           "and not recorded as authorization use."})
+    documentation_on_file = fields.List(
+        fields.Nested(DocumentOnFileSchema), load_default=list,
+        validate=validate.Length(max=MAX_LIST_ITEMS),
+        metadata={"description": "Documents on file ({code, date}), added to the patient's "
+                                 "stored ones for the documentation checklist."})
 
     @post_load
     def to_request(self, data: dict[str, Any], **_: Any) -> EligibilityRequest:
@@ -94,6 +100,8 @@ class EligibilityRequestSchema(StrictSchema):
                              for t in data["prior_therapies"]],
             authorization_number=data.get("authorization_number"),
             last_dose_date=data.get("last_dose_date"),
+            documentation_on_file=[DocumentOnFile(d["code"], d["date"])
+                                   for d in data["documentation_on_file"]],
         )
 
 
@@ -136,6 +144,16 @@ class MissingFactSchema(Schema):
     reason = fields.String(allow_none=True)
 
 
+class ChecklistItemSchema(Schema):
+    code = fields.String()
+    label = fields.String()
+    max_age_days = fields.Integer(allow_none=True)
+    status = fields.String(metadata=one_of(DocumentStatus))
+    on_file_date = fields.String(allow_none=True, metadata={
+        "description": "date of the newest document of this code on or before the date of "
+                       "service"})
+
+
 class FindingSchema(Schema):
     code = fields.String()
     severity = fields.String(metadata=one_of(Severity))
@@ -145,6 +163,8 @@ class FindingSchema(Schema):
     policy = fields.Nested(PolicyRefSchema, allow_none=True)
     missing = fields.List(fields.Nested(MissingFactSchema), metadata={
         "description": "MISSING_INFORMATION only: each missing fact as data"})
+    documentation = fields.List(fields.Nested(ChecklistItemSchema), metadata={
+        "description": "DOCUMENTATION_MISSING only: each item missing or out of date"})
 
 
 class LineSchema(Schema):
@@ -176,6 +196,9 @@ class EligibilityResponseSchema(Schema):
     billing = fields.Nested(BillingSchema, allow_none=True)
     authorization = fields.Nested(AuthorizationRefSchema, allow_none=True)
     policy = fields.Nested(PolicyRefSchema, allow_none=True)
+    documentation = fields.List(fields.Nested(ChecklistItemSchema), metadata={
+        "description": "The policy's documentation checklist on the date of service: every "
+                       "item with its status (empty when the policy lists none)"})
 
 
 class BatchResponseSchema(Schema):

@@ -26,7 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import rulesets
 from policy_service import billing
-from policy_service.domain import icd10
+from policy_service.domain import documentation, icd10
 from policy_service.domain.requests import (
     ERROR_DECISION,
     AppointmentInput,
@@ -36,7 +36,14 @@ from policy_service.domain.requests import (
 from policy_service.errors import Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.logging import get_logger
-from policy_service.models import Appointment, Authorization, Patient, Payer, Therapy
+from policy_service.models import (
+    Appointment,
+    Authorization,
+    Patient,
+    PatientDocument,
+    Payer,
+    Therapy,
+)
 from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RULE
 from policy_service.services import eligibility, policy_index
 from policy_service.services.eligibility import check_batch
@@ -118,7 +125,7 @@ def _source_files(module: Any) -> list[Path]:
 def logic_fingerprint() -> str:
     """A short hash of the code that decides eligibility: a deploy that changes it moves it."""
     digest = hashlib.sha256()
-    for module in (rulesets, billing, eligibility, icd10, policy_index):
+    for module in (rulesets, billing, eligibility, icd10, documentation, policy_index):
         for path in _source_files(module):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
@@ -233,7 +240,7 @@ def _forget_loaded_facts() -> None:
     their revisions are read (a key may then be older than the data, never newer)."""
     db.session.flush()
     for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, (Patient, Therapy, Authorization)):
+        if isinstance(obj, (Patient, Therapy, PatientDocument, Authorization)):
             db.session.expire(obj)
 
 

@@ -22,9 +22,16 @@ from typing import Any
 
 from flask import current_app
 from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload
+from sqlalchemy.orm import joinedload, selectinload
 
 from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
+from policy_service.domain.documentation import (
+    ChecklistEntry,
+    DocumentOnFile,
+    DocumentStatus,
+    checklist,
+    describe_item,
+)
 from policy_service.domain.icd10 import diagnosis_matches, not_billable_text
 from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.engine import evaluate
@@ -83,7 +90,7 @@ def load_context(requests: Sequence[EligibilityRequest],
     patients = {
         p.external_id: p for p in db.session.scalars(
             select(Patient).where(Patient.external_id.in_(patient_ids))
-            .options(joinedload(Patient.therapies))).unique()
+            .options(joinedload(Patient.therapies), selectinload(Patient.documents))).unique()
     } if patient_ids else {}
     if index is not None:
         payer_ids = index.payer_ids
@@ -275,6 +282,7 @@ class CaseParts:
     case: dict[str, Any]
     explain: dict[str, Any]
     missing: list[MissingFact] = field(default_factory=list)
+    checklist: list[ChecklistEntry] = field(default_factory=list)
 
     def need(self, name: str, reason: str | None = None) -> None:
         """Note a missing fact (once)."""
@@ -481,8 +489,25 @@ def _last_dose(inputs: CaseInputs) -> dt.date | None:
 
 
 # The coverage families, in the order their facts (and missing facts) are reported.
+def _documentation_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Documentation: the policy's checklist against what is on file on the date of service."""
+    if not policy.documentation:
+        return
+    on_file = [*inputs.request.documentation_on_file,
+               *(DocumentOnFile(d.code, d.on_date)
+                 for d in (inputs.patient.documents if inputs.patient else ()))]
+    parts.checklist = checklist(policy.documentation, on_file, inputs.day)
+    lacking = [entry for entry in parts.checklist if entry.status != DocumentStatus.ON_FILE]
+    parts.case["documentation_missing"] = len(lacking)
+    if lacking:
+        parts.explain["missing_documentation"] = "; ".join(
+            describe_item(entry.item) + (" (out of date)"
+                                         if entry.status == DocumentStatus.OUT_OF_DATE else "")
+            for entry in lacking)
+
+
 POLICY_FACTS = (_step_therapy_facts, _product_facts, _site_facts, _dose_facts, _interval_facts,
-                _age_facts)
+                _age_facts, _documentation_facts)
 
 
 def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> Authorization | None:
@@ -536,6 +561,7 @@ class BuiltCase:
     billing: DrugBilling | None
     authorization: Authorization | None
     missing: list[MissingFact] = field(default_factory=list)
+    checklist: list[ChecklistEntry] = field(default_factory=list)
 
 
 def build_case(request: EligibilityRequest, index: PolicyIndex,
@@ -558,7 +584,7 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
         parts.case["missing_information"] = True
         parts.explain["missing"] = ", ".join(str(fact) for fact in parts.missing)
     return BuiltCase(parts.case, parts.explain, inputs.policy, inputs.drug, billing, auth,
-                     parts.missing)
+                     parts.missing, parts.checklist)
 
 
 def finding_message(rule_name: str, built: BuiltCase) -> str:
@@ -606,6 +632,7 @@ class Assessment:
             "authorization": authorization_summary(auth) if auth else None,
             "policy": {"id": policy.code, "version": policy.number, "source": policy.source,
                        "effective_from": policy.effective_from.isoformat()} if policy else None,
+            "documentation": [entry.as_dict() for entry in built.checklist],
         }
 
 
@@ -619,6 +646,9 @@ def _finding(fired: dict[str, Any], built: BuiltCase) -> dict[str, Any]:
                if policy and rule.cites_policy else None}
     if "missing_information" in rule.reads:
         finding["missing"] = [fact.as_dict() for fact in built.missing]
+    if "documentation_missing" in rule.reads:
+        finding["documentation"] = [entry.as_dict() for entry in built.checklist
+                                    if entry.status != DocumentStatus.ON_FILE]
     return finding
 
 

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from policy_service.audit import POLICY_REVISION
+from policy_service.domain.documentation import DocumentationItem, documentation_items
 from policy_service.extensions import db
 from policy_service.models import (
     Drug,
@@ -67,6 +68,7 @@ class PolicyView:
     steps: tuple[StepView, ...]
     drug_supply: str = "either"
     prescriber_specialties: tuple[str, ...] = ()
+    documentation: tuple[DocumentationItem, ...] = ()
 
     def covers_date(self, day: dt.date) -> bool:
         """Return whether this version is in effect on ``day``."""
@@ -206,6 +208,7 @@ def policy_view(version: PolicyVersion) -> PolicyView:
                              tuple(s.accepted_outcomes or ())) for s in version.steps),
         drug_supply=version.drug_supply or "either",
         prescriber_specialties=tuple(version.prescriber_specialties or ()),
+        documentation=documentation_items(version.documentation_required),
     )
 
 

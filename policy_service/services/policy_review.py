@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import Select, select
 from sqlalchemy.orm import joinedload, selectinload
 
+from policy_service.domain.documentation import documentation_items
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import Appointment, Payer, Policy, PolicyCase, PolicyVersion
@@ -174,8 +175,20 @@ def criteria(version: PolicyVersion) -> dict[str, Any]:
     return values
 
 
+def documentation_words(items: Iterable[Any]) -> list[str]:
+    """Each checklist item in words: ``TB screening within 12 months (TB_SCREENING, at most
+    365 days old)``."""
+    words = []
+    for item in documentation_items(items):
+        age = f", at most {item.max_age_days} days old" if item.max_age_days else ""
+        words.append(f"{item.label} ({item.code}{age})")
+    return words
+
+
 def _summary(field: str, before: Any, after: Any) -> str:
     label = FIELD_LABELS[field]
+    if field == "documentation_required":
+        before, after = documentation_words(before or []), documentation_words(after or [])
     if isinstance(before, list) and isinstance(after, list) and field != "step_therapy":
         added = [v for v in after if v not in before]
         removed = [v for v in before if v not in after]
@@ -225,7 +238,8 @@ def rules_in_words(version: PolicyVersion) -> list[tuple[str, str]]:
         ("Dose limit", dose_words(values["max_dose"])),
         ("Interval", interval),
         ("Age", age),
-        ("Documentation", "; ".join(values["documentation_required"]) or "none listed"),
+        ("Documentation", "; ".join(documentation_words(values["documentation_required"]))
+         or "none listed"),
         ("Source", version.source or "not given"),
     ]
 
@@ -265,5 +279,6 @@ def compare_row(version: PolicyVersion) -> dict[str, Any]:
         "dose_limit": dose_words(values["max_dose"]),
         "min_days_between_doses": version.min_days_between_doses,
         "approval_days": version.approval_days,
+        "documentation": documentation_words(values["documentation_required"]),
         "source": version.source,
     }

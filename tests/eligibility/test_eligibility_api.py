@@ -95,6 +95,11 @@ FINDING_CASES: list[tuple[str, Setup, dict[str, Any], str, str]] = [
     ("AUTH_UNITS_LOW",
      lambda: build_world(authorization={"approved_units": 400, "used_units": 330}), {},
      "eligible", "70"),
+    ("DOCUMENTATION_MISSING",
+     lambda: build_world(policy={"documentation_required": [
+         {"code": "TB_SCREENING", "label": "TB screening within 12 months",
+          "max_age_days": 365}]}), {},
+     "eligible", "TB screening within 12 months"),
 ]
 
 

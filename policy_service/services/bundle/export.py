@@ -34,6 +34,7 @@ from policy_service.schemas.bundle import (
 )
 from policy_service.services.authorizations import record_values
 from policy_service.services.providers import provider_query, provider_record
+from policy_service.services.patients import documentation_of
 
 
 def payer_record(payer: Payer) -> dict[str, Any]:
@@ -72,7 +73,8 @@ def patient_record(patient: Patient) -> dict[str, Any]:
     therapies = [stored_values(t, THERAPY_ATTRS) for t in patient.therapies]
     return {"id": patient.external_id, "birth_date": patient.birth_date,
             "weight_kg": patient.weight_kg,
-            "therapies": sorted(therapies, key=therapy_order)}
+            "therapies": sorted(therapies, key=therapy_order),
+            "documentation": documentation_of(patient)}
 
 
 def authorization_record(authorization: Authorization) -> dict[str, Any]:
@@ -91,7 +93,8 @@ def export_bundle() -> dict[str, Any]:
                  selectinload(Policy.versions).selectinload(PolicyVersion.steps),
                  selectinload(Policy.versions).selectinload(PolicyVersion.cases)))
     patients = session.scalars(select(Patient).order_by(Patient.external_id)
-                               .options(selectinload(Patient.therapies)))
+                               .options(selectinload(Patient.therapies),
+                                        selectinload(Patient.documents)))
     authorizations = session.scalars(
         select(Authorization).order_by(Authorization.number)
         .options(selectinload(Authorization.payer), selectinload(Authorization.patient)))

@@ -49,6 +49,7 @@ from policy_service.services.authorizations import (
 )
 from policy_service.services.bundle.parse import merge_bundle_files
 from policy_service.services.bundle.validate import Entries, check_bundle
+from policy_service.services.patients import set_documentation
 from policy_service.services.policies import (
     ACTIVE,
     CasesFailing,
@@ -210,7 +211,7 @@ def _import_patients(entries: Entries, summary: Summary) -> dict[str, Patient]:
     ids = [entry["id"] for _, entry in entries]
     stored = {p.external_id: p for p in db.session.scalars(
         select(Patient).where(Patient.external_id.in_(ids))
-        .options(selectinload(Patient.therapies)))}
+        .options(selectinload(Patient.therapies), selectinload(Patient.documents)))}
     for _, entry in entries:
         values = {name: entry[name] for name in PATIENT_ATTRS if name in entry}
         patient = stored.get(entry["id"])
@@ -223,6 +224,8 @@ def _import_patients(entries: Entries, summary: Summary) -> dict[str, Patient]:
             changed = True
         else:
             changed = apply_values(patient, values)
+        if "documentation" in entry:
+            changed |= set_documentation(patient, entry["documentation"])
         if "therapies" in entry:
             wanted = sorted(({**THERAPY_DEFAULTS, **t} for t in entry["therapies"]),
                             key=therapy_order)
