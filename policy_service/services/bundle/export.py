@@ -33,8 +33,8 @@ from policy_service.schemas.bundle import (
     BundleSchema,
 )
 from policy_service.services.authorizations import record_values
-from policy_service.services.providers import provider_query, provider_record
 from policy_service.services.patients import documentation_of
+from policy_service.services.providers import provider_query, provider_record
 
 
 def payer_record(payer: Payer) -> dict[str, Any]:
