@@ -71,6 +71,12 @@ FACTS: tuple[Fact, ...] = (
          "diagnoses on the claim that are not billable ICD-10-CM codes"),
     Fact("days_past_filing_deadline", INTEGER,
          "days from the filing deadline to receipt (negative: in time)"),
+    # supply and providers
+    Fact("drug_line_billable", BOOLEAN,
+         "the practice may bill this drug (false: it comes from a specialty pharmacy)"),
+    Fact("rendering_enrollment", FactType.CHOICE,
+         "the rendering provider's enrollment with the payer on the date of service",
+         ("enrolled", "not_enrolled", "unknown_npi")),
 )
 
 # Extra values the case builder passes for messages (not case fields, never tested by rules).
@@ -97,6 +103,10 @@ MESSAGE_CONTEXT: dict[str, str] = {
     "filing_rule": "the payer's filing window in words",
     "deadline": "ISO date of the last filing day",
     "submitted_on": "ISO date the claim is received",
+    "supply_reason": "why the drug is not the practice's to bill, e.g. UnitedHealthcare's "
+                     "infliximab policy requires it from a specialty pharmacy",
+    "enrollment": "the rendering provider's enrollment in words, e.g. Ada Lovelace, MD "
+                  "(1234567893) is not enrolled with Medicare Part B on 2026-03-10",
 }
 
 Condition = dict[str, Any]
@@ -776,6 +786,59 @@ RULES: tuple[Rule, ...] = (
             Example("a line case never reads the claim-level field",
                     {"scope": "line", "kind": "drug", "code": "J1745", "units": 35,
                      "days_past_filing_deadline": 5}),
+        ),
+    ),
+    Rule(
+        name="drug_line_not_billable",
+        code="DRUG_LINE_NOT_BILLABLE",
+        severity=Severity.BLOCK,
+        category=Category.DRUG_BILLING,
+        condition=_line("drug", {"drug_line_billable": False}),
+        when="A line bills a drug that the payer's policy on the date of service requires from a "
+             "specialty pharmacy, or that the claim says came from one.",
+        why="The specialty pharmacy bills the payer for the drug; a practice line for the same "
+            "drug is denied (or paid twice and recouped). The practice bills the administration "
+            "only.",
+        source="https://www.the-rheumatologist.org/?p=62513",
+        message="Line bills {code} x{units}, but {supply_reason}: remove the drug line and bill "
+                "the administration only.",
+        fires=(
+            Example("Remicade billed where the payer requires a specialty pharmacy",
+                    {"scope": "line", "kind": "drug", "code": "J1745", "units": 35,
+                     "drug_line_billable": False}),
+        ),
+        passes=(
+            Example("a bought-and-billed drug",
+                    {"scope": "line", "kind": "drug", "code": "J1745", "units": 35,
+                     "drug_line_billable": True}),
+            Example("the claim-level case never reads a line's supply",
+                    {"scope": "claim", "drug_line_billable": False}),
+        ),
+    ),
+    Rule(
+        name="provider_not_enrolled",
+        code="PROVIDER_NOT_ENROLLED",
+        severity=Severity.BLOCK,
+        category=Category.CLAIM_DATA,
+        condition=_claim({"$or": [{"rendering_enrollment": "not_enrolled"},
+                                  {"rendering_enrollment": "unknown_npi"}]}),
+        when="The rendering provider is not enrolled with the payer on the date of service, or "
+             "the rendering NPI is not a provider on file.",
+        why="The payer denies every line of a provider not enrolled with it on the date (CARC "
+            "B7); enrollment must be fixed, or the claim billed under an enrolled provider.",
+        source="https://apexflowrcm.com/denial-codes/carc-b7-provider-not-eligible",
+        message="{enrollment}: {payer_name} will deny the claim (CARC B7).",
+        fires=(
+            Example("enrollment ended before the date of service",
+                    {"scope": "claim", "rendering_enrollment": "not_enrolled"}),
+            Example("rendering NPI not on file",
+                    {"scope": "claim", "rendering_enrollment": "unknown_npi"}),
+        ),
+        passes=(
+            Example("enrolled on the date",
+                    {"scope": "claim", "rendering_enrollment": "enrolled"}),
+            Example("no rendering NPI on the claim",
+                    {"scope": "claim"}),
         ),
     ),
     ALWAYS_FIRING_RULE,

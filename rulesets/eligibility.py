@@ -58,6 +58,16 @@ FACTS: tuple[Fact, ...] = (
     Fact("auth_expiring_soon_days", INTEGER, "how many days ahead to warn of an expiry"),
     Fact("auth_remaining_fraction", FRACTION, "share of the approved units still left"),
     Fact("auth_units_low_fraction", FRACTION, "the share below which to warn of low units"),
+    Fact("policy_drug_supply", FactType.CHOICE,
+         "how the policy lets the drug reach the practice",
+         ("buy_and_bill", "specialty_pharmacy", "either")),
+    Fact("drug_supply", FactType.CHOICE, "how the practice plans to get the drug",
+         ("buy_and_bill", "specialty_pharmacy")),
+    Fact("rendering_enrollment", FactType.CHOICE,
+         "the rendering provider's enrollment with the payer on the date of service",
+         ("enrolled", "not_enrolled", "unknown_npi")),
+    Fact("prescriber_specialty_covered", BOOLEAN,
+         "the prescriber's specialty is one the policy requires"),
 )
 
 # Extra values the case builder passes for messages (not case fields, never tested by rules).
@@ -86,6 +96,11 @@ MESSAGE_CONTEXT: dict[str, str] = {
     "age_range": "the ages the policy covers, e.g. 18 and over",
     "missing": "the facts that are missing, each with why it is needed",
     "missing_documentation": "the checklist items not on file or out of date, in words",
+    "enrollment": "the rendering provider's enrollment in words, e.g. Ada Lovelace, MD "
+                  "(1234567893) is not enrolled with Medicare Part B on 2026-03-10",
+    "prescriber": "the prescriber and their specialty, e.g. Grace Hopper, MD (1245319599) is "
+                  "in dermatology",
+    "prescriber_specialties": "the specialties the policy requires, comma-joined",
 }
 
 RULES: tuple[Rule, ...] = (
@@ -650,6 +665,88 @@ RULES: tuple[Rule, ...] = (
                      "auth_units_low_fraction": 0.2}),
             Example("authorization without a units cap (no fraction)",
                     {"policy_found": True, "auth_found": True, "auth_units_low_fraction": 0.2}),
+        ),
+    ),
+    Rule(
+        name="specialty_pharmacy_required",
+        code="SPECIALTY_PHARMACY_REQUIRED",
+        severity=Severity.BLOCK,
+        category=Category.COVERAGE,
+        condition={"$and": [{"policy_drug_supply": "specialty_pharmacy"},
+                            {"drug_supply": "buy_and_bill"}]},
+        when="The policy requires the drug from a specialty pharmacy and the infusion is planned "
+             "as buy and bill.",
+        why="A payer that moved a drug to specialty-pharmacy supply does not pay the practice for "
+            "a vial it bought: the drug must be dispensed by the pharmacy, and the practice bills "
+            "the administration only.",
+        source="https://www.the-rheumatologist.org/?p=62513",
+        message="{policy_label} requires {drug_label} from a specialty pharmacy; the practice "
+                "bills only the administration. Order it through the payer's specialty pharmacy.",
+        cites_policy=True,
+        fires=(
+            Example("buy and bill where the payer requires a specialty pharmacy",
+                    {"policy_found": True, "policy_drug_supply": "specialty_pharmacy",
+                     "drug_supply": "buy_and_bill"}),
+        ),
+        passes=(
+            Example("drug ordered from the specialty pharmacy",
+                    {"policy_found": True, "policy_drug_supply": "specialty_pharmacy",
+                     "drug_supply": "specialty_pharmacy"}),
+            Example("policy allows either supply",
+                    {"policy_found": True, "policy_drug_supply": "either",
+                     "drug_supply": "buy_and_bill"}),
+        ),
+    ),
+    Rule(
+        name="provider_not_enrolled",
+        code="PROVIDER_NOT_ENROLLED",
+        severity=Severity.BLOCK,
+        category=Category.INFORMATION,
+        condition={"$or": [{"rendering_enrollment": "not_enrolled"},
+                           {"rendering_enrollment": "unknown_npi"}]},
+        when="The rendering provider is not enrolled with the payer on the date of service, or "
+             "the NPI given is not a provider on file.",
+        why="A payer denies every line a provider renders while not enrolled (credentialed) with "
+            "it; before the infusion it is a question to settle, not a coverage denial.",
+        source="https://apexflowrcm.com/denial-codes/carc-b7-provider-not-eligible",
+        message="The rendering provider cannot bill {payer_name} on {date_of_service}: "
+                "{enrollment}.",
+        fires=(
+            Example("enrollment ended before the date of service",
+                    {"policy_found": True, "rendering_enrollment": "not_enrolled"}),
+            Example("NPI not on file",
+                    {"policy_found": True, "rendering_enrollment": "unknown_npi"}),
+        ),
+        passes=(
+            Example("enrolled on the date",
+                    {"policy_found": True, "rendering_enrollment": "enrolled"}),
+            Example("no rendering provider named",
+                    {"policy_found": True}),
+        ),
+    ),
+    Rule(
+        name="prescriber_specialty_not_covered",
+        code="PRESCRIBER_SPECIALTY_NOT_COVERED",
+        severity=Severity.BLOCK,
+        category=Category.COVERAGE,
+        condition={"prescriber_specialty_covered": False},
+        when="The policy requires the prescriber to have one of its specialties and the "
+             "prescriber's specialty on file is another.",
+        why="Many biologic policies cover the drug only when prescribed by or in consultation "
+            "with a specialist (e.g. a rheumatologist).",
+        source="https://pmc.ncbi.nlm.nih.gov/articles/PMC10387921",
+        message="{policy_label} requires a prescriber in {prescriber_specialties}; "
+                "{prescriber}.",
+        cites_policy=True,
+        fires=(
+            Example("dermatologist prescribing under a rheumatologist-only policy",
+                    {"policy_found": True, "prescriber_specialty_covered": False}),
+        ),
+        passes=(
+            Example("rheumatologist prescribing",
+                    {"policy_found": True, "prescriber_specialty_covered": True}),
+            Example("policy names no specialty",
+                    {"policy_found": True}),
         ),
     ),
     ALWAYS_FIRING_RULE,

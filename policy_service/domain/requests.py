@@ -46,6 +46,15 @@ class EligibilityRequest:
     last_dose_date: dt.date | None = None
     # Documents on file the request adds to the patient's stored ones.
     documentation_on_file: list[DocumentOnFile] = field(default_factory=list)
+    # How the drug reaches the practice; the rendering and (when another) prescribing NPIs.
+    drug_supply: str = "buy_and_bill"
+    rendering_npi: str | None = None
+    ordering_npi: str | None = None
+
+    @property
+    def prescriber_npi(self) -> str | None:
+        """The prescriber: the ordering provider when named, else the rendering one."""
+        return self.ordering_npi or self.rendering_npi
 
 
 @dataclass(frozen=True)
@@ -92,6 +101,10 @@ class Claim:
     administration: ClaimAdministration | None = None
     birth_date: dt.date | None = None
     weight_kg: Decimal | None = None
+    # None: not said (a drug line billed means bought and billed).
+    drug_supply: str | None = None
+    rendering_npi: str | None = None
+    ordering_npi: str | None = None
 
 
 ERROR_DECISION = "error"
@@ -114,6 +127,8 @@ class AppointmentInput:
     diagnosis_codes: list[str] = field(default_factory=list)
     packages: list[tuple[Decimal, int]] = field(default_factory=list)
     authorization_number: str | None = None
+    drug_supply: str = "buy_and_bill"
+    rendering_npi: str | None = None
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,8 @@ from marshmallow import Schema, ValidationError, fields, post_load, validate
 
 from policy_service.billing.administration import KINDS, Infusion
 from policy_service.domain.requests import Claim, ClaimAdministration, ClaimLine
-from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.models import DRUG_SUPPLIES
+from policy_service.schemas.bundle import HcpcsCode, IcdCode, Npi
 from policy_service.schemas.common import (
     MAX_LIST_ITEMS,
     PackageCountSchema,
@@ -110,6 +111,15 @@ class ClaimRequestSchema(StrictSchema):
     administration = fields.Nested(AdministrationSchema, allow_none=True)
     lines = fields.List(fields.Nested(LineSchema), required=True,
                         validate=validate.Length(min=1, max=50))
+    drug_supply = fields.String(allow_none=True, validate=validate.OneOf(
+        DRUG_SUPPLIES, error="Must be one of: {choices}."), metadata={
+        "description": "specialty_pharmacy: the drug came from a specialty pharmacy, so no drug "
+                       "line may be billed. Left out: as the lines and the payer's policy say."})
+    rendering_npi = Npi(allow_none=True, metadata={
+        "description": "NPI of the rendering provider (loop 2310B); checked for enrollment."})
+    ordering_npi = Npi(allow_none=True, metadata={
+        "description": "NPI of the ordering provider (loop 2420E): the prescriber whose "
+                       "specialty the policy may require."})
 
     @post_load
     def to_claim(self, data: dict[str, Any], **_: Any) -> Claim:
@@ -135,6 +145,9 @@ class ClaimRequestSchema(StrictSchema):
             ) if admin else None,
             lines=[ClaimLine(line["code"], line["units"], tuple(line["modifiers"]),
                              line.get("ndc")) for line in data["lines"]],
+            drug_supply=data.get("drug_supply"),
+            rendering_npi=data.get("rendering_npi"),
+            ordering_npi=data.get("ordering_npi"),
         )
 
 

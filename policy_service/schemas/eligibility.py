@@ -17,8 +17,8 @@ from marshmallow import (
 from policy_service.domain.documentation import DocumentOnFile, DocumentStatus
 from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.errors import Invalid
-from policy_service.models import SITES_OF_CARE, THERAPY_OUTCOMES
-from policy_service.schemas.bundle import DocumentOnFileSchema, HcpcsCode, IcdCode
+from policy_service.models import DRUG_SUPPLIES, SITES_OF_CARE, THERAPY_OUTCOMES
+from policy_service.schemas.bundle import DocumentOnFileSchema, HcpcsCode, IcdCode, Npi
 from policy_service.schemas.common import (
     MAX_LIST_ITEMS,
     PackageCountSchema,
@@ -78,6 +78,16 @@ class EligibilityRequestSchema(StrictSchema):
         validate=validate.Length(max=MAX_LIST_ITEMS),
         metadata={"description": "Documents on file ({code, date}), added to the patient's "
                                  "stored ones for the documentation checklist."})
+    drug_supply = fields.String(load_default="buy_and_bill", validate=validate.OneOf(
+        DRUG_SUPPLIES, error="Must be one of: {choices}."), metadata={
+        "description": "buy_and_bill (default): the practice buys and bills the drug; "
+                       "specialty_pharmacy: a pharmacy dispenses it, the practice bills the "
+                       "administration only."})
+    rendering_npi = Npi(metadata={"description": "NPI of the provider giving the infusion; "
+                                                 "checked for enrollment with the payer."})
+    ordering_npi = Npi(metadata={"description": "NPI of the prescriber when not the rendering "
+                                                "provider; checked against the policy's "
+                                                "prescriber specialties."})
 
     @post_load
     def to_request(self, data: dict[str, Any], **_: Any) -> EligibilityRequest:
@@ -102,6 +112,9 @@ class EligibilityRequestSchema(StrictSchema):
             last_dose_date=data.get("last_dose_date"),
             documentation_on_file=[DocumentOnFile(d["code"], d["date"])
                                    for d in data["documentation_on_file"]],
+            drug_supply=data["drug_supply"],
+            rendering_npi=data.get("rendering_npi"),
+            ordering_npi=data.get("ordering_npi"),
         )
 
 
