@@ -48,7 +48,18 @@ from policy_service.services.eligibility import (
     authorization_summary,
     sort_findings,
 )
-from policy_service.services.policy_index import DrugView, PayerView, PolicyIndex, index_cache
+from policy_service.services.policy_index import (
+    DrugView,
+    PayerView,
+    PolicyIndex,
+    PolicyView,
+    index_cache,
+)
+from policy_service.services.provider_facts import (
+    SPECIALTY_PHARMACY,
+    pharmacy_supplied,
+    rendering_enrollment,
+)
 from rulesets import render_message
 from rulesets.claims import RULESET
 from rulesets.eligibility import RULESET as ELIGIBILITY
@@ -68,6 +79,9 @@ PLACE_OF_SERVICE_SITES: dict[str, str] = {
 # The eligibility findings that concern a claim: coverage and the authorization (not missing
 # planning data, and not the planning warnings, which are about the next dose).
 CLAIM_CATEGORIES = frozenset({Category.COVERAGE, Category.AUTHORIZATION})
+# Eligibility rules a claim rule says better, on the line concerned: a drug bought and billed
+# where a specialty pharmacy is required is the drug line's DRUG_LINE_NOT_BILLABLE.
+REPLACED_ON_CLAIMS = frozenset({"specialty_pharmacy_required"})
 
 EM_CODES = frozenset({"99202", "99203", "99204", "99205",
                       "99211", "99212", "99213", "99214", "99215"})
@@ -227,6 +241,8 @@ def _eligibility(claim: Claim, index: PolicyIndex) -> Assessment | None:
         dose_mg=admin.administered_mg if admin else None,
         packages=admin.packages if admin else None,
         authorization_number=claim.authorization_number,
+        drug_supply=claim.drug_supply or "buy_and_bill",
+        rendering_npi=claim.rendering_npi, ordering_npi=claim.ordering_npi,
     )
     try:
         return assess(request, index)
@@ -350,13 +366,37 @@ def _jw_jz_facts(evaluation: _Evaluation, claim: Claim, billing: DrugBilling,
                     billing, billing.optimal_packages)
 
 
+def _supply_reason(claim: Claim, policy: PolicyView | None) -> str | None:
+    """Why the drug is not the practice's to bill (None when it bought it and may bill it)."""
+    if not pharmacy_supplied(claim.drug_supply, policy):
+        return None
+    if claim.drug_supply == SPECIALTY_PHARMACY or policy is None:
+        return "the claim says the drug came from a specialty pharmacy"
+    return f"{policy.label} requires it from a specialty pharmacy"
+
+
+def _not_billable_case(claim: Claim, position: int, reason: str) -> _Evaluation:
+    """A drug line the practice may not bill: only its supply is judged, not its units."""
+    line = claim.lines[position]
+    return _Evaluation({"scope": "line", "kind": "drug", "code": line.code, "units": line.units,
+                        "drug_line_billable": False}, {"supply_reason": reason}, position)
+
+
 def _drug_facts(claim: Claim, payer: PayerView, index: PolicyIndex,
-                billing: DrugBilling | None, evaluations: list[_Evaluation]) -> int | None:
-    """Add one case per drug line; return the index of the administered drug's line."""
+                billing: DrugBilling | None, evaluations: list[_Evaluation],
+                pharmacy: tuple[frozenset[str], str] | None = None) -> int | None:
+    """Add one case per drug line; return the index of the administered drug's line.
+
+    ``pharmacy`` names the codes a specialty pharmacy supplies and why: their lines get only
+    the DRUG_LINE_NOT_BILLABLE case.
+    """
     lines = _drug_lines(claim)
     for position, line in enumerate(claim.lines):
         drug = index.drugs.get(line.code)
         if drug is None:
+            continue
+        if pharmacy is not None and line.code in pharmacy[0]:
+            evaluations.append(_not_billable_case(claim, position, pharmacy[1]))
             continue
         evaluation = _drug_line_case(claim, position, drug, payer, index)
         if billing is not None and line.code == lines.code:
@@ -608,9 +648,11 @@ def _payable_billing(claim: Claim, payer: PayerView, index: PolicyIndex,
 
 
 def _expected_lines(claim: Claim, index: PolicyIndex, billing: DrugBilling | None,
-                    admin: AdministrationLines | None) -> list[dict[str, Any]]:
+                    admin: AdministrationLines | None,
+                    not_billable: frozenset[str] = frozenset()) -> list[dict[str, Any]]:
     """What the service would bill: drug and administration lines from the facts, other
-    submitted lines with the corrections the rules imply."""
+    submitted lines with the corrections the rules imply; never a drug in ``not_billable``
+    (supplied by a specialty pharmacy)."""
     codes = {line.code for line in claim.lines}
     drug_code = claim.administration.hcpcs if claim.administration else None
     out = _expected_drug_lines(claim, billing, index) if billing is not None else []
@@ -619,7 +661,7 @@ def _expected_lines(claim: Claim, index: PolicyIndex, billing: DrugBilling | Non
     has_admin = bool(admin and admin.lines) or any(is_admin_code(c) for c in codes)
     for line in claim.lines:
         if (billing is not None and line.code == drug_code) or \
-                (admin is not None and is_admin_code(line.code)):
+                (admin is not None and is_admin_code(line.code)) or line.code in not_billable:
             continue
         entry = _expected_line(line, claim, index, has_admin)
         if entry is not None:
@@ -643,6 +685,29 @@ def _one_initial_service(lines: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _pharmacy_codes(claim: Claim, eligibility: Assessment | None
+                    ) -> tuple[frozenset[str], str] | None:
+    """The drug codes a specialty pharmacy supplies on this claim, and why (None: none)."""
+    if eligibility is None:
+        return None
+    policy = eligibility.built.policy
+    reason = _supply_reason(claim, policy)
+    if reason is None:
+        return None
+    return frozenset({eligibility.built.drug.hcpcs, *(policy.hcpcs if policy else ())}), reason
+
+
+def _provider_facts(claim: Claim, index: PolicyIndex, claim_case: dict[str, Any],
+                    claim_explain: dict[str, Any]) -> None:
+    """The rendering provider's enrollment with the payer on the date of service."""
+    if claim.rendering_npi is None:
+        return
+    enrollment = rendering_enrollment(index, claim.rendering_npi, claim.payer,
+                                      claim.date_of_service)
+    claim_case["rendering_enrollment"] = enrollment.state
+    claim_explain["enrollment"] = enrollment.words[:1].upper() + enrollment.words[1:]
+
+
 def derive(claim: Claim, index: PolicyIndex) -> _Derived:
     """Derive every case the claims ruleset evaluates for one claim."""
     _check_references(claim, index)
@@ -654,8 +719,13 @@ def derive(claim: Claim, index: PolicyIndex) -> _Derived:
     claim_case: dict[str, Any] = {"scope": "claim"}
     claim_explain: dict[str, Any] = {"payer_name": payer.name,
                                      "date_of_service": claim.date_of_service.isoformat()}
+    pharmacy = _pharmacy_codes(claim, eligibility)
+    if pharmacy is not None:
+        # A specialty pharmacy bills the drug: no drug units or lines are the practice's.
+        billing = None
+    _provider_facts(claim, index, claim_case, claim_explain)
 
-    drug_line = _drug_facts(claim, payer, index, billing, evaluations)
+    drug_line = _drug_facts(claim, payer, index, billing, evaluations, pharmacy)
     if billing is not None:
         claim_case["drug_line_billed"] = drug_line is not None
         claim_explain.update(_billing_explain(claim, billing, payer))
@@ -672,7 +742,7 @@ def derive(claim: Claim, index: PolicyIndex) -> _Derived:
     evaluations.append(_Evaluation(claim_case, claim_explain, None))
     return _Derived(evaluations,
                     _expected_lines(claim, index, _payable_billing(claim, payer, index, billing),
-                                    expected_admin),
+                                    expected_admin, pharmacy[0] if pharmacy else frozenset()),
                     eligibility, drug_line)
 
 
@@ -718,7 +788,8 @@ def _eligibility_findings(claim: Claim, derived: _Derived) -> list[dict[str, Any
     findings = []
     for finding in eligibility.findings:
         rule = ELIGIBILITY.rule(finding["rule"])
-        if rule.category not in CLAIM_CATEGORIES or rule.planning:
+        if rule.category not in CLAIM_CATEGORIES or rule.planning \
+                or rule.name in REPLACED_ON_CLAIMS:
             continue
         if rule.category is Category.AUTHORIZATION and not with_auth:
             continue

@@ -47,6 +47,11 @@ from policy_service.services.policy_index import (
     PolicyView,
     index_cache,
 )
+from policy_service.services.provider_facts import (
+    pharmacy_supplied,
+    prescriber_specialty,
+    rendering_enrollment,
+)
 from rulesets import render_message
 from rulesets.eligibility import RULESET
 from rulesets.vocabulary import Decision, decide
@@ -488,6 +493,37 @@ def _last_dose(inputs: CaseInputs) -> dt.date | None:
     return max(filter(None, [stored, inputs.request.last_dose_date]), default=None)
 
 
+def _supply_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Drug supply: how the practice plans to get the drug against what the policy allows."""
+    parts.case["policy_drug_supply"] = policy.drug_supply
+    parts.case["drug_supply"] = inputs.request.drug_supply
+
+
+def _prescriber_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
+    """Prescriber: their specialty on file against the specialties the policy requires."""
+    if not policy.prescriber_specialties:
+        return
+    request = inputs.request
+    judged = prescriber_specialty(inputs.index, request.prescriber_npi, policy)
+    parts.explain["prescriber_specialties"] = ", ".join(policy.prescriber_specialties)
+    parts.explain["prescriber"] = judged.words
+    if judged.covered is None:
+        parts.need("ordering_npi" if request.ordering_npi else "rendering_npi",
+                   judged.missing_reason)
+    else:
+        parts.case["prescriber_specialty_covered"] = judged.covered
+
+
+def _provider_facts(inputs: CaseInputs, parts: CaseParts) -> None:
+    """Rendering provider: enrolled with the payer on the date of service (when one is named)."""
+    npi = inputs.request.rendering_npi
+    if npi is None:
+        return
+    enrollment = rendering_enrollment(inputs.index, npi, inputs.request.payer, inputs.day)
+    parts.case["rendering_enrollment"] = enrollment.state
+    parts.explain["enrollment"] = enrollment.words
+
+
 # The coverage families, in the order their facts (and missing facts) are reported.
 def _documentation_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyView) -> None:
     """Documentation: the policy's checklist against what is on file on the date of service."""
@@ -507,7 +543,7 @@ def _documentation_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyVie
 
 
 POLICY_FACTS = (_step_therapy_facts, _product_facts, _site_facts, _dose_facts, _interval_facts,
-                _age_facts, _documentation_facts)
+                _age_facts, _documentation_facts, _supply_facts, _prescriber_facts)
 
 
 def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> Authorization | None:
@@ -562,6 +598,8 @@ class BuiltCase:
     authorization: Authorization | None
     missing: list[MissingFact] = field(default_factory=list)
     checklist: list[ChecklistEntry] = field(default_factory=list)
+    # False when a specialty pharmacy supplies the drug: the practice bills no drug line.
+    drug_billed: bool = True
 
 
 def build_case(request: EligibilityRequest, index: PolicyIndex,
@@ -579,12 +617,14 @@ def build_case(request: EligibilityRequest, index: PolicyIndex,
         parts.case["prior_auth_required"] = inputs.policy.prior_auth_required
         for facts in POLICY_FACTS:
             facts(inputs, parts, inputs.policy)
+    _provider_facts(inputs, parts)
     auth = _authorization_facts(inputs, parts)
     if parts.missing:
         parts.case["missing_information"] = True
         parts.explain["missing"] = ", ".join(str(fact) for fact in parts.missing)
     return BuiltCase(parts.case, parts.explain, inputs.policy, inputs.drug, billing, auth,
-                     parts.missing, parts.checklist)
+                     parts.missing, parts.checklist,
+                     drug_billed=not pharmacy_supplied(request.drug_supply, inputs.policy))
 
 
 def finding_message(rule_name: str, built: BuiltCase) -> str:
@@ -623,7 +663,8 @@ class Assessment:
             billing = {
                 "administered_units": built.billing.administered_units,
                 "discarded_units": built.billing.discarded_units,
-                "lines": [line.as_dict() for line in built.billing.lines],
+                "lines": [line.as_dict() for line in built.billing.lines]
+                if built.drug_billed else [],
             }
         return {
             "decision": self.decision,

@@ -137,7 +137,8 @@ FIELD_LABELS = {
     "min_days_between_doses": "minimum days between doses", "min_age": "minimum age",
     "max_age": "maximum age", "new_starts_only_lookback_days": "new-start look-back",
     "approval_days": "approval length (days)", "documentation_required": "documentation",
-    "step_therapy": "step therapy", "source": "source", "notes": "notes",
+    "step_therapy": "step therapy", "drug_supply": "drug supply",
+    "prescriber_specialties": "prescriber specialties", "source": "source", "notes": "notes",
 }
 
 
@@ -240,6 +241,8 @@ def rules_in_words(version: PolicyVersion) -> list[tuple[str, str]]:
         ("Age", age),
         ("Documentation", "; ".join(documentation_words(values["documentation_required"]))
          or "none listed"),
+        ("Drug supply", (values["drug_supply"] or "either").replace("_", " ")),
+        ("Prescriber specialties", ", ".join(values["prescriber_specialties"]) or "any"),
         ("Source", version.source or "not given"),
     ]
 

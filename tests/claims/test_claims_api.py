@@ -77,6 +77,10 @@ CLAIM_CASES: list[tuple[str, Setup, dict[str, Any], int | None, str]] = [
     ("CODE_NOT_VALID_ON_DOS", _j1030_world,
      _joint([{"code": "J1030", "units": 1}]) | {"date_of_service": "2024-05-01",
                                                 "submitted_on": "2024-05-02"}, 0, "2024-03-31"),
+    ("DRUG_LINE_NOT_BILLABLE", lambda: build_world(policy={"drug_supply": "specialty_pharmacy"}),
+     {}, 0, "requires it from a specialty pharmacy"),
+    ("PROVIDER_NOT_ENROLLED", build_world, {"rendering_npi": "1245319599"}, None,
+     "not enrolled with Medicare Part B on 2026-03-10; enrolled 2024-01-01 to 2025-12-31"),
 ]
 
 
@@ -117,6 +121,9 @@ AUTH_CASES: list[tuple[str, Setup, dict[str, Any], str]] = [
     ("AUTH_REQUIRED", lambda: build_world(with_auth=False), {"authorization_number": None},
      "authorization"),
     ("DIAGNOSIS_NOT_COVERED", build_world, {"diagnosis_codes": ["L40.0"]}, "L40.0"),
+    ("PRESCRIBER_SPECIALTY_NOT_COVERED",
+     lambda: build_world(policy={"prescriber_specialties": ["rheumatology"]}),
+     {"rendering_npi": "1234567893", "ordering_npi": "1245319599"}, "dermatology"),
 ]
 
 

@@ -6,7 +6,14 @@ import copy
 import datetime as dt
 from typing import Any
 
-from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+from tests.factories import (
+    make_authorization,
+    make_drug,
+    make_patient,
+    make_payer,
+    make_policy,
+    make_provider,
+)
 
 METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
                        "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
@@ -27,11 +34,16 @@ CLEAN_CLAIM: dict[str, Any] = {
 
 
 def build_world(payer: dict[str, Any] | None = None, drug: dict[str, Any] | None = None,
-                authorization: dict[str, Any] | None = None, with_auth: bool = True) -> None:
-    """Medicare Part B, infliximab and its policy, P001 (failed methotrexate), A-1001."""
+                authorization: dict[str, Any] | None = None, with_auth: bool = True,
+                policy: dict[str, Any] | None = None) -> None:
+    """Medicare Part B, infliximab and its policy, P001 (failed methotrexate), A-1001; a
+    rheumatologist enrolled with the payer and a dermatologist whose enrollment ended in 2025."""
     medicare = make_payer(**(payer or {}))
     make_drug("J1745", **(drug or {}))
-    make_policy(payer=medicare)
+    make_policy(payer=medicare, **(policy or {}))
+    make_provider("1234567893", enrollments=[(medicare, dt.date(2024, 1, 1), None)])
+    make_provider("1245319599", name="Grace Hopper, MD", specialty="dermatology",
+                  enrollments=[(medicare, dt.date(2024, 1, 1), dt.date(2025, 12, 31))])
     person = make_patient("P001", therapies=[METHOTREXATE_FAILED])
     if with_auth:
         make_authorization("A-1001", patient=person, payer=medicare, **(authorization or {}))

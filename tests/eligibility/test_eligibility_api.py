@@ -100,6 +100,15 @@ FINDING_CASES: list[tuple[str, Setup, dict[str, Any], str, str]] = [
          {"code": "TB_SCREENING", "label": "TB screening within 12 months",
           "max_age_days": 365}]}), {},
      "eligible", "TB screening within 12 months"),
+    ("SPECIALTY_PHARMACY_REQUIRED",
+     lambda: build_world(policy={"drug_supply": "specialty_pharmacy"}), {}, "not_eligible",
+     "from a specialty pharmacy"),
+    ("PROVIDER_NOT_ENROLLED", build_world, {"rendering_npi": "1245319599"},
+     "needs_information", "not enrolled with Medicare Part B on 2026-03-10"),
+    ("PRESCRIBER_SPECIALTY_NOT_COVERED",
+     lambda: build_world(policy={"prescriber_specialties": ["rheumatology"]}),
+     {"rendering_npi": "1234567893", "ordering_npi": "1245319599"}, "not_eligible",
+     "dermatology"),
 ]
 
 
