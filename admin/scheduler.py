@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import re
 from collections import Counter
 from typing import Any
@@ -20,16 +21,17 @@ from flask_security import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from sqlalchemy import select
-from wtforms import DateField, DecimalField, SelectField, StringField
-from wtforms.validators import DataRequired, InputRequired
+from wtforms import DateField, DecimalField, HiddenField, SelectField, StringField
+from wtforms.validators import DataRequired, InputRequired, Length
 
 from admin.fields import Option, options
 from admin.security import SecurePageView, neutralise_cell
 from policy_service.auth import Permission, has_permission
 from policy_service.errors import Invalid
 from policy_service.extensions import db
-from policy_service.models import SITES_OF_CARE, Drug, Patient, Payer
+from policy_service.models import SITES_OF_CARE, Drug, Patient, Payer, Policy, PolicyVersion
 from policy_service.schemas.eligibility import load_request
+from policy_service.services import policies
 from policy_service.services.eligibility import check_batch
 from policy_service.services.schedule import (
     CSV_COLUMNS,
@@ -247,6 +249,34 @@ def check_planned_infusion(form: EligibilityForm) -> dict[str, Any] | None:
     return with_friendly_messages(outcome)
 
 
+class SaveCaseForm(FlaskForm):
+    """"Save as test case": the request just checked, the version it cited, a name."""
+
+    name = StringField("Case name", validators=[DataRequired(), Length(max=200)])
+    request_json = HiddenField(validators=[DataRequired()])
+    policy = HiddenField(validators=[DataRequired()])
+    version = HiddenField(validators=[DataRequired()])
+
+
+def save_case_form(item: dict[str, Any], result: dict[str, Any]) -> SaveCaseForm | None:
+    """The "Save as test case" form for a result that cites a policy version, filled in."""
+    policy = result.get("policy")
+    if not policy:
+        return None
+    form = SaveCaseForm(formdata=None)
+    form.name.data = (f"{item['patient']['id']} {item['hcpcs']} {item['date_of_service']}: "
+                      f"{str(result['decision']).replace('_', ' ')}")[:200]
+    form.request_json.data = json.dumps(item, sort_keys=True)
+    form.policy.data = policy["id"]
+    form.version.data = str(policy["version"])
+    return form
+
+
+def may_save_cases() -> bool:
+    """Whether the signed-in user may add test cases to policies (coordinators, admins)."""
+    return has_permission(current_user, Permission.EDIT_POLICY_DATA)
+
+
 class EligibilityView(SecurePageView):
     """The scheduler's question: can this planned infusion go ahead on this date?"""
 
@@ -258,12 +288,49 @@ class EligibilityView(SecurePageView):
         form = EligibilityForm()
         form.payer.choices = payer_options()
         form.drug.choices = drug_options()
-        result = None
+        result = case_form = None
         if form.validate_on_submit():
             result = check_planned_infusion(form)
+            if result is not None and may_save_cases():
+                case_form = save_case_form(form.request_item(), result)
         return self.render("admin/eligibility.html", form=form, result=result,
+                           case_form=case_form,
                            patients=patient_ids(), labels=DECISION_LABELS,
                            tones=DECISION_TONES, severity_tones=SEVERITY_TONES)
+
+    @expose("/save-case", methods=("POST",))
+    def save_case(self) -> Response:
+        """Store what was just checked as a test case of the policy version it cited."""
+        if not may_save_cases():
+            abort(403)
+        form = SaveCaseForm()
+        if not form.validate_on_submit() or not form.version.data.isdigit():
+            flash("The test case was not saved: give it a name of at most 200 characters.",
+                  "error")
+            return redirect(url_for(".index"))
+        version = db.session.scalar(
+            select(PolicyVersion).join(Policy)
+            .where(Policy.code == form.policy.data,
+                   PolicyVersion.number == int(form.version.data)))
+        if version is None:
+            abort(404)
+        try:
+            request_item = json.loads(form.request_json.data)
+            case = policies.add_case(version, form.name.data.strip(), request_item)
+        except (ValueError, TypeError):
+            flash("The test case was not saved: the checked request could not be read.",
+                  "error")
+            return redirect(url_for(".index"))
+        except Invalid as exc:
+            db.session.rollback()
+            flash("The test case was not saved: " + "; ".join(
+                f"{e['field']}: {e['message']}" for e in exc.errors), "error")
+            return redirect(url_for(".index"))
+        db.session.commit()
+        codes = ", ".join(case.expect_codes) or "no findings"
+        flash(f"Saved test case {case.name!r} on {version.policy.code} v{version.number}: "
+              f"expects {case.expect_decision.replace('_', ' ')} ({codes}).", "success")
+        return redirect(url_for("policyversion.lifecycle_view", id=version.id))
 
 
 # --- schedule uploads: preview, download, keep as schedule ---------------------------------

@@ -15,7 +15,7 @@ from policy_service.auth import Permission, token_required
 from policy_service.errors import Invalid, NotFound, PreconditionRequired, StaleRecord
 from policy_service.extensions import db
 from policy_service.models import Policy, PolicyVersion
-from policy_service.schemas.bundle import CaseSchema, PolicyVersionSchema
+from policy_service.schemas.bundle import CaseSchema, ExpectSchema, PolicyVersionSchema
 from policy_service.schemas.common import StrictSchema
 from policy_service.services import policies, policy_review
 from policy_service.services.bundle import policy_record
@@ -125,11 +125,20 @@ def edit_version(body: dict[str, Any], code: str, number: int) -> Response:
     return _dump(version)
 
 
+class NewCaseSchema(CaseSchema):
+    """A case to add; without ``expect`` it is filled from checking the request now."""
+
+    expect = fields.Nested(ExpectSchema, load_default=None, metadata={
+        "description": "Leave out to save what the check gives now (decision and every "
+                       "finding code): \"Save as test case\" on an eligibility result."})
+
+
 @blp.route("/<path:code>/versions/<int:number>/cases", methods=["POST"])
 @token_required(Permission.EDIT_POLICY_DATA)
-@blp.arguments(CaseSchema())
+@blp.arguments(NewCaseSchema())
 def add_case(body: dict[str, Any], code: str, number: int) -> tuple[dict[str, Any], int]:
-    """Add a test case: a planned treatment and the expected decision and codes."""
+    """Add a test case: a planned treatment and the expected decision and codes (or, without
+    ``expect``, the decision and codes the version gives it now)."""
     case = policies.add_case(_version(code, number), body["name"], body["request"],
                              body["expect"])
     db.session.commit()

@@ -324,16 +324,27 @@ def activate(version: PolicyVersion) -> Activation:
 
 
 def add_case(version: PolicyVersion, name: str, request: Mapping[str, Any],
-             expect: Mapping[str, Any]) -> PolicyCase:
-    """Add a test case to a version; its request is checked like an eligibility request."""
+             expect: Mapping[str, Any] | None = None) -> PolicyCase:
+    """Add a test case to a version; its request is checked like an eligibility request.
+
+    Without ``expect`` ("Save as test case"), the case expects what checking the request
+    under this version gives now: its decision and every finding code.
+    """
     errors: dict[str, Any] = {}
     loaded = load_request(dict(request))
     if isinstance(loaded, Invalid):
         errors.update({f"request.{e['field']}": [e["message"]] for e in loaded.errors})
     if any(case.name == name for case in version.cases):
         errors["name"] = [f"Version {version.number} already has a case named {name!r}."]
+    if expect is None and not errors:
+        observed = policy_review.observed_expectation(version, request)
+        if isinstance(observed, Invalid):
+            errors.update({f"request.{e['field']}": [e["message"]] for e in observed.errors})
+        else:
+            expect = observed
     if errors:
         raise Invalid(errors)
+    assert expect is not None
     case = PolicyCase(name=name, request=dict(request), expect_decision=expect["decision"],
                       expect_codes=list(expect.get("codes", [])),
                       expect_absent=list(expect.get("absent", [])))

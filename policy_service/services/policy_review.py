@@ -77,6 +77,20 @@ def run_cases(version: PolicyVersion, cases: Sequence[PolicyCase] | None = None
     return {"passed": len(cases) - len(failed), "failed": failed}
 
 
+def observed_expectation(version: PolicyVersion, request: Mapping[str, Any]
+                         ) -> dict[str, Any] | Invalid:
+    """What checking ``request`` under ``version`` (as if active) gives, as a case's
+    expectation: the decision and every finding code. "Save as test case" records it."""
+    loaded = load_request(dict(request))
+    if isinstance(loaded, Invalid):
+        return loaded
+    [result] = check_batch([loaded], index=index_with(version))
+    if isinstance(result, Invalid):
+        return result
+    return {"decision": str(result["decision"]),
+            "codes": sorted({f["code"] for f in result["findings"]}), "absent": []}
+
+
 def compare_results(keys: Sequence[str], before: Sequence[Any],
                     after: Sequence[Any]) -> list[dict[str, Any]]:
     """Return the entries whose decision or finding codes differ between two runs."""
