@@ -29,7 +29,15 @@ from admin.security import SecurePageView, neutralise_cell
 from policy_service.auth import Permission, has_permission
 from policy_service.errors import Invalid
 from policy_service.extensions import db
-from policy_service.models import SITES_OF_CARE, Drug, Patient, Payer, Policy, PolicyVersion
+from policy_service.models import (
+    DRUG_SUPPLIES,
+    SITES_OF_CARE,
+    Drug,
+    Patient,
+    Payer,
+    Policy,
+    PolicyVersion,
+)
 from policy_service.schemas.eligibility import load_request
 from policy_service.services import policies
 from policy_service.services.eligibility import check_batch
@@ -72,7 +80,8 @@ FIELD_OF_ERROR = {
     "patient": "patient", "payer": "payer", "hcpcs": "drug", "dose": "dose",
     "date_of_service": "date_of_service", "site_of_care": "site_of_care",
     "diagnosis_codes": "diagnoses", "authorization_number": "authorization_number",
-    "packages": "packages",
+    "packages": "packages", "drug_supply": "drug_supply", "rendering_npi": "rendering_npi",
+    "ordering_npi": "ordering_npi",
 }
 
 
@@ -178,6 +187,14 @@ class EligibilityForm(FlaskForm):
                                                    "authorization is found.")
     packages = StringField("Vial packages", description="Optional, amount x count, e.g. 100x4; "
                                                         "without it the least waste is chosen.")
+    drug_supply = SelectField("Drug supply", choices=options(DRUG_SUPPLIES),
+                              default="buy_and_bill",
+                              description="Specialty pharmacy: the practice bills the "
+                                          "administration only.")
+    rendering_npi = StringField("Rendering provider NPI",
+                                description="Optional: checked for enrollment with the payer.")
+    ordering_npi = StringField("Prescriber NPI",
+                               description="Optional, when not the rendering provider.")
 
     def request_item(self) -> dict[str, Any]:
         """The eligibility request body this form describes (the schema validates it)."""
@@ -196,6 +213,12 @@ class EligibilityForm(FlaskForm):
         packages = parse_packages(self.packages.data)
         if packages:
             item["packages"] = packages
+        if self.drug_supply.data:
+            item["drug_supply"] = self.drug_supply.data
+        for name in ("rendering_npi", "ordering_npi"):
+            npi = (getattr(self, name).data or "").strip()
+            if npi:
+                item[name] = npi
         return item
 
 
@@ -204,6 +227,7 @@ MISSING_FACT_WORDS = {
     "site_of_care": "the site of care", "diagnosis_codes": "a diagnosis code",
     "dose": "the dose", "weight_kg": "the patient's weight", "birth_date": "the birth date",
     "packages": "the vial packages", "date_of_service": "the date of service",
+    "rendering_npi": "the rendering provider's NPI", "ordering_npi": "the prescriber's NPI",
 }
 
 

@@ -198,7 +198,8 @@ class UpcomingView(SecurePageView):
         out = io.StringIO()
         writer = csv.writer(out)
         writer.writerow(["appointment_id", "date_of_service", "patient_id", "payer", "hcpcs",
-                         "dose", "site_of_care", "decision", "changed_since_yesterday",
+                         "dose", "site_of_care", "drug_supply", "rendering_npi", "decision",
+                         "changed_since_yesterday",
                          "previous_decision", "decision_changed_at", "authorization",
                          "units", "authorization_units", "codes", "reasons"])
         for row in rows:
@@ -207,7 +208,8 @@ class UpcomingView(SecurePageView):
             writer.writerow([neutralise_cell(v) for v in [
                 row.appointment.appointment_id, row.appointment.date_of_service.isoformat(),
                 row.patient, row.payer, row.appointment.hcpcs, dose_text(row),
-                row.appointment.site_of_care or "", check.decision,
+                row.appointment.site_of_care or "", row.appointment.drug_supply or "",
+                row.appointment.rendering_npi or "", check.decision,
                 "yes" if check.changed_since(changed_since) else "",
                 check.previous_decision or "",
                 check.decision_changed_at.isoformat(timespec="minutes")

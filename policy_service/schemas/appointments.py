@@ -7,8 +7,8 @@ from typing import Any
 from marshmallow import ValidationError, fields, post_load, validate
 
 from policy_service.domain.requests import CHECK_DECISIONS, AppointmentInput, Filters
-from policy_service.models import APPOINTMENT_STATUSES, SITES_OF_CARE
-from policy_service.schemas.bundle import HcpcsCode, IcdCode
+from policy_service.models import APPOINTMENT_STATUSES, DRUG_SUPPLIES, SITES_OF_CARE
+from policy_service.schemas.bundle import HcpcsCode, IcdCode, Npi
 from policy_service.schemas.common import PackageCountSchema, StrictSchema
 from policy_service.schemas.eligibility import DoseSchema
 from policy_service.schemas.fields import QueryInteger
@@ -40,6 +40,13 @@ class AppointmentSchema(StrictSchema):
                            validate=validate.Length(max=20))
     authorization_number = fields.String(allow_none=True,
                                          validate=validate.Length(min=1, max=64))
+    drug_supply = fields.String(load_default="buy_and_bill", validate=validate.OneOf(
+        DRUG_SUPPLIES, error="Must be one of: {choices}."), metadata={
+        "description": "buy_and_bill (default) or specialty_pharmacy (the practice bills the "
+                       "administration only)."})
+    rendering_npi = Npi(allow_none=True, metadata={
+        "description": "NPI of the provider who will give the infusion; checked for "
+                       "enrollment with the payer on the date."})
 
     @post_load
     def to_input(self, data: dict[str, Any], **_: Any) -> AppointmentInput:
@@ -52,6 +59,8 @@ class AppointmentSchema(StrictSchema):
             diagnosis_codes=list(data["diagnosis_codes"]),
             packages=[(p["amount"], p["count"]) for p in data["packages"]],
             authorization_number=data.get("authorization_number"),
+            drug_supply=data["drug_supply"],
+            rendering_npi=data.get("rendering_npi"),
         )
 
 

@@ -200,6 +200,8 @@ def _request(appointment: Appointment | AppointmentInput, patient_external_id: s
         if appointment.dose_mg_per_kg is not None else None,
         packages=packages or None,
         authorization_number=appointment.authorization_number,
+        drug_supply=appointment.drug_supply or "buy_and_bill",
+        rendering_npi=appointment.rendering_npi,
     )
 
 
@@ -414,6 +416,8 @@ def _assign(appointment: Appointment, item: AppointmentInput, patient: Patient, 
     appointment.packages = [{"amount": str(amount), "count": count}
                             for amount, count in item.packages]
     appointment.authorization_number = item.authorization_number
+    appointment.drug_supply = item.drug_supply
+    appointment.rendering_npi = item.rendering_npi
     appointment.status = "scheduled"
     appointment.updated_at, appointment.updated_by = moment, actor
 
@@ -585,6 +589,8 @@ def appointment_record(checked: CheckedAppointment,
         "packages": [{"amount": _number(Decimal(str(p["amount"]))), "count": p["count"]}
                      for p in appointment.packages or []],
         "authorization_number": appointment.authorization_number,
+        "drug_supply": appointment.drug_supply,
+        "rendering_npi": appointment.rendering_npi,
         "check": check.result,
         "checked_at": check.checked_at.isoformat(),
         "previous_decision": check.previous_decision,

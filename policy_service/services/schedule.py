@@ -26,7 +26,7 @@ from sqlalchemy import delete, select
 from policy_service.domain.requests import AppointmentInput
 from policy_service.errors import Invalid
 from policy_service.extensions import db
-from policy_service.models import SITES_OF_CARE, ScheduleUpload
+from policy_service.models import DRUG_SUPPLIES, SITES_OF_CARE, ScheduleUpload
 from policy_service.schemas.appointments import load_appointment
 from policy_service.schemas.eligibility import load_request
 from policy_service.services.appointments import (
@@ -40,7 +40,7 @@ from policy_service.services.policy_index import index_cache
 CSV_COLUMNS = (
     "appointment_id", "patient_id", "birth_date", "weight_kg", "payer", "date_of_service",
     "site_of_care", "diagnosis_codes", "hcpcs", "dose_mg", "dose_mg_per_kg", "packages",
-    "authorization_number",
+    "authorization_number", "drug_supply", "rendering_npi",
 )
 REQUIRED_COLUMNS = ("patient_id", "payer", "date_of_service", "hcpcs")
 # One example row for the downloadable template.
@@ -48,13 +48,15 @@ TEMPLATE_ROW = {
     "appointment_id": "APT-1001", "patient_id": "P001", "birth_date": "", "weight_kg": "",
     "payer": "MEDICARE-B", "date_of_service": "03/10/2026", "site_of_care": "Office",
     "diagnosis_codes": "M05.79", "hcpcs": "J1745", "dose_mg": "", "dose_mg_per_kg": "5",
-    "packages": "100x4", "authorization_number": "",
+    "packages": "100x4", "authorization_number": "", "drug_supply": "buy and bill",
+    "rendering_npi": "1234567893",
 }
 CHUNK_SIZE = 500
 US_DATE = re.compile(r"^(?P<month>\d{1,2})/(?P<day>\d{1,2})/(?P<year>\d{4})$")
 SPACING = re.compile(r"[\s_-]+")
 XLSX_MAGIC = b"PK\x03\x04"
 SITE_LABELS = {SPACING.sub("", site): site for site in SITES_OF_CARE}
+SUPPLY_LABELS = {SPACING.sub("", supply): supply for supply in DRUG_SUPPLIES}
 
 
 @dataclass
@@ -85,6 +87,11 @@ def iso_date(value: str) -> str:
 def site_of_care(value: str) -> str:
     """A site of care label ("Hospital outpatient") as its code; unknown ones unchanged."""
     return SITE_LABELS.get(SPACING.sub("", value.lower()), value)
+
+
+def drug_supply(value: str) -> str:
+    """A drug supply label ("Specialty pharmacy", "buy-and-bill") as its code."""
+    return SUPPLY_LABELS.get(SPACING.sub("", value.lower()), value)
 
 
 def code(value: str) -> str:
@@ -136,6 +143,10 @@ def row_to_item(row: dict[str, str]) -> dict[str, Any]:
         item["authorization_number"] = value["authorization_number"]
     if value.get("packages"):
         item["packages"] = _packages(value["packages"])
+    if value.get("drug_supply"):
+        item["drug_supply"] = drug_supply(value["drug_supply"])
+    if value.get("rendering_npi"):
+        item["rendering_npi"] = re.sub(r"\s+", "", value["rendering_npi"])
     return item
 
 
@@ -265,6 +276,8 @@ def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
         "payer": item.get("payer", ""),
         "date_of_service": item.get("date_of_service", ""),
         "hcpcs": item.get("hcpcs", ""),
+        "drug_supply": item.get("drug_supply", "buy_and_bill"),
+        "rendering_npi": item.get("rendering_npi", ""),
     }
     if isinstance(outcome, Invalid):
         reasons = "; ".join(f"{_column(e['field'])}: {e['message']}" for e in outcome.errors)

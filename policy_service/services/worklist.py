@@ -66,20 +66,23 @@ class WorkItem:
     appointment: str | None
     message: str
     owner: str | None = None
+    # appointment_blocked: the finding codes that block it, as data (the message says them too).
+    reasons: tuple[str, ...] = ()
 
     def as_dict(self) -> dict[str, Any]:
         """The item as the API shows it."""
         item = asdict(self)
         item["due_on"] = self.due_on.isoformat()
+        item["reasons"] = list(self.reasons)
         return item
 
 
 def _item(kind: str, due_on: dt.date, auth: Authorization | None, message: str,
-          appointment: str | None = None) -> WorkItem:
+          appointment: str | None = None, reasons: tuple[str, ...] = ()) -> WorkItem:
     return WorkItem(kind=kind, due_on=due_on, priority=PRIORITY[kind],
                     authorization=auth.number if auth is not None else None,
                     appointment=appointment, message=message,
-                    owner=auth.owner_email if auth is not None else None)
+                    owner=auth.owner_email if auth is not None else None, reasons=reasons)
 
 
 def _authorizations(*conditions: Any) -> list[Authorization]:
@@ -248,13 +251,14 @@ def appointment_problems(rows: list[CheckedAppointment]) -> list[WorkItem]:
                 f"no authorization covers it ({row.payer}, {appointment.hcpcs}).",
                 appointment.appointment_id))
             continue
-        codes = ", ".join(dict.fromkeys(
+        blocking = tuple(dict.fromkeys(
             f["code"] for f in row.check.result.get("findings", [])
-            if f.get("severity") == "block")) or decision
+            if f.get("severity") == "block"))
+        codes = ", ".join(blocking) or decision
         items.append(_item(
             "appointment_blocked", appointment.date_of_service, auth,
             f"{appointment.appointment_id} on {appointment.date_of_service.isoformat()}: "
-            f"{decision.replace('_', ' ')} ({codes}).", appointment.appointment_id))
+            f"{decision.replace('_', ' ')} ({codes}).", appointment.appointment_id, blocking))
     return items
 
 
