@@ -36,6 +36,7 @@ import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
+from functools import cached_property
 from importlib import import_module
 from typing import Any, TypedDict
 
@@ -179,17 +180,23 @@ class Ruleset:
     # Whole-case examples that belong to no single rule (e.g. a clean case).
     scenarios: tuple[Example, ...] = ()
 
-    @property
+    # Computed once per ruleset (it is frozen): every evaluation checks its case against the
+    # table and every finding looks its rule up by name.
+    @cached_property
     def fact_table(self) -> dict[str, Fact]:
         """The declared case fields by name."""
         return {fact.name: fact for fact in self.facts}
 
+    @cached_property
+    def _rules_by_name(self) -> dict[str, Rule]:
+        rules: dict[str, Rule] = {}
+        for rule in self.rules:
+            rules.setdefault(rule.name, rule)
+        return rules
+
     def rule(self, name: str) -> Rule:
         """Return the rule called ``name`` (raises KeyError if absent)."""
-        for rule in self.rules:
-            if rule.name == name:
-                return rule
-        raise KeyError(name)
+        return self._rules_by_name[name]
 
     def codes(self) -> list[str]:
         """The finding codes the rules produce, in rule order, without repeats."""

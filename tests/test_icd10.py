@@ -55,3 +55,41 @@ def test_lookups_are_cached() -> None:
     before = icd10.is_valid_code.cache_info().hits
     icd10.is_valid_code("M06.9")
     assert icd10.is_valid_code.cache_info().hits == before + 1
+
+
+def _library() -> object:
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import simple_icd_10_cm
+
+    return simple_icd_10_cm
+
+
+def test_every_code_of_the_list_answers_as_the_library_does() -> None:
+    # The fast code list must say exactly what simple_icd_10_cm's parsed tabular list says:
+    # the same codes, the same billable leaves and the same billable codes under each family.
+    library = _library()
+    listed = set(icd10.code_list().positions)
+    # Chapters are numbers and blocks are ranges (a one-category block shares its name).
+    in_library = {code.replace(".", "") for code in library.get_all_codes(True)
+                  if not code.isdigit() and "-" not in code}
+    assert listed == in_library
+    for compact in icd10.code_list().codes:
+        code = icd10.normalise_code(compact)
+        if not compact[1].isdigit():  # "QA0": not the shape of a diagnosis code, never valid
+            assert not icd10.is_valid_code(code)
+            continue
+        assert icd10.is_valid_code(code)
+        assert icd10.is_billable(code) is bool(library.is_leaf(code)), code
+        if not library.is_leaf(code):
+            expected = tuple(c for c in library.get_descendants(code) if library.is_leaf(c))
+            assert icd10.billable_codes_under(code) == expected, code
+
+
+@pytest.mark.parametrize("code", ["M1A.071", "M05.7", "M05", "S52.521", "O09.A"])
+def test_billable_codes_under_a_family_come_in_code_set_order(code: str) -> None:
+    library = _library()
+    assert icd10.billable_codes_under(code) == tuple(
+        c for c in library.get_descendants(code) if library.is_leaf(c))

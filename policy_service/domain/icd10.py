@@ -3,14 +3,24 @@
 A *family* is any category, subcategory or code (``M05``, ``L40.5``, ``M05.79``); it covers
 itself and every code below it. Lookups are cached because eligibility checks call them per
 diagnosis on every request.
+
+Validity, billability and the billable codes under a family come from the code list that
+simple_icd_10_cm ships (every chapter, block and code in code-set order, so a code's
+descendants are the codes after it that start with it). Reading that list takes a few
+milliseconds; importing simple_icd_10_cm parses its 10 MB XML tabular list (two seconds of
+CPU in every process, every command), so only ``description`` does that, on first use.
+tests/test_icd10.py checks every code of the list against the library's own answers.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from types import ModuleType
 
 # Categories are three characters; anything after them is the (dotted) subcategory part.
@@ -30,6 +40,54 @@ def _code_set() -> ModuleType:
     return simple_icd_10_cm
 
 
+@dataclass(frozen=True)
+class CodeList:
+    """Every ICD-10-CM category, subcategory and code without its dot, in code-set order,
+    with whether each is a leaf (a billable code)."""
+
+    codes: tuple[str, ...]
+    positions: dict[str, int]
+    leaves: tuple[bool, ...]
+
+    def descendants(self, compact: str) -> list[str]:
+        """The codes below ``compact`` (dotless), in code-set order."""
+        start = self.positions[compact] + 1
+        end = start
+        while end < len(self.codes) and self.codes[end].startswith(compact):
+            end += 1
+        return list(self.codes[start:end])
+
+
+def code_list_path() -> Path:
+    """The code list file simple_icd_10_cm ships, found without importing the library."""
+    spec = importlib.util.find_spec("simple_icd_10_cm")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("simple_icd_10_cm is not installed")
+    folder = Path(next(iter(spec.submodule_search_locations))) / "data"
+    lists = sorted(folder.glob("code-list-*.txt"))
+    if len(lists) != 1:
+        raise RuntimeError(f"expected one ICD-10-CM code list in {folder}, found {len(lists)}")
+    return lists[0]
+
+
+@lru_cache(maxsize=1)
+def code_list() -> CodeList:
+    """The code list, read once per process."""
+    entries = code_list_path().read_text(encoding="utf-8").split("\n")
+    codes: list[str] = []
+    positions: dict[str, int] = {}
+    for line in entries:
+        entry = line.split(" ")[0].strip()
+        # Chapters ("13") and blocks ("M05-M14") are not diagnoses.
+        if len(entry) < 3 or not entry[0].isalpha() or "-" in entry or entry in positions:
+            continue
+        positions[entry] = len(codes)
+        codes.append(entry)
+    leaves = tuple(i + 1 == len(codes) or not codes[i + 1].startswith(code)
+                   for i, code in enumerate(codes))
+    return CodeList(tuple(codes), positions, leaves)
+
+
 @lru_cache(maxsize=65536)
 def normalise_code(code: str) -> str:
     """Return ``code`` upper-cased with its dot after the category (``m0579`` -> ``M05.79``)."""
@@ -46,7 +104,7 @@ def is_valid_code(code: str) -> bool:
         return False
     if not _SHAPE.match(code.strip().upper()):
         return False
-    return bool(_code_set().is_valid_item(normalise_code(code)))
+    return _compact(code) in code_list().positions
 
 
 def code_error(code: str) -> str | None:
@@ -85,7 +143,10 @@ def diagnosis_matches(code: str, families: Iterable[str]) -> bool:
 @lru_cache(maxsize=65536)
 def is_billable(code: str) -> bool:
     """Return whether ``code`` is a billable ICD-10-CM code: a leaf, 7th character included."""
-    return is_valid_code(code) and bool(_code_set().is_leaf(normalise_code(code)))
+    if not is_valid_code(code):
+        return False
+    codes = code_list()
+    return codes.leaves[codes.positions[_compact(code)]]
 
 
 @lru_cache(maxsize=4096)
@@ -93,9 +154,9 @@ def billable_codes_under(code: str) -> tuple[str, ...]:
     """Return the billable codes below a category or subcategory, in code-set order."""
     if not is_valid_code(code):
         return ()
-    code_set = _code_set()
-    return tuple(leaf for leaf in code_set.get_descendants(normalise_code(code))
-                 if code_set.is_leaf(leaf))
+    codes = code_list()
+    return tuple(normalise_code(below) for below in codes.descendants(_compact(code))
+                 if codes.leaves[codes.positions[below]])
 
 
 # How many billable codes a message names before it says how many more there are.

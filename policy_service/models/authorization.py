@@ -29,6 +29,16 @@ LEGACY_STATUSES = {"pending": "submitted", "expired": "approved", "exhausted": "
 # What ``state`` can say: a status, or one of the two derived states of an approved one.
 AUTHORIZATION_STATES = (*AUTHORIZATION_STATUSES, "expired", "exhausted")
 USABLE_STATUSES = ("approved", "partially_approved")
+
+
+def remaining(approved: int | None, used: int | None) -> int | None:
+    """What is left of an approved number of units or visits, never below zero; None when
+    none was approved (no limit)."""
+    if approved is None:
+        return None
+    return max(approved - (used or 0), 0)
+
+
 CHANNELS = ("portal", "fax", "phone", "electronic")
 EVENT_KINDS = ("transition", "note")
 
@@ -93,16 +103,12 @@ class Authorization(db.Model):
     @property
     def remaining_units(self) -> int | None:
         """Units still available, never below zero; None when no unit limit was approved."""
-        if self.approved_units is None:
-            return None
-        return max(self.approved_units - (self.used_units or 0), 0)
+        return remaining(self.approved_units, self.used_units)
 
     @property
     def remaining_visits(self) -> int | None:
         """Visits still available, never below zero; None when no visit limit was approved."""
-        if self.approved_visits is None:
-            return None
-        return max(self.approved_visits - (self.used_visits or 0), 0)
+        return remaining(self.approved_visits, self.used_visits)
 
     @property
     def is_approved(self) -> bool:

@@ -15,14 +15,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import joinedload, selectinload
+from sqlalchemy import bindparam, func, literal, null, or_, select, union_all
 
 from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
 from policy_service.domain.documentation import (
@@ -38,8 +37,15 @@ from policy_service.engine import evaluate
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.logging import get_logger
-from policy_service.models import Authorization, AuthorizationUsage, Patient, Payer
-from policy_service.models.authorization import USABLE_STATUSES
+from policy_service.models import (
+    Authorization,
+    AuthorizationUsage,
+    Patient,
+    PatientDocument,
+    Payer,
+    Therapy,
+)
+from policy_service.models.authorization import USABLE_STATUSES, remaining
 from policy_service.services.policy_index import (
     DrugView,
     PayerView,
@@ -62,13 +68,55 @@ OUTCOMES_WITHOUT_MIN_DAYS = frozenset({"intolerance", "contraindication"})
 log = get_logger("eligibility")
 
 
+@dataclass(frozen=True, slots=True)
+class PatientRecord:
+    """A stored patient as the checks read it: plain values, detached from the session."""
+
+    id: int
+    external_id: str
+    birth_date: dt.date | None
+    weight_kg: Decimal | None
+    therapies: tuple[TherapyFact, ...]
+    documents: tuple[DocumentOnFile, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class AuthorizationRecord:
+    """A stored authorization as the checks read it: plain values, detached from the session."""
+
+    id: int
+    number: str
+    patient_id: int
+    payer_id: int
+    hcpcs: tuple[str, ...]
+    status: str
+    approved_units: int | None
+    approved_visits: int | None
+    used_units: int
+    used_visits: int
+    valid_from: dt.date
+    valid_to: dt.date
+    diagnoses: tuple[str, ...]
+    site_of_care: str | None
+
+    @property
+    def remaining_units(self) -> int | None:
+        """Units still available, never below zero; None when no unit limit was approved."""
+        return remaining(self.approved_units, self.used_units)
+
+    @property
+    def remaining_visits(self) -> int | None:
+        """Visits still available, never below zero; None when no visit limit was approved."""
+        return remaining(self.approved_visits, self.used_visits)
+
+
 @dataclass
 class StoredContext:
     """What a batch loaded from the database, keyed for the checks."""
 
-    patients: dict[str, Patient]
-    authorizations: dict[tuple[int, int], list[Authorization]]
-    by_number: dict[str, Authorization]
+    patients: dict[str, PatientRecord]
+    authorizations: dict[tuple[int, int], list[AuthorizationRecord]]
+    by_number: dict[str, AuthorizationRecord]
     last_doses: dict[tuple[int, str], dt.date]
     payer_ids: dict[str, int]
 
@@ -82,21 +130,107 @@ def _age_on(birth_date: dt.date, day: dt.date) -> int:
     return day.year - birth_date.year - ((day.month, day.day) < (birth_date.month, birth_date.day))
 
 
+# The context queries are built once (building a statement cost as much as running it) and
+# select plain columns of the tables, run on the session's connection: no objects to hydrate
+# or track. ``_execute`` flushes pending changes first, as an ORM query would, so a check
+# inside a writing transaction sees its own writes.
+_patients, _therapies_table = Patient.__table__, Therapy.__table__
+_documents, _authorizations = PatientDocument.__table__, Authorization.__table__
+_usages = AuthorizationUsage.__table__
+_EXTERNAL_IDS = bindparam("external_ids", expanding=True)
+# Each patient with their therapies and documents on file, in one round trip: a therapy row
+# names its drug, start, end and outcome; a document row its code and date.
+_PATIENTS = union_all(
+    select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
+           _patients.c.weight_kg, literal("therapy").label("kind"),
+           _therapies_table.c.drug.label("name"), _therapies_table.c.start.label("day"),
+           _therapies_table.c.end, _therapies_table.c.outcome)
+    .outerjoin(_therapies_table, _therapies_table.c.patient_id == _patients.c.id)
+    .where(_patients.c.external_id.in_(_EXTERNAL_IDS)),
+    select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
+           _patients.c.weight_kg, literal("document"), _documents.c.code,
+           _documents.c.on_date, null(), null())
+    .join(_documents, _documents.c.patient_id == _patients.c.id)
+    .where(_patients.c.external_id.in_(_EXTERNAL_IDS)),
+)
+# The last non-voided use of each authorization, in the same query (a correlated subquery on
+# the usage table's authorization_id index), not one more round trip.
+_LAST_USE = (
+    select(func.max(_usages.c.date_of_service))
+    .where(_usages.c.authorization_id == _authorizations.c.id, _usages.c.voided_at.is_(None))
+    .correlate(_authorizations).scalar_subquery()
+)
+_AUTHORIZATIONS = select(
+    _authorizations.c.id, _authorizations.c.number, _authorizations.c.patient_id,
+    _authorizations.c.payer_id, _authorizations.c.hcpcs, _authorizations.c.status,
+    _authorizations.c.approved_units, _authorizations.c.approved_visits,
+    _authorizations.c.used_units, _authorizations.c.used_visits, _authorizations.c.valid_from,
+    _authorizations.c.valid_to, _authorizations.c.diagnoses, _authorizations.c.site_of_care,
+    _LAST_USE,
+).where(or_(
+    _authorizations.c.patient_id.in_(bindparam("patient_ids", expanding=True)),
+    _authorizations.c.number.in_(bindparam("numbers", expanding=True)),
+))
+
+
+def _execute(statement: Any, params: dict[str, Any]) -> Any:
+    if db.session.autoflush:
+        db.session.flush()
+    return db.session.connection().execute(statement, params)
+
+
+# Keys per IN list: far below every driver's limit on bound parameters.
+_IN_LIMIT = 2000
+
+
+def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
+    ordered = sorted(values)
+    for start in range(0, len(ordered), _IN_LIMIT):
+        yield ordered[start:start + _IN_LIMIT]
+
+
+def _load_patients(external_ids: set[str]) -> dict[str, PatientRecord]:
+    found: dict[str, tuple[Any, ...]] = {}
+    therapies: dict[str, list[TherapyFact]] = defaultdict(list)
+    documents: dict[str, list[DocumentOnFile]] = defaultdict(list)
+    for part in _slices(external_ids):
+        for (patient_id, external_id, birth_date, weight, kind, name, day, end,
+             outcome) in _execute(_PATIENTS, {"external_ids": part}):
+            found[external_id] = (patient_id, birth_date, weight)
+            if name is None:
+                continue
+            if kind == "therapy":
+                therapies[external_id].append(TherapyFact(name, day, end, outcome))
+            else:
+                documents[external_id].append(DocumentOnFile(name, day))
+    # In the order the patient's relationships keep them.
+    return {external_id: PatientRecord(
+        patient_id, external_id, birth_date, weight,
+        tuple(sorted(therapies[external_id], key=lambda t: (t.start, t.drug))),
+        tuple(sorted(documents[external_id], key=lambda d: (d.code, d.on))))
+        for external_id, (patient_id, birth_date, weight) in found.items()}
+
+
+def _authorization(row: Any) -> AuthorizationRecord:
+    (auth_id, number, patient_id, payer_id, hcpcs, status, approved_units, approved_visits,
+     used_units, used_visits, valid_from, valid_to, diagnoses, site_of_care) = row
+    return AuthorizationRecord(
+        auth_id, number, patient_id, payer_id, tuple(hcpcs or ()), status, approved_units,
+        approved_visits, used_units or 0, used_visits or 0, valid_from, valid_to,
+        tuple(diagnoses or ()), site_of_care)
+
+
 def load_context(requests: Sequence[EligibilityRequest],
                  index: PolicyIndex | None = None) -> StoredContext:
     """Load patients, authorizations and last doses for a whole batch in a few queries.
 
-    Two queries, whatever the batch size: patients with their therapy history (joined), and
-    the authorizations each with the date of its last recorded use. Payer ids come from the
-    policy index when given (it already decides which payers exist), else from one query.
+    Two queries, whatever the batch size (up to 2,000 patients each): patients with their
+    therapy history (joined), and the authorizations each with the date of its last recorded
+    use. Payer ids come from the policy index when given (it already decides which payers
+    exist), else from one query.
     """
-    patient_ids = {r.patient_id for r in requests}
     numbers = {r.authorization_number for r in requests if r.authorization_number}
-    patients = {
-        p.external_id: p for p in db.session.scalars(
-            select(Patient).where(Patient.external_id.in_(patient_ids))
-            .options(joinedload(Patient.therapies), selectinload(Patient.documents))).unique()
-    } if patient_ids else {}
+    patients = _load_patients({r.patient_id for r in requests})
     if index is not None:
         payer_ids = index.payer_ids
     else:
@@ -104,30 +238,23 @@ def load_context(requests: Sequence[EligibilityRequest],
         payer_ids = dict(db.session.execute(
             select(Payer.code, Payer.id).where(Payer.code.in_(payer_codes))).tuples().all())
     internal_ids = {p.id for p in patients.values()}
-    authorizations: dict[tuple[int, int], list[Authorization]] = defaultdict(list)
-    by_number: dict[str, Authorization] = {}
+    authorizations: dict[tuple[int, int], list[AuthorizationRecord]] = defaultdict(list)
+    by_number: dict[str, AuthorizationRecord] = {}
     last_doses: dict[tuple[int, str], dt.date] = {}
-    if internal_ids or numbers:
-        # The last non-voided use of each authorization, in the same query (a correlated
-        # subquery on the usage table's authorization_id index), not one more round trip.
-        last_use = (
-            select(func.max(AuthorizationUsage.date_of_service))
-            .where(AuthorizationUsage.authorization_id == Authorization.id,
-                   AuthorizationUsage.voided_at.is_(None))
-            .correlate(Authorization).scalar_subquery()
-        )
-        conditions = []
-        if internal_ids:
-            conditions.append(Authorization.patient_id.in_(internal_ids))
-        if numbers:
-            conditions.append(Authorization.number.in_(numbers))
-        rows = db.session.execute(select(Authorization, last_use).where(or_(*conditions)))
-        for auth, day in rows.tuples():
+    id_parts = list(_slices(internal_ids))
+    number_parts = list(_slices(numbers))
+    for i in range(max(len(id_parts), len(number_parts))):
+        params = {"patient_ids": id_parts[i] if i < len(id_parts) else [],
+                  "numbers": number_parts[i] if i < len(number_parts) else []}
+        for row in _execute(_AUTHORIZATIONS, params):
+            auth, day = _authorization(row[:-1]), row[-1]
+            if auth.number in by_number:
+                continue  # matched by patient in one slice and by number in another
             authorizations[(auth.patient_id, auth.payer_id)].append(auth)
             by_number[auth.number] = auth
             if day is None or auth.patient_id not in internal_ids:
                 continue
-            for code in auth.hcpcs or ():
+            for code in auth.hcpcs:
                 key = (auth.patient_id, code)
                 if key not in last_doses or day > last_doses[key]:
                     last_doses[key] = day
@@ -155,9 +282,8 @@ def _validate_references(request: EligibilityRequest, index: PolicyIndex,
         raise Invalid(errors)
 
 
-def _therapies(request: EligibilityRequest, patient: Patient | None) -> list[TherapyFact]:
-    stored = [TherapyFact(t.drug, t.start, t.end, t.outcome) for t in patient.therapies] \
-        if patient else []
+def _therapies(request: EligibilityRequest, patient: PatientRecord | None) -> list[TherapyFact]:
+    stored = list(patient.therapies) if patient else []
     return stored + list(request.prior_therapies)
 
 
@@ -189,7 +315,7 @@ def _received_within(therapies: Iterable[TherapyFact], names: set[str], day: dt.
                for t in therapies)
 
 
-def _auth_problems(auth: Authorization, request: EligibilityRequest) -> dict[str, Any]:
+def _auth_problems(auth: AuthorizationRecord, request: EligibilityRequest) -> dict[str, Any]:
     day = request.date_of_service
     window = "before" if day < auth.valid_from else "after" if day > auth.valid_to else "within"
     # No diagnosis given is MISSING_INFORMATION, not a mismatch.
@@ -206,7 +332,7 @@ def _auth_problems(auth: Authorization, request: EligibilityRequest) -> dict[str
     }
 
 
-def _problems(auth: Authorization, facts: dict[str, Any], units_needed: int | None) -> int:
+def _problems(auth: AuthorizationRecord, facts: dict[str, Any], units_needed: int | None) -> int:
     mismatches = sum(1 for key, ok in facts.items() if key != "auth_window" and not ok)
     used_up = (auth.remaining_visits == 0) + (
         units_needed is not None and auth.remaining_units is not None
@@ -214,9 +340,9 @@ def _problems(auth: Authorization, facts: dict[str, Any], units_needed: int | No
     return mismatches + (facts["auth_window"] != "within") + used_up
 
 
-def _choose_authorization(request: EligibilityRequest, patient: Patient | None,
+def _choose_authorization(request: EligibilityRequest, patient: PatientRecord | None,
                           context: StoredContext, units_needed: int | None,
-                          required: bool) -> tuple[Authorization | None, dict[str, Any]]:
+                          required: bool) -> tuple[AuthorizationRecord | None, dict[str, Any]]:
     """The authorization this infusion would draw on.
 
     Without a number: the one that fully matches (and still has the units and a visit), else,
@@ -266,7 +392,7 @@ class CaseInputs:
     context: StoredContext
     drug: DrugView
     payer: PayerView
-    patient: Patient | None
+    patient: PatientRecord | None
     policy: PolicyView | None
     therapies: list[TherapyFact]
     birth_date: dt.date | None
@@ -530,8 +656,7 @@ def _documentation_facts(inputs: CaseInputs, parts: CaseParts, policy: PolicyVie
     if not policy.documentation:
         return
     on_file = [*inputs.request.documentation_on_file,
-               *(DocumentOnFile(d.code, d.on_date)
-                 for d in (inputs.patient.documents if inputs.patient else ()))]
+               *(inputs.patient.documents if inputs.patient else ())]
     parts.checklist = checklist(policy.documentation, on_file, inputs.day)
     lacking = [entry for entry in parts.checklist if entry.status != DocumentStatus.ON_FILE]
     parts.case["documentation_missing"] = len(lacking)
@@ -546,7 +671,7 @@ POLICY_FACTS = (_step_therapy_facts, _product_facts, _site_facts, _dose_facts, _
                 _age_facts, _documentation_facts, _supply_facts, _prescriber_facts)
 
 
-def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> Authorization | None:
+def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> AuthorizationRecord | None:
     """Authorization: the one this infusion draws on, its status, window, match and balance."""
     policy = inputs.policy
     required = policy is None or policy.prior_auth_required
@@ -565,7 +690,7 @@ def _authorization_facts(inputs: CaseInputs, parts: CaseParts) -> Authorization 
     return auth
 
 
-def _authorization_words(auth: Authorization) -> dict[str, str]:
+def _authorization_words(auth: AuthorizationRecord) -> dict[str, str]:
     """The authorization in words, for its messages."""
     return {"auth_number": auth.number, "auth_status": auth.status,
             "auth_valid_from": auth.valid_from.isoformat(),
@@ -575,7 +700,7 @@ def _authorization_words(auth: Authorization) -> dict[str, str]:
             "auth_site_of_care": (auth.site_of_care or "any").replace("_", " ")}
 
 
-def _authorization_balance(auth: Authorization, case: dict[str, Any]) -> None:
+def _authorization_balance(auth: AuthorizationRecord, case: dict[str, Any]) -> None:
     """The units and visits left on the authorization (only where it caps them)."""
     if auth.approved_units is not None:
         case["auth_remaining_units"] = auth.remaining_units
@@ -595,7 +720,7 @@ class BuiltCase:
     policy: PolicyView | None
     drug: DrugView
     billing: DrugBilling | None
-    authorization: Authorization | None
+    authorization: AuthorizationRecord | None
     missing: list[MissingFact] = field(default_factory=list)
     checklist: list[ChecklistEntry] = field(default_factory=list)
     # False when a specialty pharmacy supplies the drug: the practice bills no drug line.
@@ -632,7 +757,7 @@ def finding_message(rule_name: str, built: BuiltCase) -> str:
     return render_message(RULESET.rule(rule_name), {**built.case, **built.context})
 
 
-def authorization_summary(auth: Authorization) -> dict[str, Any]:
+def authorization_summary(auth: AuthorizationRecord) -> dict[str, Any]:
     """The authorization a check drew on, as the eligibility and claim responses show it."""
     return {
         "number": auth.number, "status": auth.status,

@@ -249,9 +249,17 @@ def load_index(revision: int) -> PolicyIndex:
     return index
 
 
+# Read before every check: built once (building it cost more than running it) and run on the
+# session's connection, after flushing pending changes as an ORM query would.
+_revisions = Revision.__table__
+_STORED_REVISION = select(_revisions.c.value).where(_revisions.c.name == POLICY_REVISION)
+
+
 def stored_revision() -> int:
     """Return the policy revision counter stored in the database (0 before any change)."""
-    value = db.session.scalar(select(Revision.value).where(Revision.name == POLICY_REVISION))
+    if db.session.autoflush:
+        db.session.flush()
+    value = db.session.connection().scalar(_STORED_REVISION)
     return value or 0
 
 
