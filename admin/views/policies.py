@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
+from flask_admin.contrib.sqla import tools
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
+from sqlalchemy import Select, or_, select
 from wtforms import Form
 
 from admin.checks import number_positions, policy_version_errors
@@ -20,6 +23,8 @@ from policy_service.models import (
     POLICY_DRUG_SUPPLIES,
     SITES_OF_CARE,
     THERAPY_OUTCOMES,
+    Policy,
+    PolicyVersion,
     StepTherapyStep,
 )
 from policy_service.schemas.bundle import normalise_specialty
@@ -48,17 +53,50 @@ def versions_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
     return Markup('<a href="{}">{} version(s)</a>').format(url, len(model.versions))
 
 
+def policy_codes(_view: Any, _context: Any, model: Any, _name: str) -> str:
+    """Column formatter: every HCPCS code any version of the policy covers."""
+    return ", ".join(sorted({code for v in model.versions for code in v.hcpcs or []}))
+
+
+def search_with_drugs(query: Any, count_query: Any, search: str,
+                      matches: Callable[[str], Any], key: Any,
+                      version_ids: Callable[[Select[Any]], Select[Any]]) -> tuple[Any, Any]:
+    """Filter a list by every word of ``search``: ``matches(like pattern)``, or naming a drug
+    the record covers (its HCPCS code, or text in its brand or generic name)."""
+    for term in search.split():
+        condition = or_(matches(tools.parse_like_term(term)),
+                        key.in_(version_ids(policies.versions_naming_drug(term))))
+        query = query.filter(condition)
+        if count_query is not None:
+            count_query = count_query.filter(condition)
+    return query, count_query
+
+
 class PolicyView(SecureModelView):
     """A payer's policy for one drug family; its versions carry the criteria."""
 
-    column_list = ["code", "payer", "title", "versions"]
+    column_list = ["code", "payer", "title", "hcpcs", "versions"]
     column_searchable_list = ["code", "title"]
     column_filters = ["payer.code"]
-    column_labels = {"payer.code": "Payer"}
-    column_formatters = {"versions": versions_link}
-    column_formatters_export = {"versions": lambda _v, _c, m, _n: len(m.versions)}
+    column_labels = {"payer.code": "Payer", "hcpcs": "HCPCS"}
+    column_formatters = {"versions": versions_link, "hcpcs": policy_codes}
+    column_formatters_export = {"versions": lambda _v, _c, m, _n: len(m.versions),
+                                "hcpcs": policy_codes}
     column_default_sort = "code"
     form_columns = ["code", "payer", "title"]
+
+    def search_placeholder(self) -> str:
+        """Say what the search box finds."""
+        return "Code, title, HCPCS code or drug name"
+
+    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any,
+                      search: str) -> tuple[Any, Any, Any, Any]:
+        """Code or title, or a drug any version covers (J1745, remicade, infliximab)."""
+        query, count_query = search_with_drugs(
+            query, count_query, search,
+            lambda like: or_(Policy.code.ilike(like), Policy.title.ilike(like)), Policy.id,
+            lambda ids: select(PolicyVersion.policy_id).where(PolicyVersion.id.in_(ids)))
+        return query, count_query, joins, count_joins
 
 
 class StepInline(InlineFormAdmin):
@@ -72,6 +110,27 @@ class StepInline(InlineFormAdmin):
     }
 
 
+def rule_in_words(label: str) -> Callable[..., str]:
+    """Column formatter: one line of the version's rules in words (``Step therapy``...)."""
+
+    def formatter(_view: Any, _context: Any, model: Any, _name: str) -> str:
+        return dict(policy_review.rules_in_words(model))[label]
+
+    return formatter
+
+
+def documentation_in_words(_view: Any, _context: Any, model: Any, _name: str) -> str:
+    """Column formatter: the documentation checklist, each item with its code and age limit."""
+    return "; ".join(policy_review.documentation_words(model.documentation_required or [])) \
+        or "none listed"
+
+
+# The details page: the rules in words; "Version" is the version number (the row's edit
+# counter, also a column named version, stays out of sight).
+DETAILS_IN_WORDS = {"steps": "Step therapy", "dose_limit": "Dose limit",
+                    "min_days_between_doses": "Interval", "age_limits": "Age"}
+
+
 class PolicyVersionView(SecureModelView):
     """Effective-dated criteria of a policy; retired versions stay read-only."""
 
@@ -83,11 +142,24 @@ class PolicyVersionView(SecureModelView):
                       "effective_to", "prior_auth_required"]
     column_labels = {"policy.code": "Policy code", "policy.payer.code": "Payer",
                      "hcpcs": "HCPCS", "number": "Version", "history": "History",
-                     "lifecycle": "Lifecycle"}
+                     "lifecycle": "Lifecycle", **DETAILS_IN_WORDS,
+                     "documentation_required": "Documentation",
+                     "new_starts_only_lookback_days": "New starts only: look-back (days)",
+                     "approval_days": "Approval length (days)"}
     column_formatters = {"source": external_link, "history": history_link,
                          "lifecycle": lifecycle_link,
                          **{name: join_list for name in LIST_COLUMNS}}
     column_formatters_export = {name: join_list for name in LIST_COLUMNS}
+    column_details_list = ["policy", "number", "status", "effective_from", "effective_to",
+                           "hcpcs", "prior_auth_required", "covered_diagnoses",
+                           "preferred_products", "sites_of_care", *DETAILS_IN_WORDS,
+                           "documentation_required", "drug_supply", "prescriber_specialties",
+                           "new_starts_only_lookback_days", "approval_days", "source", "notes",
+                           "lifecycle", "history"]
+    column_formatters_detail = {
+        **column_formatters, "prescriber_specialties": join_list,
+        **{name: rule_in_words(label) for name, label in DETAILS_IN_WORDS.items()},
+        "documentation_required": documentation_in_words}
     column_default_sort = [("policy.code", False), ("effective_from", True)]
     column_export_exclude_list = ["history", "lifecycle"]
     # Status changes only by activation (services.policies), never by a form field.
@@ -115,6 +187,20 @@ class PolicyVersionView(SecureModelView):
                            "e.g. TB_SCREENING | TB screening within 12 months | 365"},
     }
     inline_models = [StepInline(StepTherapyStep)]
+
+    def search_placeholder(self) -> str:
+        """Say what the search box finds."""
+        return "Policy code, source, HCPCS code or drug name"
+
+    def _apply_search(self, query: Any, count_query: Any, joins: Any, count_joins: Any,
+                      search: str) -> tuple[Any, Any, Any, Any]:
+        """Policy code or source, or a drug the version covers (J1745, remicade)."""
+        query, count_query = search_with_drugs(
+            query, count_query, search,
+            lambda like: or_(PolicyVersion.source.ilike(like), PolicyVersion.policy_id.in_(
+                select(Policy.id).where(Policy.code.ilike(like)))),
+            PolicyVersion.id, lambda ids: ids)
+        return query, count_query, joins, count_joins
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules (codes, date order, limits, steps), and at least one drug."""

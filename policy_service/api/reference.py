@@ -42,6 +42,7 @@ from policy_service.services.bundle import (
     policy_record,
 )
 from policy_service.services.payers import find_payer_by_external_id
+from policy_service.services.policies import versions_naming_drug
 
 blp = Blueprint("reference", __name__, url_prefix="",
                 description="Payers, drugs, policies and authorizations (read-only).")
@@ -78,6 +79,9 @@ class DrugArgs(PageArgs):
 class PolicyArgs(PageArgs):
     payer = fields.String()
     hcpcs = fields.String()
+    drug = fields.String(validate=validate.Length(min=1, max=100), metadata={
+        "description": "A drug the version covers: its HCPCS code or text in its brand or "
+                       "generic name (remicade, infliximab)."})
     status = fields.String(validate=validate.OneOf(POLICY_STATUSES))
     in_effect_on = BoundedDate()
 
@@ -171,6 +175,8 @@ def list_policies(args: dict[str, Any]) -> dict[str, Any]:
     if "hcpcs" in args:
         query = query.where(PolicyVersion.id.in_(
             select(PolicyCode.policy_version_id).where(PolicyCode.hcpcs == args["hcpcs"])))
+    if "drug" in args:
+        query = query.where(PolicyVersion.id.in_(versions_naming_drug(args["drug"])))
     if "status" in args:
         query = query.where(PolicyVersion.status == args["status"])
     if "in_effect_on" in args:

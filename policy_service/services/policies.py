@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+from sqlalchemy import Select, or_, select
+
 from policy_service.audit import current_actor
 from policy_service.domain.fields import (
     MAX_DOSE_COLUMNS,
@@ -27,7 +29,15 @@ from policy_service.domain.fields import (
 )
 from policy_service.errors import Conflict, Invalid
 from policy_service.extensions import db
-from policy_service.models import ChangeRecord, Policy, PolicyCase, PolicyVersion, StepTherapyStep
+from policy_service.models import (
+    ChangeRecord,
+    Drug,
+    Policy,
+    PolicyCase,
+    PolicyVersion,
+    StepTherapyStep,
+)
+from policy_service.models.policy import PolicyCode
 from policy_service.schemas.eligibility import load_request
 from policy_service.services import policy_review
 
@@ -75,6 +85,18 @@ def plan_version_numbers(entries: Sequence[tuple[int, Mapping[str, Any]]],
         owners[number] = entry["effective_from"]
         numbers[index] = number
     return numbers, errors
+
+
+def versions_naming_drug(term: str) -> Select[Any]:
+    """The ids of the policy versions that cover a drug named by ``term``: its HCPCS code
+    (``J1745``, any case) or text in its brand or generic name (``remicade``, ``inflix``)."""
+    text = term.strip()
+    escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    pattern = f"%{escaped}%"
+    named = select(Drug.hcpcs).where(or_(
+        Drug.name.ilike(pattern, escape="\\"), Drug.generic.ilike(pattern, escape="\\")))
+    return select(PolicyCode.policy_version_id).where(
+        or_(PolicyCode.hcpcs == text.upper(), PolicyCode.hcpcs.in_(named)))
 
 
 def locked_message(version: PolicyVersion) -> str:
