@@ -277,3 +277,25 @@ def test_a_drug_without_a_policy_at_this_payer_is_indeterminate(
     info = coverage_information(body["systemActions"][0])
     assert info["covered"] == ["indeterminate"]
     assert info["reason"] and "pa-needed" not in info
+
+
+def test_an_incomplete_documentation_checklist_is_doc_needed(
+        call: Callable[..., Any], world: dict[str, Any], session: Any) -> None:
+    from policy_service.models import PatientDocument, PolicyVersion
+
+    version = session.query(PolicyVersion).one()
+    version.documentation_required = [{"code": "TB_SCREENING",
+                                       "label": "TB screening within 12 months",
+                                       "max_age_days": 365}]
+    session.flush()
+    info = coverage_information(call("order-sign", order_sign_call(medication_request()))
+                                .get_json()["systemActions"][0])
+    assert info["covered"] == ["covered"] and info["pa-needed"] == ["satisfied"]
+    assert info["doc-needed"] == ["clinical"]
+    assert any("TB screening within 12 months" in r["text"] for r in info["reason"])
+    world["patient"].documents.append(PatientDocument(code="TB_SCREENING",
+                                                      on_date=dt.date(2026, 1, 15)))
+    session.flush()
+    info = coverage_information(call("order-sign", order_sign_call(medication_request()))
+                                .get_json()["systemActions"][0])
+    assert "doc-needed" not in info and "reason" not in info

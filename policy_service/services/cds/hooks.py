@@ -35,6 +35,7 @@ from policy_service.services.cds.mapping import (
 )
 from policy_service.services.cds.security import CdsClient
 from policy_service.services.eligibility import check_batch
+from rulesets.eligibility import RULESET as ELIGIBILITY_RULES
 from rulesets.vocabulary import Decision, Severity
 
 CRD_VERSIONS = ["2.2"]
@@ -99,6 +100,7 @@ SERVICES: dict[str, dict[str, Any]] = {
 CONTEXT_BUNDLE = {"appointment-book": "appointments", "order-sign": "draftOrders"}
 
 log = get_logger("cds")
+DOCUMENTATION_MISSING = ELIGIBILITY_RULES.rule("documentation_missing").code
 
 
 class MalformedHookCall(Invalid):
@@ -210,6 +212,13 @@ def _assertion(case: OrderCase, result: dict[str, Any] | None,
     return "covered", "satisfied" if result.get("authorization") else "no-auth", []
 
 
+def _documentation_finding(result: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The result's DOCUMENTATION_MISSING finding, if the policy's checklist is incomplete."""
+    if result is None:
+        return None
+    return next((f for f in result["findings"] if f["code"] == DOCUMENTATION_MISSING), None)
+
+
 def _coverage_information(case: OrderCase, result: dict[str, Any] | None,
                           assertion_id: str, today: dt.date) -> dict[str, Any]:
     """The ext-coverage-information of one answer, keeping the guide's invariants."""
@@ -222,6 +231,11 @@ def _coverage_information(case: OrderCase, result: dict[str, Any] | None,
         parts.append({"url": "pa-needed", "valueCode": pa_needed})
     if covered == "conditional":
         parts.append({"url": "info-needed", "valueCode": "OTH"})
+    documentation = _documentation_finding(result)
+    if documentation is not None and covered != "not-covered":
+        # The policy's checklist (TB screening results, ...) comes from clinicians.
+        parts.append({"url": "doc-needed", "valueCode": "clinical"})
+        reasons = [*reasons, documentation["message"]]
     if case.request is not None:
         parts.append({"url": "billingCode", "valueCoding": {
             "system": HCPCS_SYSTEM, "code": case.request.hcpcs}})
