@@ -138,3 +138,29 @@ def test_a_document_recorded_later_changes_a_stored_appointments_check(
     session.flush()
     again = client.get("/api/v1/appointments/APT-1", headers=header).json
     assert "DOCUMENTATION_MISSING" not in [f["code"] for f in again["check"]["findings"]]
+
+
+def test_diff_compare_and_drafts_word_the_checklist(
+        client: FlaskClient, session: Session, auth_header: Any) -> None:
+    build_world(policy={"documentation_required": [TB]})
+    header = auth_header("coordinator")
+    draft = client.post("/api/v1/policies/MEDICARE-B/infliximab/versions", headers=header,
+                        json={"effective_from": "2027-01-01",
+                              "documentation_required": [TB, HBV]})
+    assert draft.status_code == 201, draft.get_json()
+    assert draft.get_json()["documentation_required"] == [TB, HBV]
+    changes = client.get("/api/v1/policies/MEDICARE-B/infliximab/diff?from=1&to=2",
+                         headers=header).get_json()["changes"]
+    assert [(c["field"], c["summary"]) for c in changes] == [
+        ("effective_from", "effective from: 2026-01-01 -> 2027-01-01"),
+        ("documentation_required",
+         "hepatitis B screening (HBV_SCREENING) added to documentation")]
+    row = client.get("/api/v1/policies/compare?hcpcs=J1745&on=2026-06-01",
+                     headers=header).get_json()["payers"][0]
+    assert row["documentation"] == ["TB screening within 12 months (TB_SCREENING, at most 365 "
+                                    "days old)"]
+    bad = client.post("/api/v1/policies/MEDICARE-B/infliximab/versions", headers=header,
+                      json={"effective_from": "2027-02-01",
+                            "documentation_required": [TB, {**TB, "label": "again"}]})
+    assert bad.status_code == 422
+    assert [e["field"] for e in bad.get_json()["errors"]] == ["documentation_required"]
