@@ -131,3 +131,31 @@ def test_providers_api_lists_filters_and_reads_one(client, session: Session,
     bad = client.get("/api/v1/providers?enrolled_on=someday", headers=headers)
     assert bad.status_code == 422
     assert any(e["field"].endswith("enrolled_on") for e in bad.json["errors"])
+
+
+def test_policy_cases_see_providers_and_the_version_under_test(session: Session) -> None:
+    """A case naming a provider is judged against stored providers; where another policy of
+    the payer names the same code, the version under test decides its own cases."""
+    from policy_service.services import policies, policy_review
+    from tests.eligibility.world import build_world
+    from tests.factories import make_policy
+
+    build_world()
+    pharmacy = make_policy("MEDICARE-B/infliximab-pharmacy", hcpcs=["J1745"],
+                           effective_from=dt.date(2025, 1, 1), status="draft",
+                           drug_supply="specialty_pharmacy",
+                           prescriber_specialties=["rheumatology"])
+    request = {"patient": {"id": "P001"}, "payer": "MEDICARE-B",
+               "date_of_service": "2026-03-10", "site_of_care": "office",
+               "diagnosis_codes": ["M05.79"], "hcpcs": "J1745", "dose": {"mg": 400},
+               "packages": [{"amount": 100, "count": 4}], "authorization_number": "A-1001",
+               "drug_supply": "specialty_pharmacy"}
+    policies.add_case(pharmacy, "rheumatologist", {**request, "rendering_npi": "1234567893"},
+                      {"decision": "eligible", "codes": []})
+    policies.add_case(pharmacy, "dermatologist", {**request, "rendering_npi": "1245319599"},
+                      {"decision": "not_eligible",
+                       "codes": ["PRESCRIBER_SPECIALTY_NOT_COVERED", "PROVIDER_NOT_ENROLLED"]})
+    policies.add_case(pharmacy, "bought", {**request, "rendering_npi": "1234567893",
+                                           "drug_supply": "buy_and_bill"},
+                      {"decision": "not_eligible", "codes": ["SPECIALTY_PHARMACY_REQUIRED"]})
+    assert policy_review.run_cases(pharmacy) == {"passed": 3, "failed": []}

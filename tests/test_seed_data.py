@@ -287,3 +287,42 @@ def test_seed_command_loads_everything_and_a_second_run_changes_nothing(
     second = runner.invoke(args=["seed"])
     assert second.exit_code == 0, second.output
     assert "No changes" in second.output
+
+
+def test_demo_providers_pass_the_npi_check_and_enroll_with_seeded_payers() -> None:
+    from policy_service.domain.codes import npi_error
+
+    providers = seed("demo.yaml")["providers"]
+    assert len(providers) >= 3
+    assert [p["npi"] for p in providers if npi_error(p["npi"])] == []
+    enrolled = {e["payer"] for p in providers for e in p["enrollments"]}
+    assert enrolled <= set(payers())
+    assert enrolled == set(payers()), "the demo rheumatologist bills every seeded payer"
+
+
+def test_pharmacy_only_policies_cite_a_payers_published_requirement() -> None:
+    pharmacy = [p for p in policies() if p.get("drug_supply") == "specialty_pharmacy"]
+    assert len(pharmacy) >= 2
+    for policy in pharmacy:
+        assert policy["source"].startswith("https://"), policy["id"]
+        assert "pharmacy" in policy["notes"], policy["id"]
+        names = {case["name"] for case in policy["cases"]}
+        supplies = {case["request"].get("drug_supply", "buy_and_bill")
+                    for case in policy["cases"]}
+        assert supplies == {"buy_and_bill", "specialty_pharmacy"}, names
+
+
+def test_remicade_on_aetna_needs_the_pharmacy_from_july_2025(runner: FlaskCliRunner,
+                                                            session: Session) -> None:
+    from policy_service.services.policy_index import index_cache
+
+    assert runner.invoke(args=["seed"]).exit_code == 0
+    index = index_cache.current()
+    before = index.policy_for("AETNA", "J1745", dt.date(2025, 6, 30))
+    after = index.policy_for("AETNA", "J1745", dt.date(2025, 7, 1))
+    assert (before.code, before.drug_supply) == ("AETNA/infliximab", "either")
+    assert (after.code, after.drug_supply) == ("AETNA/infliximab-remicade", "specialty_pharmacy")
+    # The biosimilars stay under the medical benefit.
+    assert index.policy_for("AETNA", "Q5103", dt.date(2025, 7, 1)).drug_supply == "either"
+    assert index.providers["1679576722"].enrolled_with("AETNA", dt.date(2025, 12, 31))
+    assert not index.providers["1679576722"].enrolled_with("AETNA", DEMO_TODAY)

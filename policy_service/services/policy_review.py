@@ -30,7 +30,12 @@ SCHEDULED = "scheduled"
 
 
 def index_with(version: PolicyVersion, index: PolicyIndex | None = None) -> PolicyIndex:
-    """Return a copy of the index where ``version`` is its policy's only version, on any date."""
+    """Return a copy of the index where ``version`` is its policy's only version, on any date.
+
+    For the payer's codes it names it is also the only policy: where two policies of one payer
+    name a code (Aetna's pharmacy-only Remicade beside its infliximab policy), the version
+    under test decides its own cases.
+    """
     base = index or index_cache.current()
     view = dataclasses.replace(policy_view(version), status="active",
                                effective_from=dt.date.min, effective_to=None)
@@ -38,9 +43,9 @@ def index_with(version: PolicyVersion, index: PolicyIndex | None = None) -> Poli
     versions = {key: [v for v in views if v.code != code]
                 for key, views in base.versions.items()}
     for hcpcs in view.hcpcs:
-        versions.setdefault((view.payer_code, hcpcs), []).append(view)
+        versions[(view.payer_code, hcpcs)] = [view]
     return PolicyIndex(revision=base.revision, payers=base.payers, payer_ids=base.payer_ids,
-                       drugs=base.drugs,
+                       drugs=base.drugs, providers=base.providers,
                        versions={key: views for key, views in versions.items() if views})
 
 
