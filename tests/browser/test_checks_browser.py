@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable
 from decimal import Decimal
 from pathlib import Path
@@ -153,3 +154,20 @@ def test_claim_check_shows_findings_beside_expected_lines(page: Page, checks_wor
     expect(page.locator("#claim-lines tr.line-mismatch", has_text="96415")).to_contain_text(
         "not billed")
     screenshot(page, "claims")
+
+
+def test_a_coordinator_saves_a_checked_infusion_as_a_test_case(
+        page: Page, checks_world, sign_in: SignIn, screenshot: Screenshot) -> None:
+    sign_in(page, "coordinator")
+    page.goto(f"{checks_world.url}/admin/eligibility/")
+    fill_eligibility(page, "P001", "350")
+    expect(page.locator("#decision")).to_contain_text("Not eligible")
+    expect(page.locator("#save-case")).to_contain_text("Test case of ACME/infliximab")
+    page.fill("#name", "P001 without methotrexate is refused (browser)")
+    screenshot(page, "eligibility-save-as-test-case")
+    page.click("#save-as-test-case")
+    expect(page.locator(".alert-success")).to_contain_text(
+        "Saved test case 'P001 without methotrexate is refused (browser)'")
+    expect(page.locator(".alert-success")).to_contain_text("STEP_THERAPY_NOT_MET")
+    expect(page).to_have_url(re.compile(r"/admin/policyversion/lifecycle/\?id=\d+"))
+    expect(page.locator("body")).to_contain_text("P001 without methotrexate is refused (browser)")
