@@ -38,7 +38,7 @@ from policy_service.models import (
     Policy,
     PolicyVersion,
 )
-from policy_service.schemas.eligibility import load_request
+from policy_service.schemas.eligibility import EligibilityRequestSchema, load_request
 from policy_service.services import policies
 from policy_service.services.eligibility import check_batch
 from policy_service.services.schedule import (
@@ -294,6 +294,13 @@ def save_case_form(item: dict[str, Any], result: dict[str, Any]) -> SaveCaseForm
     form.policy.data = policy["id"]
     form.version.data = str(policy["version"])
     return form
+
+
+def request_of_record(record: dict[str, Any]) -> dict[str, Any]:
+    """The eligibility request a record in the API's shape (an appointment) stands for."""
+    names = EligibilityRequestSchema().fields
+    return {name: value for name, value in record.items()
+            if name in names and value not in (None, [], "")}
 
 
 def may_save_cases() -> bool:

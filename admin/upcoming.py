@@ -18,7 +18,15 @@ from flask import Response, render_template, request
 from flask_admin import expose
 from markupsafe import Markup
 
-from admin.scheduler import DECISION_LABELS, DECISION_TONES, SEVERITY_TONES, payer_options
+from admin.scheduler import (
+    DECISION_LABELS,
+    DECISION_TONES,
+    SEVERITY_TONES,
+    may_save_cases,
+    payer_options,
+    request_of_record,
+    save_case_form,
+)
 from admin.security import SecurePageView, neutralise_cell
 from policy_service.auth import Permission
 from policy_service.domain.requests import CHECK_DECISIONS, Filters
@@ -27,6 +35,7 @@ from policy_service.extensions import db
 from policy_service.models import Authorization
 from policy_service.services.appointments import (
     CheckedAppointment,
+    appointment_record,
     forecast,
     get_with_check,
     list_with_checks,
@@ -234,7 +243,12 @@ class UpcomingView(SecurePageView):
                                appointment_id=appointment_id), 404
         number = row.check.authorization_number
         outlook = unit_outlook([number] if number else [])
+        case_form = None
+        if may_save_cases():
+            case_form = save_case_form(request_of_record(appointment_record(row)),
+                                       row.check.result)
         page = self.render("admin/appointment.html", row=row, appointment_id=appointment_id,
+                           case_form=case_form,
                            outlook=outlook.get(number or ""), labels=DECISION_LABELS,
                            tones=DECISION_TONES, severity_tones=SEVERITY_TONES,
                            dose_text=dose_text, units_text=units_text,

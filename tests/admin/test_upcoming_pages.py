@@ -202,3 +202,23 @@ def test_the_template_downloads_as_csv_and_xlsx(client: FlaskClient,
     sheet = openpyxl.load_workbook(io.BytesIO(data)).active
     assert sheet.cell(1, 1).value == "appointment_id"
     assert sheet.cell(2, 1).value == "APT-1001"
+
+
+def test_an_appointments_check_is_saved_as_a_test_case(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
+    from tests.admin.test_documentation_pages import _hidden
+
+    world["policy"].documentation_required = [{"code": "TB_SCREENING", "label": "TB screening",
+                                               "max_age_days": 365}]
+    db.session.flush()
+    login("coordinator")
+    page = get(client, "/admin/upcoming/appointment/SOON-1")
+    assert 'documentation-item documentation-missing' in page
+    data = {name: _hidden(page, name) for name in ("request_json", "policy", "version")}
+    response = client.post("/admin/eligibility/save-case",
+                           data={**data, "name": "SOON-1 asthma"})
+    assert response.status_code == 302, response.get_data(as_text=True)
+    [case] = world["policy"].cases
+    assert (case.name, case.expect_decision) == ("SOON-1 asthma", "not_eligible")
+    assert {"DIAGNOSIS_NOT_COVERED", "DOCUMENTATION_MISSING"} <= set(case.expect_codes)
+    assert case.request["diagnosis_codes"] == ["J45.909"]
