@@ -31,7 +31,7 @@ DRAFT_FIELDS = ("effective_from", "hcpcs", "effective_to", "prior_auth_required"
                 "covered_diagnoses", "preferred_products", "sites_of_care", "max_dose",
                 "min_days_between_doses", "min_age", "max_age", "step_therapy",
                 "new_starts_only_lookback_days", "approval_days", "documentation_required",
-                "source", "notes")
+                "drug_supply", "prescriber_specialties", "source", "notes")
 
 
 class DraftSchema(PolicyVersionSchema):

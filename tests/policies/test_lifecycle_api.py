@@ -174,3 +174,26 @@ def test_compare_shows_one_drug_across_payers(client: FlaskClient, session: Sess
     assert rows["MEDICARE-B"]["step_therapy"].startswith("1 of methotrexate")
     assert client.get("/api/v1/policies/compare?hcpcs=bad",
                       headers=auth_header("biller")).status_code == 422
+
+
+def test_a_draft_takes_drug_supply_and_prescriber_specialties(client: FlaskClient,
+                                                             session: Session,
+                                                             auth_header: Header) -> None:
+    build_world()
+    draft = _draft(client, auth_header, drug_supply="specialty_pharmacy",
+                   prescriber_specialties=["Rheumatology"])
+    assert draft["drug_supply"] == "specialty_pharmacy"
+    assert draft["prescriber_specialties"] == ["rheumatology"]
+    headers = auth_header("coordinator")
+    stored = session.scalar(select(PolicyVersion).where(PolicyVersion.number == 2))
+    headers["If-Match"] = f'"{stored.version}"'
+    bad = client.patch(f"{BASE}/versions/2", json={"drug_supply": "mail_order",
+                                                   "prescriber_specialties": [" "]},
+                       headers=headers)
+    assert bad.status_code == 422
+    assert {e["field"] for e in bad.get_json()["errors"]} == {"drug_supply",
+                                                              "prescriber_specialties[0]"}
+    session.expire_all()
+    assert session.get(PolicyVersion, stored.id).drug_supply == "specialty_pharmacy"
+    older = client.get(f"{BASE}/versions/1", headers=auth_header("scheduler")).get_json()
+    assert older["drug_supply"] == "either" and older["prescriber_specialties"] == []
