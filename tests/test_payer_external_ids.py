@@ -70,6 +70,16 @@ def test_lookup_by_payer_id_ignores_case_and_spaces(session: Session) -> None:
     assert find_payer_by_external_id("") is None
 
 
+def test_an_edit_to_a_payers_external_ids_is_found_by_the_next_lookup(session: Session) -> None:
+    # The lookup reads the policy index, which a payer edit rebuilds (payers are policy data).
+    payer = make_payer("AETNA", external_ids=["60054"])
+    assert find_payer_by_external_id("60054").code == "AETNA"
+    payer.external_ids = ["AET02"]
+    session.flush()
+    assert find_payer_by_external_id("60054") is None
+    assert find_payer_by_external_id("aet02").code == "AETNA"
+
+
 def test_our_own_id_wins_over_another_payers_external_id(session: Session) -> None:
     make_payer("CIGNA", external_ids=["62308"])
     make_payer("62308", name="A payer whose id looks like a payer id")

@@ -1,4 +1,5 @@
-"""Code checks shared by every write path: HCPCS/CPT and NPI (ICD-10-CM is in ``icd10``)."""
+"""Code checks shared by every write path: HCPCS/CPT, NPI and payer external ids (ICD-10-CM is
+in ``icd10``)."""
 
 from __future__ import annotations
 
@@ -36,3 +37,9 @@ def npi_error(npi: Any) -> str | None:
     if (10 - total % 10) % 10 != int(npi[9]):
         return NPI_CHECK_DIGIT_MESSAGE
     return None
+
+
+def external_id_key(value: str) -> str:
+    """Return the form payer external ids are compared in (case and surrounding spaces
+    ignored)."""
+    return value.strip().upper()

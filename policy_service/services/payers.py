@@ -6,13 +6,12 @@ from collections.abc import Iterable, Mapping
 
 from sqlalchemy import select
 
+from policy_service.domain.codes import external_id_key
 from policy_service.extensions import db
 from policy_service.models import Payer
+from policy_service.services.policy_index import index_cache
 
-
-def external_id_key(value: str) -> str:
-    """Return the form external ids are compared in (case and surrounding spaces ignored)."""
-    return value.strip().upper()
+__all__ = ["external_id_conflicts", "external_id_key", "find_payer_by_external_id"]
 
 
 def find_payer_by_external_id(value: str) -> Payer | None:
@@ -26,11 +25,10 @@ def find_payer_by_external_id(value: str) -> Payer | None:
     own = db.session.scalar(select(Payer).where(Payer.code == value.strip()))
     if own is not None:
         return own
-    # A JSON list cannot be indexed on both SQLite and PostgreSQL; payers are a few dozen rows.
-    for payer in db.session.scalars(select(Payer).order_by(Payer.code)):
-        if key in {external_id_key(item) for item in payer.external_ids or []}:
-            return payer
-    return None
+    # A JSON list cannot be indexed on both SQLite and PostgreSQL: the policy index keys the
+    # payers by external id (payers are policy data, so an edit rebuilds it).
+    code = index_cache.current().payer_codes_by_external_id.get(key)
+    return db.session.scalar(select(Payer).where(Payer.code == code)) if code else None
 
 
 def external_id_conflicts(wanted: Mapping[str, Iterable[str]]) -> dict[str, list[str]]:

@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from policy_service.audit import POLICY_REVISION
+from policy_service.domain.codes import external_id_key
 from policy_service.domain.documentation import DocumentationItem, documentation_items
 from policy_service.extensions import db
 from policy_service.models import (
@@ -168,6 +169,9 @@ class PolicyIndex:
     versions: dict[tuple[str, str], list[PolicyView]] = field(default_factory=dict)
     # Providers by NPI: few (a practice's clinicians), read on every check that names one.
     providers: dict[str, ProviderView] = field(default_factory=dict)
+    # Payer code by each external id (compared by ``external_id_key``); the first payer in
+    # code order wins, should two ever share one.
+    payer_codes_by_external_id: dict[str, str] = field(default_factory=dict)
 
     def policy_for(self, payer_code: str, hcpcs: str, day: dt.date) -> PolicyView | None:
         """Return the policy version in effect for this payer and drug on ``day``."""
@@ -215,11 +219,13 @@ def policy_view(version: PolicyVersion) -> PolicyView:
 def load_index(revision: int) -> PolicyIndex:
     """Read every payer, drug and non-draft policy version into a new index."""
     index = PolicyIndex(revision=revision)
-    for payer in db.session.scalars(select(Payer)):
+    for payer in db.session.scalars(select(Payer).order_by(Payer.code)):
         index.payers[payer.code] = PayerView(
             payer.code, payer.name, payer.kind, payer.requires_jw_jz, payer.requires_ndc,
             payer.timely_filing_days, payer.complex_admin_for_biologics)
         index.payer_ids[payer.code] = payer.id
+        for item in payer.external_ids or ():
+            index.payer_codes_by_external_id.setdefault(external_id_key(item), payer.code)
     for drug in db.session.scalars(select(Drug).options(selectinload(Drug.packages))):
         index.drugs[drug.hcpcs] = DrugView(
             drug.hcpcs, drug.name, drug.generic, drug.biosimilar_of,
