@@ -11,8 +11,9 @@ comparison) does not match; ``$and`` needs every part to match, ``$or`` any part
 
 from __future__ import annotations
 
+import datetime as dt
 import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from rulesets import CASE_MARKER_FIELD, Finding, Rule, Ruleset, get_ruleset
@@ -60,6 +61,20 @@ def evaluate(ruleset: str | Ruleset, case: Mapping[str, Any]) -> list[Finding]:
     """Return the findings the engine should produce for ``case``, in ruleset order."""
     ruleset = get_ruleset(ruleset) if isinstance(ruleset, str) else ruleset
     return ruleset.findings_for(fired_rules(ruleset, case))
+
+
+def documentation_lacking(items: Iterable[Mapping[str, Any]],
+                          on_file: Iterable[tuple[str, dt.date]], day: dt.date) -> list[str]:
+    """The codes of a policy's checklist items not satisfied on ``day``, stated directly: an
+    item is satisfied by ANY document of its code dated on or before ``day`` and at most
+    ``max_age_days`` old. (The service keeps only the newest document per code; the two agree,
+    and the count of this list is the case's ``documentation_missing`` field.)"""
+    documents = list(on_file)
+    return [item["code"] for item in items
+            if not any(code == item["code"] and on <= day
+                       and (item.get("max_age_days") is None
+                            or (day - on).days <= item["max_age_days"])
+                       for code, on in documents)]
 
 
 def describe_condition(condition: Mapping[str, Any]) -> str:
