@@ -117,7 +117,8 @@ def test_schedule_upload_colours_each_row(page: Page, checks_world, sign_in: Sig
     with page.expect_download() as download_info:
         page.click("#download-csv")
     text = Path(download_info.value.path()).read_text()
-    assert text.splitlines()[0].startswith("row,patient_id,payer,date_of_service,hcpcs,decision")
+    assert text.splitlines()[0].startswith(
+        "row,patient_id,payer,date_of_service,hcpcs,drug_supply,rendering_npi,decision")
     assert ",not_eligible," in text
     screenshot(page, "schedule")
 
