@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Flask, redirect
+from flask import Blueprint, Flask, redirect
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
@@ -12,6 +12,8 @@ from werkzeug.wrappers import Response
 
 from admin.biller import AuthorizationUsageView, ClaimCheckView
 from admin.dashboard import DashboardView
+from admin.display import local_minute, plain_number, word
+from admin.error_pages import init_error_pages
 from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
 from admin.remittances import DenialsView, RemittanceView
@@ -39,6 +41,7 @@ from policy_service.models import (
 )
 
 TEMPLATES = Path(__file__).parent / "templates"
+STATIC = Path(__file__).parent / "static"
 
 
 def _install_templates(app: Flask) -> None:
@@ -52,6 +55,9 @@ def _install_templates(app: Flask) -> None:
 def init_admin(app: Flask) -> Admin:
     """Build a new Admin for ``app`` (a module-level one breaks a second ``create_app``)."""
     _install_templates(app)
+    # The admin's own stylesheet, script and favicon (files, so the CSP needs nothing inline).
+    app.register_blueprint(Blueprint("ui", __name__, static_folder=str(STATIC),
+                                     static_url_path="/ui/static"))
     init_login_guard(app)
     admin = Admin(
         app,
@@ -103,6 +109,10 @@ def init_admin(app: Flask) -> Admin:
     # Under "Reference" (every role reads it) so the top menu stays on one line.
     admin.add_view(RulesView(name="Rules", endpoint="rules", url="/admin/rules",
                              category="Reference"))
+
+    init_error_pages(app, admin)
+    # Templates show stored values as people read them (admin.display).
+    app.jinja_env.filters.update(words=word, number=plain_number, local_minute=local_minute)
 
     @app.route("/")
     def root() -> Response:

@@ -9,10 +9,12 @@ actions) and on every POST, because Flask-Admin's inline edit and actions ignore
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import mimetypes
 import random
 import time
+from decimal import Decimal
 from typing import Any
 
 import tablib
@@ -22,6 +24,8 @@ from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.model import typefmt
+from flask_admin.tools import rec_getattr
 from flask_security import current_user
 from flask_wtf import FlaskForm
 from markupsafe import Markup
@@ -31,6 +35,7 @@ from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
 from wtforms import Form, HiddenField
 
+from admin.display import WORDED_COLUMNS, local_minute, plain_number, word, yes_no
 from policy_service.audit import AUDITED
 from policy_service.auth import Permission, has_permission
 from policy_service.logging import get_logger, safe_traceback
@@ -48,6 +53,16 @@ SAVE_ATTEMPTS = 10
 FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Largest export built in one request; a bigger one is refused, never cut short.
 EXPORT_MAX_ROWS = 50_000
+
+
+# Flask-Admin's formatters by type, with words for booleans, plain numbers and local times.
+READABLE_FORMATTERS: dict[type, Any] = {
+    **typefmt.BASE_FORMATTERS,
+    bool: lambda _view, value, _name: yes_no(value),
+    Decimal: lambda _view, value, _name: plain_number(value),
+    dt.datetime: lambda _view, value, _name: local_minute(value),
+    list: lambda _view, value, _name: ", ".join(str(item) for item in value),
+}
 
 
 def may_read() -> bool:
@@ -129,6 +144,11 @@ class SecureModelView(ModelView):
     """Base of every admin model view: login required, writes only with EDIT_POLICY_DATA."""
 
     form_base_class = AdminForm
+    # Flask-Admin's list with selection boxes and help icons that have accessible names.
+    list_template = "admin/model/accessible_list.html"
+    # Values read as words: Yes/No, 10 not 10.000, local time to the minute.
+    column_type_formatters = READABLE_FORMATTERS
+    column_type_formatters_detail = READABLE_FORMATTERS
     # What this view offers to users allowed to edit; the can_* properties add the user check.
     allow_create = True
     allow_edit = True
@@ -162,6 +182,14 @@ class SecureModelView(ModelView):
     def is_accessible(self) -> bool:
         """Signed-in users with READ see the view (and its menu entry)."""
         return may_read()
+
+    def _get_list_value(self, context: Any, model: Any, name: str, column_formatters: Any,
+                        column_type_formatters: Any) -> Any:
+        # Vocabulary columns ("hospital_outpatient") read as words unless a view formats them.
+        if name in WORDED_COLUMNS and name not in (column_formatters or {}):
+            return word(rec_getattr(model, name))
+        return super()._get_list_value(context, model, name, column_formatters,
+                                       column_type_formatters)
 
     def _handle_view(self, name: str, **kwargs: Any) -> Any:
         refused = guard_request()

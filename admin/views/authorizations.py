@@ -95,7 +95,9 @@ class HcpcsFilter(BaseSQLAFilter):
         return "includes"
 
 
-def _bar(used: int | None, approved: int | None, is_approved: bool = True) -> Markup:
+def _bar(what: str, used: int | None, approved: int | None,
+         is_approved: bool = True) -> Markup:
+    """A bar that fills with what is left, as its label says ("10 of 160 left")."""
     if not is_approved:
         # A request, a denial or a cancellation has no limit to show: nothing was approved.
         return Markup('<span class="text-muted">not approved</span>')
@@ -105,24 +107,24 @@ def _bar(used: int | None, approved: int | None, is_approved: bool = True) -> Ma
         return Markup('<span class="text-muted">none approved</span>')
     used = used or 0
     left = max(approved - used, 0)
-    percent = min(round(100 * used / approved), 100)
-    tone = "bg-danger" if left < approved * low_fraction() else "bg-success"
+    tone = "usage-low" if left < approved * low_fraction() else "usage-ok"
+    # A native <progress> needs no inline width (the CSP allows no style attributes).
     return Markup(
         '<div class="usage" title="{used} of {approved} used">'
-        '<div class="progress"><div class="progress-bar {tone}" role="progressbar" '
-        'style="width: {percent}%" aria-valuenow="{percent}" aria-valuemin="0" '
-        'aria-valuemax="100"></div></div><small>{left} of {approved} left</small></div>'
-    ).format(used=used, approved=approved, tone=tone, percent=percent, left=left)
+        '<progress class="usage-bar {tone}" value="{left}" max="{approved}" '
+        'aria-label="{what} left: {left} of {approved}"></progress>'
+        '<small>{left} of {approved} left</small></div>'
+    ).format(used=used, approved=approved, tone=tone, left=left, what=what.capitalize())
 
 
 def units_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
-    """Column formatter: units used against approved, as a progress bar."""
-    return _bar(model.used_units, model.approved_units, model.is_approved)
+    """Column formatter: units left of those approved, as a progress bar."""
+    return _bar("units", model.used_units, model.approved_units, model.is_approved)
 
 
 def visits_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
-    """Column formatter: visits used against approved, as a progress bar."""
-    return _bar(model.used_visits, model.approved_visits, model.is_approved)
+    """Column formatter: visits left of those approved, as a progress bar."""
+    return _bar("visits", model.used_visits, model.approved_visits, model.is_approved)
 
 
 def usage_link(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
@@ -191,7 +193,10 @@ class AuthorizationView(SecureModelView):
     form_overrides = {"hcpcs": CommaListField, "diagnoses": CommaListField}
     form_args = {"hcpcs": {"label": "HCPCS codes", "upper": True},
                  "diagnoses": {"label": "Diagnoses (ICD-10-CM)", "upper": True},
-                 "ordering_npi": {"label": "Ordering provider NPI"}}
+                 "ordering_npi": {"label": "Ordering provider NPI"},
+                 # select2 shows the blank choice's text; a blank one leaves it without a name.
+                 "site_of_care": {"blank_text": "(not set)"},
+                 "channel": {"blank_text": "(not set)"}}
 
     def form_record(self, form: Form) -> dict[str, Any]:
         """The submitted values under their bundle names, references by natural key."""

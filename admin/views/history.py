@@ -8,21 +8,27 @@ from typing import Any
 from flask_admin.contrib.sqla.filters import FilterEqual, FilterLike
 from markupsafe import Markup
 
+from admin.display import change_lines, lines_markup
 from admin.security import ReadOnlyModelView
 from policy_service.models import ChangeRecord
 
 
 def changed_fields(_view: Any, _context: Any, model: ChangeRecord, _name: str) -> str:
-    """Column formatter: the names of the fields this change touched."""
+    """Export formatter: the names of the fields this change touched."""
     return ", ".join(model.changed_fields())
 
 
-def pretty_json(_view: Any, _context: Any, model: ChangeRecord, name: str) -> Markup:
-    """Details formatter: a snapshot as indented JSON."""
+def what_changed(_view: Any, _context: Any, model: ChangeRecord, _name: str) -> Markup:
+    """Column formatter: each changed field as ``field: before -> after``."""
+    return lines_markup(change_lines(model.before, model.after))
+
+
+def snapshot(_view: Any, _context: Any, model: ChangeRecord, name: str) -> Markup:
+    """Details formatter: every field of a snapshot as ``field: value``."""
     data = getattr(model, name)
     if data is None:
         return Markup('<span class="text-muted">none</span>')
-    return Markup("<pre>{}</pre>").format(json.dumps(data, indent=2, sort_keys=True))
+    return lines_markup(change_lines(None, data))
 
 
 def compact_json(_view: Any, _context: Any, model: ChangeRecord, name: str) -> str:
@@ -52,9 +58,9 @@ class ChangeRecordView(ReadOnlyModelView):
         "action",
         "at",
     ]
-    column_formatters = {"changed": changed_fields}
-    column_formatters_detail = {"changed": changed_fields, "before": pretty_json,
-                                "after": pretty_json}
+    column_formatters = {"changed": what_changed}
+    column_formatters_detail = {"changed": what_changed, "before": snapshot,
+                                "after": snapshot}
     column_formatters_export = {"changed": changed_fields, "before": compact_json,
                                 "after": compact_json}
     column_default_sort = ("at", True)

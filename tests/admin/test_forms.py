@@ -166,7 +166,9 @@ def test_history_link_lists_the_records_changes(client: FlaskClient, login: Logi
             "flt1_entity_key_equals=A-1001")
     assert link in listing
     history = client.get(link.replace("&amp;", "&")).get_data(as_text=True)
-    assert "used_units" in history
+    # Each field reads "field: value" (an update "field: before -> after"), never raw names.
+    assert "approved units: 160" in history
+    assert "used_units" not in history
     assert "A-1001" in history
 
 

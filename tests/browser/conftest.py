@@ -7,6 +7,9 @@ skip (CI installs it with apt-get).
 from __future__ import annotations
 
 import datetime as dt
+import os
+import shutil
+import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -160,3 +163,54 @@ def screenshot() -> Callable[[Page, str], Path]:
         return path
 
     return save
+
+
+# axe-core is loaded from npm at test time (never vendored): .ci/run installs it, and this
+# fixture installs it on first use on a developer's machine.
+AXE_DIR = Path(os.environ.get("AXE_CORE_DIR",
+                              Path(__file__).resolve().parents[2] / ".cache" / "axe-core"))
+AXE_SCRIPT = AXE_DIR / "node_modules" / "axe-core" / "axe.min.js"
+AXE_VERSION = "4"
+
+
+@pytest.fixture(scope="session")
+def axe_source() -> str:
+    """The text of axe.min.js, installed with npm into AXE_DIR when missing."""
+    if not AXE_SCRIPT.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            pytest.fail("npm is missing: install it ('apt-get install -y npm') for axe-core.")
+        AXE_DIR.mkdir(parents=True, exist_ok=True)
+        subprocess.run([npm, "install", "--no-save", "--no-audit", "--no-fund", "--prefix",
+                        str(AXE_DIR), f"axe-core@{AXE_VERSION}"], check=True, timeout=300)
+    return AXE_SCRIPT.read_text()
+
+
+@dataclass
+class AxeViolation:
+    """One axe rule that failed on a page, with how many elements it found."""
+
+    rule: str
+    impact: str
+    help: str
+    targets: list[str]
+
+
+def run_axe(page: Page, source: str) -> list[AxeViolation]:
+    """Run axe-core on the page as it stands and return every rule it reports as violated.
+
+    The script is evaluated through the DevTools protocol, which the page's CSP does not block
+    (an injected <script> tag would need 'unsafe-inline').
+    """
+    if not page.evaluate("typeof window.axe !== 'undefined'"):
+        page.evaluate(source)
+    results = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
+    return [AxeViolation(v["id"], v["impact"] or "minor", v["help"],
+                         [", ".join(node["target"]) for node in v["nodes"]])
+            for v in results["violations"]]
+
+
+@pytest.fixture
+def axe(axe_source: str) -> Callable[[Page], list[AxeViolation]]:
+    """Run axe-core on a page: ``axe(page)`` returns its violations."""
+    return lambda page: run_axe(page, axe_source)
