@@ -7,7 +7,9 @@ the result out, the submitted lines beside the lines the administration facts su
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
+import io
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -51,7 +53,7 @@ from admin.scheduler import (
     payer_options,
     split_codes,
 )
-from admin.security import SecurePageView
+from admin.security import SecurePageView, neutralise_cell
 from policy_service.audit import current_actor
 from policy_service.auth import Permission, has_permission
 from policy_service.billing.administration import KINDS
@@ -113,6 +115,8 @@ class ClaimForm(FlaskForm):
 
     payer = SelectField("Payer", validators=[DataRequired()])
     patient = StringField("Patient (external id)", validators=[DataRequired()])
+    claim_reference = StringField("Claim reference", validators=[Optional(), Length(max=64)],
+                                  description="Carried to 'record this claim's use'.")
     date_of_service = DateField("Date of service", validators=[InputRequired()])
     submitted_on = DateField("Submitted on", validators=[Optional()],
                              description="Day the payer receives it (default: today).")
@@ -307,11 +311,68 @@ def check_x12(form: X12Form) -> list[dict[str, Any]] | None:
             continue
         submitted = [line.as_dict() for line in outcome.lines]
         result = outcome.result
+        matched = result.get("authorization")
+        record_url = usage_url(matched["number"], outcome.read.reference,
+                               outcome.read.date_of_service, submitted) if matched else None
         results.append({"reference": outcome.read.reference, "error": None, **result,
+                        "record_url": record_url,
                         "claim_findings": [f for f in result["findings"] if f["line"] is None],
                         "rows": pair_lines(submitted, result["expected_lines"],
                                            result["findings"])})
     return results
+
+
+def usage_url(number: str, reference: str | None, day: dt.date | None,
+              lines: list[dict[str, Any]]) -> str:
+    """The authorization usage page, its form prefilled with this claim's reference, date of
+    service and the units its lines bill for the authorization's drugs."""
+    codes = set(db.session.scalar(select(Authorization.hcpcs)
+                                  .where(Authorization.number == number)) or [])
+    units = sum(int(line.get("units") or 0) for line in lines if line.get("code") in codes)
+    args: dict[str, Any] = {"number": number, "units": units}
+    if reference:
+        args["claim"] = reference
+    if day is not None:
+        args["date"] = day.isoformat()
+    return url_for("authorization_usage.index", **args)
+
+
+X12_CSV_COLUMNS = ["claim", "status", "line", "submitted", "expected", "severity", "code",
+                   "message"]
+
+
+def _line_words(line: dict[str, Any] | None) -> str:
+    if line is None:
+        return ""
+    modifiers = "".join(f"-{m}" for m in line.get("modifiers") or ())
+    return f"{line['code']}{modifiers} x {line.get('units')}"
+
+
+def x12_results_csv(results: list[dict[str, Any]]) -> str:
+    """The 837P results as CSV: one row per finding (or one per claim without any), each cell
+    safe to open in a spreadsheet."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=X12_CSV_COLUMNS)
+    writer.writeheader()
+    for item in results:
+        base = {"claim": item["reference"], "status": str(item.get("status", "")),
+                "line": "", "submitted": "", "expected": "", "severity": "", "code": "",
+                "message": ""}
+        rows = []
+        if item.get("error"):
+            rows.append({**base, "message": "; ".join(item["error"])})
+        for finding in item.get("claim_findings") or []:
+            rows.append({**base, "severity": str(finding["severity"]),
+                         "code": finding["code"], "message": finding["message"]})
+        for number, row in enumerate(item.get("rows") or [], start=1):
+            for finding in row.findings:
+                rows.append({**base, "line": number, "submitted": _line_words(row.submitted),
+                             "expected": _line_words(row.expected),
+                             "severity": str(finding["severity"]), "code": finding["code"],
+                             "message": finding["message"]})
+        for entry in rows or [base]:
+            writer.writerow({key: neutralise_cell(value) for key, value in entry.items()})
+    return out.getvalue()
 
 
 class ClaimCheckView(SecurePageView):
@@ -340,8 +401,13 @@ class ClaimCheckView(SecurePageView):
         result = check_form_claim(form) if form.validate_on_submit() else None
         # The authorization the claim check chose, so the page and the check never disagree.
         matched = result.get("authorization") if result else None
+        record_url = None
+        if matched:
+            body, _rows = form.claim_body()
+            record_url = usage_url(matched["number"], (form.claim_reference.data or "").strip(),
+                                   form.date_of_service.data, body["lines"])
         return self._render(form, X12Form(formdata=None), result=result, matched=matched,
-                            may_record=may_record_usage())
+                            record_url=record_url, may_record=may_record_usage())
 
     @expose("/837/", methods=("POST",))
     def upload_837(self) -> str:
@@ -350,7 +416,10 @@ class ClaimCheckView(SecurePageView):
         form = self._claim_form(formdata=None)
         x12_form = X12Form()
         results = check_x12(x12_form) if x12_form.validate_on_submit() else None
-        return self._render(form, x12_form, x12_results=results,
+        # The CSV travels in the page (a data: link): nothing is kept on this host.
+        csv_text = x12_results_csv(results) if results else None
+        return self._render(form, x12_form, x12_results=results, x12_csv=csv_text,
+                            may_record=may_record_usage(),
                             x12_counts=Counter(r.get("status", "error") for r in results or []))
 
 
@@ -405,6 +474,22 @@ def record_from_form(number: str, form: UsageForm) -> str | None:
             f"visit{'' if visits == 1 else 's'} for {reference}.")
 
 
+def prefilled_usage_form(authorization: Authorization) -> UsageForm:
+    """The record form, filled from a claim page's link (``claim``, ``date``, ``units``);
+    without one, the date is today's, kept inside the authorization's window."""
+    form = UsageForm(formdata=None)
+    form.claim_reference.data = (request.args.get("claim") or "").strip()
+    try:
+        form.date_of_service.data = dt.date.fromisoformat(request.args.get("date", ""))
+    except ValueError:
+        form.date_of_service.data = min(max(dt.date.today(), authorization.valid_from),
+                                        authorization.valid_to)
+    units = request.args.get("units", "")
+    if units.isdigit():
+        form.units.data = int(units)
+    return form
+
+
 class AuthorizationUsageView(SecurePageView):
     """The units and visits claims drew from one authorization; billers record and void here."""
 
@@ -428,9 +513,7 @@ class AuthorizationUsageView(SecurePageView):
         numbers = list(db.session.scalars(
             select(Authorization.number).order_by(Authorization.number).limit(2000)))
         if form is None and authorization is not None and may_record_usage():
-            form = UsageForm(formdata=None)
-            form.date_of_service.data = min(max(dt.date.today(), authorization.valid_from),
-                                            authorization.valid_to)
+            form = prefilled_usage_form(authorization)
         return self.render("admin/authorization_usage.html", number=number,
                            authorization=authorization, usages=usages, numbers=numbers,
                            tones=DECISION_TONES, form=form,

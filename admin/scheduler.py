@@ -25,7 +25,7 @@ from wtforms import DateField, DecimalField, HiddenField, SelectField, StringFie
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from admin.fields import Option, options
-from admin.security import SecurePageView, neutralise_cell
+from admin.security import SecurePageView, may_edit, neutralise_cell
 from policy_service.auth import Permission, has_permission
 from policy_service.errors import Invalid
 from policy_service.extensions import db
@@ -163,6 +163,12 @@ def patient_ids() -> list[str]:
     """Stored patient external ids, for the patient field's suggestion list."""
     return list(db.session.scalars(select(Patient.external_id).order_by(Patient.external_id)
                                    .limit(2000)))
+
+
+def patient_on_file(external_id: str) -> bool:
+    """Return whether a patient with this external id is stored."""
+    return db.session.scalar(select(Patient.id).where(Patient.external_id == external_id)
+                             ) is not None
 
 
 class EligibilityForm(FlaskForm):
@@ -320,12 +326,19 @@ class EligibilityView(SecurePageView):
         form.payer.choices = payer_options()
         form.drug.choices = drug_options()
         result = case_form = None
+        unknown_patient = None
         if form.validate_on_submit():
-            result = check_planned_infusion(form)
-            if result is not None and may_save_cases():
-                case_form = save_case_form(form.request_item(), result)
+            patient = (form.patient.data or "").strip()
+            if patient_on_file(patient):
+                result = check_planned_infusion(form)
+                if result is not None and may_save_cases():
+                    case_form = save_case_form(form.request_item(), result)
+            else:
+                # Every patient fact would be missing: say so once, not as a list of findings.
+                unknown_patient = patient
         return self.render("admin/eligibility.html", form=form, result=result,
-                           case_form=case_form,
+                           case_form=case_form, unknown_patient=unknown_patient,
+                           may_add_patient=may_edit(),
                            patients=patient_ids(), labels=DECISION_LABELS,
                            tones=DECISION_TONES, severity_tones=SEVERITY_TONES)
 

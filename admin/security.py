@@ -24,6 +24,7 @@ from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.helpers import is_form_submitted
 from flask_admin.model import typefmt
 from flask_admin.tools import rec_getattr
 from flask_security import current_user
@@ -235,7 +236,8 @@ class SecureModelView(ModelView):
         """Run the field validators, then the view's business rules, errors on the fields."""
         valid = super().validate_form(form)
         endpoint = (request.endpoint or "").rsplit(".", 1)[-1]
-        if endpoint not in {"create_view", "edit_view", "ajax_update"}:
+        # Flask-Admin also asks on a GET (a form just opened): a blank form shows no error.
+        if endpoint not in {"create_view", "edit_view", "ajax_update"} or not is_form_submitted():
             return valid
         for field_name, message in self.check_form(form).items():
             field = getattr(form, field_name, None)

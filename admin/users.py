@@ -42,7 +42,10 @@ class CreateUserForm(FlaskForm):
     """A new user: email, one role, an initial password (checked by ``create_user``)."""
 
     email = StringField("Email", validators=[InputRequired()])
-    role = SelectField("Role", choices=ROLE_CHOICES, validate_choice=False)
+    # No role is preselected: a new user's role is a choice the admin makes on purpose.
+    role = SelectField("Role", choices=[SelectChoice("", "Choose a role"), *ROLE_CHOICES],
+                       validate_choice=False,
+                       validators=[InputRequired("Choose the new user's role.")])
     password = PasswordField("Initial password", validators=[InputRequired()],
                              description="At least 10 characters; tell the user to change it.")
 

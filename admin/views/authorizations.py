@@ -13,6 +13,7 @@ from sqlalchemy import String, and_, cast, or_
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Query
 from wtforms import Form
+from wtforms.validators import DataRequired
 
 from admin.checks import field_messages, value
 from admin.fields import CommaListField, options
@@ -194,9 +195,19 @@ class AuthorizationView(SecureModelView):
     form_args = {"hcpcs": {"label": "HCPCS codes", "upper": True},
                  "diagnoses": {"label": "Diagnoses (ICD-10-CM)", "upper": True},
                  "ordering_npi": {"label": "Ordering provider NPI"},
+                 "patient": {"validators": [DataRequired("Choose the patient.")]},
+                 "payer": {"validators": [DataRequired("Choose the payer.")]},
                  # select2 shows the blank choice's text; a blank one leaves it without a name.
                  "site_of_care": {"blank_text": "(not set)"},
                  "channel": {"blank_text": "(not set)"}}
+
+    def scaffold_form(self) -> type[Form]:
+        """The form, whose patient and payer start unchosen (a preselected first entry was
+        saved unnoticed); DataRequired still insists on a choice."""
+        form_class = super().scaffold_form()
+        for name, blank in (("patient", "Choose a patient"), ("payer", "Choose a payer")):
+            getattr(form_class, name).kwargs.update(allow_blank=True, blank_text=blank)
+        return form_class
 
     def form_record(self, form: Form) -> dict[str, Any]:
         """The submitted values under their bundle names, references by natural key."""

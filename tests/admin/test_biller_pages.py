@@ -6,6 +6,7 @@ import datetime as dt
 import html
 import io
 import re
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -338,3 +339,45 @@ def test_claim_page_shows_the_authorization_the_check_chose(client: FlaskClient,
     assert link is not None
     assert "A-0002" in html.unescape(link[2])
     assert "AUTH_UNITS_EXCEEDED" not in page
+
+
+def test_record_this_claims_use_opens_prefilled(client: FlaskClient,
+                                                login: Callable[[str], Any],
+                                                session: Any) -> None:
+    build_world()
+    login("biller")
+    page = post_claim(client, claim_reference="CLM-77")
+    link = html.unescape(re.search(r'<a id="matched-usage" href="([^"]+)"', page)[1])
+    # J1745 x 35 and J1745-JW x 5 draw on the authorization; the administration codes do not.
+    assert link == ("/admin/authorization-usage/?number=A-1001&units=40&claim=CLM-77"
+                    "&date=2026-03-10")
+    usage = client.get(link).get_data(as_text=True)
+
+    def value_of(field: str) -> str:
+        tag = re.search(rf'<input[^>]*id="{field}"[^>]*>', usage)
+        assert tag is not None, field
+        return re.search(r'value="([^"]*)"', tag[0])[1]  # type: ignore[index]
+
+    assert (value_of("claim_reference"), value_of("date_of_service"), value_of("units")) == (
+        "CLM-77", "2026-03-10", "40")
+
+
+def test_837_results_link_each_claims_use_and_download_as_csv(client: FlaskClient,
+                                                              login: Callable[[str], Any],
+                                                              session: Any) -> None:
+    build_world()
+    login("biller")
+    page = html.unescape(upload_837(client, "claims_sample.837"))
+    first = page[page.index('id="x12-CLM-0001"'):page.index('id="x12-CLM-0002"')]
+    usage = re.search(r'<a class="x12-usage" href="([^"]+)"', first)
+    assert usage is not None
+    assert "number=A-1001" in usage[1] and "claim=CLM-0001" in usage[1]
+    assert "units=" in usage[1] and "date=" in usage[1]
+    download = re.search(r'id="x12-download" download="837p-results.csv" '
+                         r'href="data:text/csv;charset=utf-8,([^"]+)"', page)
+    assert download is not None
+    rows = urllib.parse.unquote(download[1]).splitlines()
+    assert rows[0] == "claim,status,line,submitted,expected,severity,code,message"
+    assert rows[1].startswith("CLM-0001,clean,")
+    assert any(row.startswith("CLM-0002,needs_correction,1,J1745 x 40,J1745-JZ x 40,")
+               and ",JZ_MISSING," in row for row in rows)

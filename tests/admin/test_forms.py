@@ -297,3 +297,25 @@ def test_inline_edit_is_refused_whatever_the_id(client: FlaskClient, login: Logi
     response = client.post("/admin/authorization/ajax/update/",
                            data={"list_form_pk": pk, "status": "cancelled"})
     assert response.status_code == 403
+
+
+def test_a_blank_version_form_shows_no_error(client: FlaskClient, login: Login) -> None:
+    login("coordinator")
+    page = client.get("/admin/policyversion/new/").get_data(as_text=True)
+    assert "Name at least one HCPCS code." not in page
+    assert "invalid-feedback" not in page
+
+
+def test_a_new_authorization_starts_without_patient_or_payer(client: FlaskClient, login: Login,
+                                                             records: Any) -> None:
+    login("coordinator")
+    page = client.get("/admin/authorization/new/").get_data(as_text=True)
+    for field, blank in (("patient", "Choose a patient"), ("payer", "Choose a payer")):
+        select_html = page[page.index(f'id="{field}"'):]
+        select_html = select_html[:select_html.index("</select>")]
+        assert f'<option selected value="__None">{blank}</option>' in select_html
+        assert select_html.count("selected") == 1
+    form = authorization_form(records, number="A-NEW-1", patient="__None", payer="__None")
+    refused = client.post("/admin/authorization/new/", data=form).get_data(as_text=True)
+    assert "Choose the patient." in refused
+    assert "Choose the payer." in refused

@@ -307,3 +307,17 @@ def test_menu_shows_scheduler_pages_only_to_those_who_may_check(
     page = client.get("/admin/").get_data(as_text=True)
     shown = 'href="/admin/eligibility/"' in page and 'href="/admin/schedule/"' in page
     assert shown == (role in CHECKERS)
+
+
+@pytest.mark.parametrize(("role", "offers_add"), [("coordinator", True), ("scheduler", False)])
+def test_an_unknown_patient_is_not_on_file_with_what_to_add(
+        client: FlaskClient, login: Callable[[str], Any], session: Any, role: str,
+        offers_add: bool) -> None:
+    build_world()
+    login(role)
+    page = check(client, patient="P404")
+    decision = page[page.index('id="decision"'):page.index("</div>", page.index('id="decision"'))]
+    assert "Patient not on file: P404" in decision
+    assert "birth date, weight and the therapies" in decision
+    assert "Not eligible" not in page and 'id="findings"' not in page
+    assert ('id="add-patient"' in decision) is offers_add

@@ -336,3 +336,20 @@ def test_admin_sets_a_password_and_the_old_one_stops_working(
     client.get("/login")
     assert sign_in(client, user.email, PASSWORD).status_code == 200
     assert sign_in(client, user.email, NEW_PASSWORD).status_code == 302
+
+
+def test_a_new_users_role_is_chosen_not_defaulted(client: FlaskClient,
+                                                  login: Callable[[str], Any],
+                                                  session: Session) -> None:
+    login("admin")
+    page = client.get("/admin/users/").get_data(as_text=True)
+    role_select = page[page.index('id="role"'):]
+    role_select = role_select[:role_select.index("</select>")]
+    assert 'required><option value="">Choose a role</option>' in role_select
+    assert "selected" not in role_select
+    response = client.post("/admin/users/create", data={"email": "new@example.org",
+                                                        "password": "long-enough-pass"})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    assert "Choose the new user&#39;s role." in page
+    assert session.scalar(select(User).where(User.email == "new@example.org")) is None

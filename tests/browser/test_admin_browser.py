@@ -157,3 +157,20 @@ def test_top_menu_fits_one_line_at_1366(context: BrowserContext, live_server, si
     assert navbar["height"] < 70
     page.click("text=Checks")
     expect(page.locator(".dropdown-menu.show")).to_contain_text("Eligibility check")
+
+
+@pytest.mark.parametrize(("role", "path", "status", "title"), [
+    ("scheduler", "/admin/users/", 403, "You do not have access to this page"),
+    ("biller", "/admin/no-such-page/", 404, "Page not found"),
+])
+def test_refusals_and_missing_pages_keep_the_layout_and_a_way_back(
+        page: Page, live_server, sign_in: SignIn, role: str, path: str, status: int,
+        title: str) -> None:
+    sign_in(page, role)
+    response = page.goto(f"{live_server.url}{path}")
+    assert response is not None and response.status == status
+    expect(page.locator("h1")).to_have_text(title)
+    expect(page.locator("nav .navbar-brand")).to_have_text("Policy service")
+    expect(page.locator("link[rel=icon]")).to_have_attribute("href", "/ui/static/favicon.svg")
+    page.click("#back-to-dashboard")
+    page.wait_for_url(f"{live_server.url}/admin/")

@@ -142,4 +142,4 @@ def test_billers_read_upcoming_without_keeping(page: Page, schedule_world,
     page.click("text=Upcoming")
     expect(page.locator("#upcoming")).to_be_visible()
     page.goto(f"{schedule_world.url}/admin/schedule/")
-    expect(page.locator("body")).to_contain_text("Forbidden")
+    expect(page.locator("#error-title")).to_have_text("You do not have access to this page")
