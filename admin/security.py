@@ -24,8 +24,10 @@ from flask_admin._compat import csv_encode
 from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext
 from flask_admin.contrib.sqla import ModelView
+from flask_admin.contrib.sqla.form import AdminModelConverter
 from flask_admin.helpers import is_form_submitted
 from flask_admin.model import typefmt
+from flask_admin.model.form import converts
 from flask_admin.tools import rec_getattr
 from flask_security import current_user
 from flask_wtf import FlaskForm
@@ -34,7 +36,8 @@ from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.utils import secure_filename
 from werkzeug.wrappers import Response
-from wtforms import Form, HiddenField
+from wtforms import DateField, Form, HiddenField
+from wtforms.widgets import DateInput
 
 from admin.display import WORDED_COLUMNS, local_minute, plain_number, word, yes_no
 from policy_service.audit import AUDITED
@@ -141,10 +144,22 @@ class AdminForm(FlaskForm):
         super().__init__(*args, obj=obj, **kwargs)
 
 
+class NativeDateConverter(AdminModelConverter):
+    """Dates edited in the browser's own date field: Flask-Admin's pop-up picker stayed open
+    over the next field, and the native one works with the keyboard."""
+
+    @converts("Date")
+    def convert_date(self, field_args: Any, **extra: Any) -> DateField:
+        """A date column as ``<input type="date">``."""
+        field_args["widget"] = DateInput()
+        return DateField(**field_args)
+
+
 class SecureModelView(ModelView):
     """Base of every admin model view: login required, writes only with EDIT_POLICY_DATA."""
 
     form_base_class = AdminForm
+    model_form_converter = NativeDateConverter
     # Flask-Admin's list with selection boxes and help icons that have accessible names.
     list_template = "admin/model/accessible_list.html"
     # Values read as words: Yes/No, 10 not 10.000, local time to the minute.

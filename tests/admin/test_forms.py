@@ -319,3 +319,16 @@ def test_a_new_authorization_starts_without_patient_or_payer(client: FlaskClient
     refused = client.post("/admin/authorization/new/", data=form).get_data(as_text=True)
     assert "Choose the patient." in refused
     assert "Choose the payer." in refused
+
+
+def test_dates_use_the_browsers_own_date_field(client: FlaskClient, login: Login,
+                                               records: Any) -> None:
+    # Flask-Admin's pop-up picker stayed open over the next field.
+    login("coordinator")
+    page = client.get(f"/admin/authorization/edit/?id={records.authorization.id}"
+                      ).get_data(as_text=True)
+    valid_from = re.search(r'<input[^>]*id="valid_from"[^>]*>', page)
+    assert valid_from is not None
+    assert 'type="date"' in valid_from[0]
+    assert f'value="{records.authorization.valid_from.isoformat()}"' in valid_from[0]
+    assert 'data-role="datepicker"' not in page

@@ -174,5 +174,6 @@ def test_claim_check_links_to_the_matched_authorizations_usage(
     page = client.post("/admin/claims/", data=form).get_data(as_text=True)
     link = re.search(r'<a id="matched-usage" href="([^"]+)">([^<]+)</a>', page)
     assert link is not None
-    assert html.unescape(link[1]) == PAGE
+    # The record form opens with the claim's date and the units it bills for the drug.
+    assert html.unescape(link[1]) == f"{PAGE}&units=35&date={dt.date.today().isoformat()}"
     assert "record or void this claim's use" in html.unescape(link[2])

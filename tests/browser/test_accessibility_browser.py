@@ -166,3 +166,40 @@ def test_check_answers_are_accessible(page: Page, live_server, sign_in: SignIn, 
     page.goto(f"{live_server.url}{path}")
     fill(page)
     assert_accessible(f"{role}-{fill.__name__}", {path: axe(page)})
+
+
+def test_a_scheduler_checks_eligibility_with_the_keyboard_alone(page: Page, live_server,
+                                                                 sign_in: SignIn) -> None:
+    sign_in(page, "scheduler")
+    page.goto(f"{live_server.url}/admin/eligibility/")
+    keys = page.keyboard
+
+    def tab_to(selector: str) -> None:
+        keys.press("Tab")
+        expect(page.locator(selector)).to_be_focused()
+
+    # The first Tab reaches the skip link, which jumps past the menu to the page.
+    tab_to(".skip-link")
+    keys.press("Enter")
+    tab_to("#patient")
+    keys.type("P001")
+    tab_to("#payer")
+    keys.type("ACME")
+    tab_to("#drug")
+    keys.type("J1745")
+    tab_to("#dose")
+    keys.type("350")
+    tab_to("#dose_unit")
+    tab_to("#date_of_service")
+    keys.type(TODAY.strftime("%m%d%Y"))
+    # Chromium's date field keeps one more stop (its calendar button) before the next field.
+    keys.press("Tab")
+    tab_to("#site_of_care")
+    tab_to("#diagnoses")
+    keys.type("M05.79")
+    with page.expect_navigation():
+        keys.press("Enter")
+    expect(page.locator("#decision")).to_contain_text("Not eligible")
+    expect(page.locator("#findings")).to_contain_text("STEP_THERAPY_NOT_MET")
+    expect(page.locator("#payer")).to_have_value("ACME")
+    expect(page.locator("#date_of_service")).to_have_value(TODAY.isoformat())

@@ -174,3 +174,23 @@ def test_refusals_and_missing_pages_keep_the_layout_and_a_way_back(
     expect(page.locator("link[rel=icon]")).to_have_attribute("href", "/ui/static/favicon.svg")
     page.click("#back-to-dashboard")
     page.wait_for_url(f"{live_server.url}/admin/")
+
+
+@pytest.mark.parametrize(("view", "last_columns"), [
+    ("policyversion", ["Source", "Lifecycle", "History"]),
+    ("drug", ["Source", "History"]),
+    ("authorization", ["Visits", "Usage"]),
+    ("patient", ["History"]),
+])
+def test_lists_fit_a_1366_px_screen(context: BrowserContext, live_server, sign_in: SignIn,
+                                    view: str, last_columns: list[str]) -> None:
+    page = context.new_page()
+    page.set_viewport_size({"width": 1366, "height": 768})
+    sign_in(page, "coordinator")
+    page.goto(f"{live_server.url}/admin/{view}/")
+    table = page.locator("table.model-list")
+    width = table.evaluate("t => [t.scrollWidth, t.parentElement.clientWidth]")
+    assert width[0] <= width[1], f"{view} list is {width[0]} px wide in {width[1]} px"
+    for name in last_columns:
+        header = page.locator("table.model-list th", has_text=name).first.bounding_box()
+        assert header is not None and header["x"] + header["width"] <= 1366, name
