@@ -88,7 +88,8 @@ CLAIM_FIELD_OF_ERROR = {
     "authorization_number": "authorization_number", "place_of_service": "place_of_service",
     "administration.hcpcs": "drug", "administration.administered_mg": "administered_mg",
     "administration.packages": "packages", "hcpcs": "drug", "packages": "packages",
-    "administered_mg": "administered_mg",
+    "administered_mg": "administered_mg", "drug_supply": "drug_supply",
+    "rendering_npi": "rendering_npi", "ordering_npi": "ordering_npi",
 }
 
 
@@ -124,6 +125,13 @@ class ClaimForm(FlaskForm):
     authorization_number = StringField("Authorization number")
     place_of_service = SelectField("Place of service", choices=PLACES_OF_SERVICE,
                                    validators=[Optional()])
+    rendering_npi = StringField("Rendering provider NPI", description="Checked for enrollment.")
+    ordering_npi = StringField("Ordering provider NPI",
+                               description="The prescriber, when a policy names a specialty.")
+    drug_supply = SelectField("Drug supply", choices=[
+        Option("", "as the lines say"), Option("buy_and_bill", "buy and bill"),
+        Option("specialty_pharmacy", "specialty pharmacy (no drug line)")],
+        validators=[Optional()])
     drug = SelectField("Drug administered (HCPCS)", validators=[Optional()])
     administered_mg = DecimalField("Administered mg", validators=[Optional()])
     packages = StringField("Vial packages opened", description="amount x count, e.g. 100x4")
@@ -145,6 +153,12 @@ class ClaimForm(FlaskForm):
             body["authorization_number"] = self.authorization_number.data.strip()
         if self.place_of_service.data:
             body["place_of_service"] = self.place_of_service.data
+        for name in ("rendering_npi", "ordering_npi"):
+            npi = (getattr(self, name).data or "").strip()
+            if npi:
+                body[name] = npi
+        if self.drug_supply.data:
+            body["drug_supply"] = self.drug_supply.data
         administration = self._administration()
         if administration:
             body["administration"] = administration

@@ -114,6 +114,8 @@ def test_wrong_units_are_flagged_beside_the_expected_lines(client: FlaskClient,
     ({"packages": "100x1"}, "packages", "100"),
     ({"diagnoses": "QQQ"}, "diagnoses", "QQQ"),
     ({"place_of_service": "99"}, "place_of_service", "Not a valid choice."),
+    ({"rendering_npi": "1234567890"}, "rendering_npi", "check digit"),
+    ({"ordering_npi": "99"}, "ordering_npi", "10 digits"),
 ])
 def test_bad_claim_input_is_shown_on_its_field(client: FlaskClient, login: Callable[[str], Any],
                                                session: Any, changes: dict[str, str],

@@ -67,3 +67,14 @@ def test_appointment_page_and_export_show_supply_and_npi(client: FlaskClient, lo
     [line] = list(csv.DictReader(io.StringIO(export.get_data(as_text=True))))
     assert (line["drug_supply"], line["rendering_npi"]) == ("specialty_pharmacy", "1003000126")
     assert line["decision"] == "needs_information"
+
+
+def test_claim_page_names_the_unbillable_drug_and_the_unenrolled_provider(
+        client: FlaskClient, login: Login, session: Any) -> None:
+    from tests.admin.test_biller_pages import post_claim
+
+    build_world(policy={"drug_supply": "specialty_pharmacy"})
+    login("biller")
+    page = post_claim(client, rendering_npi="1245319599")
+    assert "DRUG_LINE_NOT_BILLABLE" in page
+    assert "PROVIDER_NOT_ENROLLED" in page and "CARC B7" in page
