@@ -15,6 +15,7 @@ from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import Provider, ProviderEnrollment
 from policy_service.services.providers import (
+    delete_provider,
     enrollment_payer_codes,
     provider_errors,
     save_provider,
@@ -121,4 +122,16 @@ class ProviderView(SecureModelView):
         if saved is None:
             return False
         self.after_model_change(form, model, False)
+        return True
+
+    def delete_model(self, model: Provider) -> bool:
+        """Delete through the providers service (the one write path)."""
+        try:
+            delete_provider(model)
+            db.session.commit()
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            self.handle_view_exception(exc)
+            return False
+        self.after_model_delete(model)
         return True

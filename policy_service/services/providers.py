@@ -140,6 +140,12 @@ def save_provider(entry: Mapping[str, Any], payers: Mapping[str, Payer] | None =
     return provider, created, changed
 
 
+def delete_provider(provider: Provider) -> None:
+    """Delete a provider and its enrollments (recorded in the change history); flush only."""
+    db.session.delete(provider)
+    db.session.flush()
+
+
 def provider_record(provider: Provider) -> dict[str, Any]:
     """Return a provider as a raw bundle record (dump it with ProviderSchema)."""
     return {"npi": provider.npi, "name": provider.name, "specialty": provider.specialty,

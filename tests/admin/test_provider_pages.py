@@ -94,3 +94,19 @@ def test_policy_version_form_takes_drug_supply_and_specialties(
     created = session.scalar(select(PolicyVersion).where(PolicyVersion.number == 2))
     assert created.drug_supply == "specialty_pharmacy"
     assert created.prescriber_specialties == ["rheumatology", "internal medicine"]
+
+
+def test_coordinator_deletes_a_provider_and_the_history_keeps_it(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    from policy_service.models import ChangeRecord
+
+    login("coordinator")
+    client.post("/admin/provider/new/", data=provider_form(records))
+    provider = session.scalar(select(Provider))
+    response = client.post("/admin/provider/delete/", data={"id": str(provider.id)})
+    assert response.status_code == 302
+    assert _providers(session) == 0
+    deleted = session.scalar(select(ChangeRecord).where(
+        ChangeRecord.entity_type == "provider", ChangeRecord.action == "delete"))
+    assert deleted.before["npi"] == "1234567893"
+    assert deleted.before["enrollments"][0]["payer"] == "ACME"
