@@ -69,6 +69,11 @@ def _shown(value: Any) -> str:
         return value
     if isinstance(value, list):
         return ", ".join(_shown(item) for item in value) or "(none)"
+    if isinstance(value, dict):
+        # A nested row (a step, a package): its filled-in fields, in words.
+        return "(" + "; ".join(f"{key.replace('_', ' ')} {_shown(item)}"
+                               for key, item in sorted(value.items())
+                               if item not in (None, "", [])) + ")"
     return json.dumps(value, sort_keys=True)
 
 

@@ -171,6 +171,16 @@ def patient_on_file(external_id: str) -> bool:
                              ) is not None
 
 
+def patients_not_on_file(results: list[dict[str, Any]]) -> set[str]:
+    """The patient ids of schedule rows that name no stored patient."""
+    named = {str(r.get("patient_id") or "") for r in results} - {""}
+    if not named:
+        return set()
+    stored = set(db.session.scalars(select(Patient.external_id)
+                                    .where(Patient.external_id.in_(named))))
+    return named - stored
+
+
 class EligibilityForm(FlaskForm):
     """One planned infusion."""
 
@@ -422,7 +432,7 @@ class ScheduleView(SecurePageView):
         results = context.get("results")
         counts = Counter(r["decision"] for r in results or [])
         defaults = {"results": None, "upload_id": None, "keep_errors": None,
-                    "missing_ids": 0}
+                    "missing_ids": 0, "not_on_file": patients_not_on_file(results or [])}
         return self.render("admin/schedule.html", form=form, counts=counts,
                            columns=CSV_COLUMNS, required=REQUIRED_COLUMNS,
                            labels=DECISION_LABELS, tones=DECISION_TONES,

@@ -199,6 +199,7 @@ class AuthorizationView(SecureModelView):
                  "payer": {"validators": [DataRequired("Choose the payer.")]},
                  # select2 shows the blank choice's text; a blank one leaves it without a name.
                  "site_of_care": {"blank_text": "(not set)"},
+                 "owner": {"blank_text": "(nobody)"},
                  "channel": {"blank_text": "(not set)"}}
 
     def scaffold_form(self) -> type[Form]:

@@ -136,4 +136,5 @@ class DrugPackage(db.Model):
 
     def __str__(self) -> str:
         kind = "single-dose" if self.single_dose else "multi-dose"
-        return f"{self.amount:g} {self.unit} {kind}"
+        # normalize(): 100.000 reads 100 (the column keeps three decimals).
+        return f"{Decimal(self.amount).normalize():f} {self.unit} {kind}"

@@ -49,3 +49,9 @@ def test_an_update_lists_each_changed_field_with_before_and_after() -> None:
 def test_a_created_record_lists_the_fields_it_was_given() -> None:
     assert change_lines(None, {"code": "ACME", "name": "Acme Health", "notes": ""}) == [
         "code: ACME", "name: Acme Health"]
+
+
+def test_nested_rows_read_as_their_filled_fields() -> None:
+    step = {"any_of": ["methotrexate"], "min_days": 90, "count": None, "position": 0}
+    assert change_lines(None, {"step_therapy": [step]}) == [
+        "step therapy: (any of methotrexate; min days 90; position 0)"]

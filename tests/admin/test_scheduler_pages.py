@@ -194,9 +194,14 @@ def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Call
     build_world()
     login("scheduler")
     page = upload(client, SCHEDULE).get_data(as_text=True)
-    rows = re.findall(r'<tr class="schedule-row decision-(\w+)">\s*<td>(\d+)</td>', page)
+    rows = re.findall(r'<tr class="schedule-row decision-(\w+)[^"]*">\s*<td>(\d+)</td>', page)
     assert rows == [("eligible", "2"), ("not_eligible", "3"), ("needs_information", "4"),
                     ("error", "5"), ("needs_information", "6")]
+    # Row 6 names no stored patient: one plain answer, not the rules' list of missing facts.
+    unknown = re.search(r'<tr class="schedule-row [^"]*patient-not-on-file">(.*?)</tr>', page,
+                        re.S)
+    assert unknown is not None and "<td>6</td>" in unknown[1]
+    assert "Patient not on file" in unknown[1] and "is not on file" in unknown[1]
     assert "DIAGNOSIS_NOT_COVERED" in page
     assert "J1745 x35 + J1745-JW x5" in page
     assert "Unknown payer &#39;NOPE&#39;." in page
