@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from sqlalchemy import Select, or_, select
 from wtforms import Form
+from wtforms.validators import DataRequired, Optional
 
 from admin.checks import number_positions, policy_version_errors
 from admin.fields import CommaListField, DocumentationListField, MultiChoiceField, options
@@ -72,6 +74,12 @@ def search_with_drugs(query: Any, count_query: Any, search: str,
     return query, count_query
 
 
+def suggested_policy_code(payer_code: str, title: str | None) -> str:
+    """The code a new policy gets when none is typed: ``ACME/infliximab``."""
+    drug = re.sub(r"[^a-z0-9]+", "-", (title or "policy").lower()).strip("-") or "policy"
+    return f"{payer_code}/{drug}"
+
+
 class PolicyView(SecureModelView):
     """A payer's policy for one drug family; its versions carry the criteria."""
 
@@ -83,7 +91,35 @@ class PolicyView(SecureModelView):
     column_formatters_export = {"versions": lambda _v, _c, m, _n: len(m.versions),
                                 "hcpcs": policy_codes}
     column_default_sort = "code"
-    form_columns = ["code", "payer", "title"]
+    form_columns = ["payer", "title", "code"]
+    form_args = {
+        "code": {"validators": [Optional()],
+                 "description": "How checks, imports and the history name this policy: the "
+                                "payer's code and the drug, e.g. ACME/infliximab. Left empty, "
+                                "it is made from the payer and the title."},
+        "payer": {"validators": [DataRequired("Choose the payer.")]},
+        "title": {"description": "The drug or family the policy covers, e.g. Infliximab."},
+    }
+    form_widget_args = {"code": {"placeholder": "suggested from the payer and the title"}}
+
+    def scaffold_form(self) -> type[Form]:
+        """The form, whose payer starts unchosen (a preselected first payer was saved
+        unnoticed)."""
+        form_class = super().scaffold_form()
+        form_class.payer.kwargs.update(allow_blank=True, blank_text="Choose a payer")
+        return form_class
+
+    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
+        """Fill an empty code with the suggested one."""
+        if not (model.code or "").strip() and model.payer is not None:
+            model.code = suggested_policy_code(model.payer.code, model.title)
+
+    def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
+        """After a new policy, open its first version's form: the criteria live there."""
+        if is_created and request.form.get("_add_another") is None \
+                and request.form.get("_continue_editing") is None:
+            return url_for("policyversion.create_view", policy=model.id)
+        return super().get_save_return_url(model, is_created)
 
     def search_placeholder(self) -> str:
         """Say what the search box finds."""
@@ -201,6 +237,14 @@ class PolicyVersionView(SecureModelView):
                 select(Policy.id).where(Policy.code.ilike(like)))),
             PolicyVersion.id, lambda ids: ids)
         return query, count_query, joins, count_joins
+
+    def create_form(self, obj: Any = None) -> Form:
+        """The new version form; ``?policy=`` (a policy just created) chooses its policy."""
+        form = super().create_form(obj)
+        policy_id = request.args.get("policy", type=int)
+        if request.method == "GET" and policy_id is not None and hasattr(form, "policy"):
+            form.policy.data = db.session.get(Policy, policy_id)
+        return form
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules (codes, date order, limits, steps), and at least one drug."""

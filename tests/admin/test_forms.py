@@ -332,3 +332,27 @@ def test_dates_use_the_browsers_own_date_field(client: FlaskClient, login: Login
     assert 'type="date"' in valid_from[0]
     assert f'value="{records.authorization.valid_from.isoformat()}"' in valid_from[0]
     assert 'data-role="datepicker"' not in page
+
+
+def test_a_new_policy_gets_a_suggested_code_then_its_first_version_form(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    from policy_service.models import Policy
+
+    login("coordinator")
+    blank = client.get("/admin/policy/new/").get_data(as_text=True)
+    payer_select = blank[blank.index('id="payer"'):]
+    assert '<option selected value="__None">Choose a payer</option>' in \
+        payer_select[:payer_select.index("</select>")]
+    assert "e.g. ACME/infliximab" in blank
+    payer_id = records.authorization.payer_id
+    saved = client.post("/admin/policy/new/", data={"payer": payer_id, "title": "Vedolizumab IV",
+                                                    "code": ""})
+    policy = session.scalar(select(Policy).where(Policy.title == "Vedolizumab IV"))
+    assert policy is not None
+    assert policy.code == f"{policy.payer.code}/vedolizumab-iv"
+    assert saved.status_code == 302
+    assert saved.headers["Location"].endswith(f"/admin/policyversion/new/?policy={policy.id}")
+    version_form = client.get(saved.headers["Location"]).get_data(as_text=True)
+    policy_select = version_form[version_form.index('id="policy"'):]
+    assert f'<option selected value="{policy.id}">' in \
+        policy_select[:policy_select.index("</select>")]
