@@ -63,6 +63,7 @@ from policy_service.errors import Conflict, Invalid, NotFound
 from policy_service.extensions import db
 from policy_service.models import Authorization, AuthorizationUsage
 from policy_service.schemas.claims import ClaimRequestSchema
+from policy_service.services.appointments import unit_balances, unit_balances_of
 from policy_service.services.claims import check_claim
 from policy_service.services.usage import record_usage, void_usage
 from policy_service.services.x12 import check_837
@@ -395,7 +396,12 @@ class ClaimCheckView(SecurePageView):
     permission = Permission.CHECK_CLAIMS
 
     def _render(self, form: ClaimForm, x12_form: X12Form, **kwargs: Any) -> str:
+        # The authorizations the checks drew on, with their units, in one pass.
+        matched = [kwargs.get("matched"), *(r.get("authorization") for r in
+                                            kwargs.get("x12_results") or [])]
+        balances = unit_balances_of(m["number"] for m in matched if m)
         return self.render("admin/claims.html", form=form, x12_form=x12_form,
+                           balances=balances,
                            patients=patient_ids(), status_labels=STATUS_LABELS,
                            status_tones=STATUS_TONES, severity_tones=SEVERITY_TONES,
                            **kwargs)
@@ -528,8 +534,14 @@ class AuthorizationUsageView(SecurePageView):
             select(Authorization.number).order_by(Authorization.number).limit(2000)))
         if form is None and authorization is not None and may_record_usage():
             form = prefilled_usage_form(authorization)
+        balance = None
+        if authorization is not None:
+            balance = unit_balances([authorization])[authorization.number]
+            # Reading the schedule expired it; the page goes on to show it.
+            db.session.refresh(authorization)
         return self.render("admin/authorization_usage.html", number=number,
                            authorization=authorization, usages=usages, numbers=numbers,
+                           balance=balance,
                            tones=DECISION_TONES, form=form,
                            void_form=VoidForm(formdata=None) if may_record_usage() else None)
 

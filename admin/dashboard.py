@@ -16,6 +16,7 @@ from admin.views.authorizations import low_fraction, low_remaining_clause
 from policy_service.extensions import db
 from policy_service.models import Authorization, ChangeRecord, Policy, PolicyVersion
 from policy_service.models.authorization import USABLE_STATUSES
+from policy_service.services.appointments import UnitBalance, unit_balances
 from policy_service.services.worklist import DecisionStats, counts, decision_stats, worklist
 
 NEEDS_ACTION_STATUSES = ("requested", "submitted", "info_requested", "denied", "appealed")
@@ -74,6 +75,7 @@ class Dashboard:
     recent_change_count: int = 0
     work_counts: dict[str, int] = field(default_factory=dict)
     decisions: DecisionStats | None = None
+    unit_balances: dict[str, UnitBalance] = field(default_factory=dict)
 
 
 def _authorizations(*conditions: Any) -> list[Authorization]:
@@ -104,6 +106,9 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
     board.low_remaining = _authorizations(low_remaining_clause(fraction),
                                           Authorization.valid_to >= today)
     board.needs_action = _authorizations(Authorization.status.in_(NEEDS_ACTION_STATUSES))
+    shown = [*expiring, *board.low_remaining, *board.needs_action]
+    # Before the work queue reads the schedule (which expires loaded authorizations).
+    board.unit_balances = unit_balances(shown)
     board.policies_changing = _versions(
         (PolicyVersion.effective_from.between(today, in_30))
         | (PolicyVersion.effective_to.between(today, in_30)))
@@ -123,6 +128,8 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
     board.recent_changes = grouped
     board.work_counts = counts(worklist(today))
     board.decisions = decision_stats(today)
+    # Reading the schedule expired the listed authorizations: reload them once, not per row.
+    _authorizations(Authorization.id.in_({a.id for a in shown}))
     return board
 
 

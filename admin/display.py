@@ -12,9 +12,23 @@ from zoneinfo import ZoneInfo
 from flask import current_app, has_app_context
 from markupsafe import Markup
 
+from policy_service.services.appointments import UnitBalance
+
 # Stored vocabulary values ("hospital_outpatient") shown as words wherever a column holds one.
 WORDED_COLUMNS = frozenset({"site_of_care", "sites_of_care", "status", "channel", "kind",
                             "outcome", "action", "entity_type", "decision", "category"})
+
+
+def units_text(balance: UnitBalance | None) -> str:
+    """An authorization's units as used / scheduled / free, in the words every page uses."""
+    if balance is None:
+        return ""
+    if not balance.is_approved:
+        return "not approved"
+    if balance.approved is None:
+        return f"{balance.used} used / {balance.scheduled} scheduled / no unit limit"
+    text = f"{balance.used} used / {balance.scheduled} scheduled / {balance.free} free"
+    return text + (f" ({balance.short} short)" if balance.short else "")
 
 
 def word(value: Any) -> str:

@@ -18,6 +18,7 @@ from flask import Response, render_template, request
 from flask_admin import expose
 from markupsafe import Markup
 
+from admin.display import units_text
 from admin.scheduler import (
     DECISION_LABELS,
     DECISION_TONES,
@@ -35,12 +36,13 @@ from policy_service.extensions import db
 from policy_service.models import Authorization
 from policy_service.services.appointments import (
     CheckedAppointment,
+    UnitBalance,
     appointment_record,
     forecast,
     get_with_check,
     list_with_checks,
     now,
-    unit_outlook,
+    unit_balances_of,
 )
 
 RANGES = {"tomorrow": "Tomorrow", "week": "This week", "dates": "Dates"}
@@ -156,27 +158,16 @@ def reasons(row: CheckedAppointment) -> list[str]:
     return [f["message"] for f in result.get("findings") or [] if f["severity"] != "info"]
 
 
-def units_text(balance: dict[str, Any] | None) -> str:
-    """Units as used / scheduled / free."""
-    if not balance:
-        return ""
-    units = balance["units"]
-    if units["approved"] is None:
-        return f"{units['used']} used / {units['scheduled']} scheduled / no unit limit"
-    text = f"{units['used']} used / {units['scheduled']} scheduled / {units['free']} free"
-    return text + (f" ({units['short']} short)" if units["short"] else "")
-
-
 class UpcomingView(SecurePageView):
     """Upcoming appointments: tomorrow, this week or dates, filtered, sorted, printable."""
 
     permission = Permission.READ
 
     def _rows(self, query: UpcomingQuery) -> tuple[list[CheckedAppointment], int,
-                                                   dict[str, Any]]:
+                                                   dict[str, UnitBalance]]:
         rows, total = list_with_checks(query.filters(), limit=MAX_ROWS)
         rows.sort(key=_sort_key(query.sort), reverse=query.descending)
-        outlook = unit_outlook(r.check.authorization_number for r in rows)
+        outlook = unit_balances_of(r.check.authorization_number for r in rows)
         return rows, total, outlook
 
     @expose("/")
@@ -242,7 +233,7 @@ class UpcomingView(SecurePageView):
             return self.render("admin/appointment.html", row=None,
                                appointment_id=appointment_id), 404
         number = row.check.authorization_number
-        outlook = unit_outlook([number] if number else [])
+        outlook = unit_balances_of([number] if number else [])
         case_form = None
         if may_save_cases():
             case_form = save_case_form(request_of_record(appointment_record(row)),

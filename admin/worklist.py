@@ -25,6 +25,7 @@ from policy_service.errors import DomainError, Invalid
 from policy_service.extensions import db
 from policy_service.models import Authorization, User
 from policy_service.services import authorizations as service
+from policy_service.services.appointments import unit_balances
 from policy_service.services.worklist import WorkItem, worklist
 
 ACTIONS = ("transition", "note", "follow_up", "assign", "renew", "attach")
@@ -122,7 +123,11 @@ class WorkView(SecurePageView):
         numbers = {item.authorization for item in items if item.authorization}
         records = {a.number: a for a in db.session.scalars(
             select(Authorization).where(Authorization.number.in_(numbers)))}
+        balances = unit_balances(records.values())
+        # Reading the schedule expired them: reload once for the rows, not once per row.
+        db.session.scalars(select(Authorization).where(Authorization.number.in_(numbers))).all()
         return self.render("admin/worklist.html", items=items, mine=mine, records=records,
+                           balances=balances,
                            may_act=may_change_authorizations(), users=assignable_users(),
                            transitions=service.TRANSITIONS, today=dt.date.today())
 

@@ -5,17 +5,18 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import current_app, flash, request, url_for
+from flask import current_app, flash, g, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla.filters import BaseSQLAFilter
 from markupsafe import Markup
-from sqlalchemy import String, and_, cast, or_
+from sqlalchemy import String, and_, cast, or_, select
 from sqlalchemy.exc import SQLAlchemyError
-from sqlalchemy.orm import Query
+from sqlalchemy.orm import Query, joinedload
 from wtforms import Form
 from wtforms.validators import DataRequired
 
 from admin.checks import field_messages, value
+from admin.display import units_text
 from admin.fields import CommaListField, options
 from admin.security import STALE_MESSAGE, SecureModelView, history_link, join_list
 from admin.upcoming import forecast_timeline
@@ -25,6 +26,7 @@ from policy_service.errors import Conflict, Invalid
 from policy_service.extensions import db
 from policy_service.models import CHANNELS, SITES_OF_CARE, Authorization
 from policy_service.models.authorization import USABLE_STATUSES
+from policy_service.services.appointments import UnitBalance, unit_balances
 from policy_service.services.authorizations import (
     TRANSITIONS,
     StaleRecord,
@@ -118,9 +120,34 @@ def _bar(what: str, used: int | None, approved: int | None,
     ).format(used=used, approved=approved, tone=tone, left=left, what=what.capitalize())
 
 
-def units_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
-    """Column formatter: units left of those approved, as a progress bar."""
-    return _bar("units", model.used_units, model.approved_units, model.is_approved)
+def page_balances(auths: list[Authorization]) -> dict[str, UnitBalance]:
+    """The units of a page's authorizations as used / scheduled / free, kept for the request:
+    one pass over the schedule for the whole page, not one per row."""
+    ids = [a.id for a in auths]
+    balances = unit_balances(auths)
+    g.unit_balances = {**getattr(g, "unit_balances", {}), **balances}
+    if ids:
+        # Reading the schedule expired the loaded rows: reload them in one query, not per row.
+        db.session.scalars(select(Authorization).where(Authorization.id.in_(ids)).options(
+            joinedload(Authorization.patient), joinedload(Authorization.payer))).all()
+    return balances
+
+
+def balance_of(model: Authorization) -> UnitBalance:
+    """The units of ``model`` from the page's pass (computed alone on a one-record page)."""
+    balances = getattr(g, "unit_balances", {})
+    if model.number not in balances:
+        page_balances([model])
+        balances = g.unit_balances
+    return balances[model.number]
+
+
+def units_column(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
+    """Column formatter: units as used / scheduled / free (short ones marked)."""
+    balance = balance_of(model)
+    tone = "text-danger" if balance.short else ("text-muted" if not balance.is_approved
+                                                 or balance.approved is None else "")
+    return Markup('<span class="unit-balance {}">{}</span>').format(tone, units_text(balance))
 
 
 def visits_bar(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
@@ -138,18 +165,18 @@ class AuthorizationView(SecureModelView):
     """Prior authorizations with their window and what is left of them."""
 
     # What fits at 1366 px; the window start, the raw counts and the site are in details/export.
-    column_list = ["number", "patient", "payer", "hcpcs", "state", "valid_to", "units_left",
+    column_list = ["number", "patient", "payer", "hcpcs", "state", "valid_to", "units",
                    "visits_left", "usage", "history"]
     column_details_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status", "state",
                            "valid_from", "valid_to", "requested_units", "approved_units",
-                           "used_units", "units_left", "requested_visits", "approved_visits",
+                           "used_units", "units", "requested_visits", "approved_visits",
                            "used_visits", "visits_left", "site_of_care", "submitted_on",
                            "decided_on", "payer_reference", "channel", "ordering_npi",
                            "denial_reason", "appeal_due", "follow_up_on", "owner", "renewal_of",
                            "renewed_by", "notes", "usage", "forecast", "history"]
     column_export_list = ["number", "patient", "payer", "hcpcs", "diagnoses", "status", "state",
                           "valid_from", "valid_to", "requested_units", "approved_units",
-                          "used_units", "units_left", "requested_visits", "approved_visits",
+                          "used_units", "units", "requested_visits", "approved_visits",
                           "used_visits", "visits_left", "site_of_care", "submitted_on",
                           "decided_on", "payer_reference", "channel", "ordering_npi",
                           "denial_reason", "appeal_due", "follow_up_on", "owner", "notes"]
@@ -167,16 +194,17 @@ class AuthorizationView(SecureModelView):
     ]
     column_labels = {"payer.code": "Payer", "patient.external_id": "Patient",
                      "ordering_npi": "Ordering NPI", "renewed_by": "Renewed by",
-                     "hcpcs": "HCPCS", "units_left": "Units", "visits_left": "Visits",
+                     "hcpcs": "HCPCS", "units": "Units (used / scheduled / free)",
+                     "visits_left": "Visits",
                      "history": "History", "usage": "Usage",
                      "forecast": "Scheduled (forecast)"}
-    column_formatters = {"units_left": units_bar, "visits_left": visits_bar,
+    column_formatters = {"units": units_column, "visits_left": visits_bar,
                          "hcpcs": join_list, "diagnoses": join_list, "history": history_link,
                          "usage": usage_link, "forecast": forecast_timeline}
     column_export_exclude_list = ["history", "usage"]
     column_formatters_export = {
         "hcpcs": join_list, "diagnoses": join_list,
-        "units_left": lambda _v, _c, m, _n: m.remaining_units,
+        "units": lambda _v, _c, m, _n: units_text(balance_of(m)),
         "visits_left": lambda _v, _c, m, _n: m.remaining_visits,
     }
     column_sortable_list = ["number", "status", "valid_from", "valid_to", "approved_units",
@@ -201,6 +229,16 @@ class AuthorizationView(SecureModelView):
                  "site_of_care": {"blank_text": "(not set)"},
                  "owner": {"blank_text": "(nobody)"},
                  "channel": {"blank_text": "(not set)"}}
+
+    def get_list(self, page: Any, sort_column: Any, sort_desc: Any, search: Any,
+                 filters: Any, execute: bool = True, page_size: Any = None) -> Any:
+        """The page's rows, with their units as used / scheduled / free in one pass."""
+        count, rows = super().get_list(page, sort_column, sort_desc, search, filters,
+                                       execute=execute, page_size=page_size)
+        if execute:
+            rows = list(rows)
+            page_balances(rows)
+        return count, rows
 
     def scaffold_form(self) -> type[Form]:
         """The form, whose patient and payer start unchosen (a preselected first entry was

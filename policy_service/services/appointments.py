@@ -602,8 +602,27 @@ def appointment_record(checked: CheckedAppointment,
 
 # --- what an authorization's future appointments will draw -----------------------------------
 
-def _draws_on(row: CheckedAppointment, number: str) -> bool:
-    return number in (row.check.authorization_number, row.appointment.authorization_number)
+def drawn_number(row: CheckedAppointment) -> str | None:
+    """The authorization an appointment draws on: the one its check chose, else the one typed
+    on it (a check that found none still leaves the scheduler's choice on the books)."""
+    return row.check.authorization_number or row.appointment.authorization_number
+
+
+@dataclass(frozen=True)
+class UnitBalance:
+    """An authorization's units as used / scheduled / free, for pages that show many.
+
+    ``free`` is never below zero: what the schedule needs beyond it is ``short``. ``approved``
+    is None when the payer set no unit limit; ``is_approved`` is False for a request, a denial
+    or a cancellation, which have no units to draw whatever their numbers say.
+    """
+
+    is_approved: bool
+    approved: int | None
+    used: int
+    scheduled: int
+    free: int | None
+    short: int
 
 
 def _balance(approved: int | None, used: int, scheduled: int) -> dict[str, int | None]:
@@ -631,7 +650,7 @@ def forecast(number: str, today: dt.date | None = None) -> dict[str, Any]:
              .where(Appointment.status == "scheduled", Appointment.patient_id == patient_id,
                     Appointment.payer_id == payer_id, Appointment.date_of_service >= today)
              .order_by(Appointment.date_of_service, Appointment.appointment_id))
-    rows = [row for row in checks_for(query) if _draws_on(row, number)]
+    rows = [row for row in checks_for(query) if drawn_number(row) == number]
     # Read after the checks: the checks may have expired the loaded authorization.
     remaining_units, remaining_visits = auth.remaining_units, auth.remaining_visits
     units = 0
@@ -675,30 +694,69 @@ def forecast(number: str, today: dt.date | None = None) -> dict[str, Any]:
     }
 
 
+def _scheduled_draws(auths: Sequence[Authorization],
+                     today: dt.date) -> dict[str, tuple[int, int]]:
+    """Units and visits the scheduled appointments from ``today`` to each authorization's end
+    date will draw on it, read in one batch (the rule ``forecast`` uses: same patient and
+    payer, drawn on by ``drawn_number``)."""
+    window = {a.number: (a.patient_id, a.payer_id, a.valid_to) for a in auths}
+    if not window:
+        return {}
+    rows = checks_for(select(Appointment).where(
+        Appointment.status == "scheduled", Appointment.date_of_service >= today,
+        Appointment.patient_id.in_({patient_id for patient_id, _, _ in window.values()})))
+    draws = dict.fromkeys(window, (0, 0))
+    for row in rows:
+        number = drawn_number(row)
+        if number not in window:
+            continue
+        patient_id, payer_id, valid_to = window[number]
+        appointment = row.appointment
+        if (appointment.patient_id, appointment.payer_id) == (patient_id, payer_id) \
+                and appointment.date_of_service <= valid_to:
+            units, visits = draws[number]
+            draws[number] = (units + (row.check.units or 0), visits + 1)
+    return draws
+
+
+def unit_balances(auths: Iterable[Authorization],
+                  today: dt.date | None = None) -> dict[str, UnitBalance]:
+    """Units of each of ``auths`` as used / scheduled / free, in one pass over the schedule.
+
+    Reading the schedule may recompute checks, which expires loaded authorizations: their
+    figures are read first, and a caller that goes on showing them should reload them once.
+    """
+    auths = list(auths)
+    facts = {a.number: (a.is_approved, a.approved_units, a.used_units or 0) for a in auths}
+    draws = _scheduled_draws(auths, today or dt.date.today())
+    return {number: UnitBalance(is_approved, **_balance(approved, used, draws[number][0]))
+            for number, (is_approved, approved, used) in facts.items()}
+
+
+def unit_balances_of(numbers: Iterable[str],
+                     today: dt.date | None = None) -> dict[str, UnitBalance]:
+    """``unit_balances`` of the authorizations ``numbers`` names (unknown numbers are left out)."""
+    wanted = sorted(set(filter(None, numbers)))
+    if not wanted:
+        return {}
+    return unit_balances(db.session.scalars(
+        select(Authorization).where(Authorization.number.in_(wanted))), today)
+
+
 def unit_outlook(numbers: Iterable[str], today: dt.date | None = None) -> dict[str, Any]:
     """Units and visits of each authorization as used / scheduled / free, in one batch.
 
     Scheduled counts the appointments from ``today`` to its end date whose check (as of now)
     draws on it.
     """
-    today = today or dt.date.today()
     wanted = sorted(set(filter(None, numbers)))
     if not wanted:
         return {}
     auths = list(db.session.scalars(select(Authorization)
                                     .where(Authorization.number.in_(wanted))))
-    facts = {a.number: (a.patient_id, a.valid_to, a.approved_units, a.used_units or 0,
-                        a.approved_visits, a.used_visits or 0) for a in auths}
-    rows = checks_for(select(Appointment).where(
-        Appointment.status == "scheduled", Appointment.date_of_service >= today,
-        Appointment.patient_id.in_({patient_id for patient_id, *_ in facts.values()})))
-    units: dict[str, int] = dict.fromkeys(facts, 0)
-    visits: dict[str, int] = dict.fromkeys(facts, 0)
-    for row in rows:
-        number = row.check.authorization_number or row.appointment.authorization_number
-        if number in facts and row.appointment.date_of_service <= facts[number][1]:
-            units[number] += row.check.units or 0
-            visits[number] += 1
-    return {number: {"units": _balance(approved_u, used_u, units[number]),
-                     "visits": _balance(approved_v, used_v, visits[number])}
-            for number, (_, _, approved_u, used_u, approved_v, used_v) in facts.items()}
+    facts = {a.number: (a.approved_units, a.used_units or 0, a.approved_visits,
+                        a.used_visits or 0) for a in auths}
+    draws = _scheduled_draws(auths, today or dt.date.today())
+    return {number: {"units": _balance(approved_u, used_u, draws[number][0]),
+                     "visits": _balance(approved_v, used_v, draws[number][1])}
+            for number, (approved_u, used_u, approved_v, used_v) in facts.items()}

@@ -245,7 +245,8 @@ def test_usage_history_lists_every_use_and_voids(client: FlaskClient,
     assert "by admin@example.org" in cells[1][6]
     assert "usage-voided" in rows[1][0]
     summary = page[page.index('id="usage-summary"'):page.index('id="usage-rows"')]
-    assert "Units: 40 used of 160 (120 left)." in " ".join(summary.split())
+    assert ("Units (used / scheduled / free): 40 used / 0 scheduled / 120 free."
+            in " ".join(summary.split()))
 
 
 def test_usage_history_of_unknown_or_unused_authorization(client: FlaskClient,
@@ -353,6 +354,11 @@ def test_record_this_claims_use_opens_prefilled(client: FlaskClient,
     # J1745 x 35 and J1745-JW x 5 draw on the authorization; the administration codes do not.
     assert link == ("/admin/authorization-usage/?number=A-1001&units=40&claim=CLM-77"
                     "&date=2026-03-10")
+    # The authorization the claim draws on, with its units as every page shows them.
+    units = re.search(r'id="matched-units">(.*?)</p>', page, re.S)
+    assert units is not None
+    assert " ".join(units[1].split()) == (
+        "Units of A-1001 (used / scheduled / free): 0 used / 0 scheduled / 160 free")
     usage = client.get(link).get_data(as_text=True)
 
     def value_of(field: str) -> str:
@@ -375,6 +381,7 @@ def test_837_results_link_each_claims_use_and_download_as_csv(client: FlaskClien
     assert usage is not None
     assert "number=A-1001" in usage[1] and "claim=CLM-0001" in usage[1]
     assert "units=" in usage[1] and "date=" in usage[1]
+    assert "Units of A-1001 (used / scheduled / free): 0 used / 0 scheduled / 160 free" in first
     download = re.search(r'id="x12-download" download="837p-results.csv" '
                          r'href="data:text/csv;charset=utf-8,([^"]+)"', page)
     assert download is not None

@@ -47,6 +47,9 @@ def test_dashboard_lists_each_kind_of_attention(client: FlaskClient, login: Logi
     assert "A-LOW" in section(page, "low-remaining")
     assert "A-1001" not in section(page, "low-remaining")
     assert "A-PENDING" in section(page, "needs-action")
+    # Units read as on every page: used / scheduled / free, or why there are none to draw.
+    assert "95 used / 0 scheduled / 5 free" in section(page, "low-remaining")
+    assert "not approved" in section(page, "needs-action")
     changing = section(page, "policies-changing")
     assert re.search(r'href="/admin/policyversion/details/\?id=\d+">ACME/infliximab', changing)
     changed = section(page, "policies-changed")

@@ -57,13 +57,15 @@ def test_xlsx_export_neutralises_formulas(client: FlaskClient, login: Login,
     assert not any(isinstance(v, str) and v.startswith("=") for v in values)
 
 
-def test_authorization_export_has_plain_remaining_units(client: FlaskClient, login: Login,
-                                                        records: Any) -> None:
+def test_authorization_export_has_plain_units(client: FlaskClient, login: Login,
+                                              records: Any) -> None:
     login("coordinator")
     text = client.get("/admin/authorization/export/csv/").get_data(as_text=True)
     rows = list(csv.DictReader(io.StringIO(text)))
     assert rows[0]["Number"] == "A-1001"
-    assert rows[0]["Units"] == "160"
+    # The same words as the list; Approved Units and Used Units stay plain numbers.
+    assert rows[0]["Units (used / scheduled / free)"] == "0 used / 0 scheduled / 160 free"
+    assert rows[0]["Approved Units"] == "160"
     assert "<div" not in text
 
 

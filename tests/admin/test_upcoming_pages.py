@@ -20,6 +20,7 @@ from policy_service.models import Appointment
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services import appointments
 from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+from tests.test_policy_index import count_queries
 
 TODAY = dt.date.today()
 
@@ -222,3 +223,36 @@ def test_an_appointments_check_is_saved_as_a_test_case(
     assert (case.name, case.expect_decision) == ("SOON-1 asthma", "not_eligible")
     assert {"DIAGNOSIS_NOT_COVERED", "DOCUMENTATION_MISSING"} <= set(case.expect_codes)
     assert case.request["diagnosis_codes"] == ["J45.909"]
+
+
+def test_authorization_list_reads_units_for_the_page_in_one_pass(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
+    login("coordinator")
+    more = {"patient": world["patient"], "payer": world["authorization"].payer,
+            "valid_from": TODAY - dt.timedelta(days=30), "valid_to": TODAY + dt.timedelta(days=180)}
+    make_authorization("A-2", **more)
+    client.get("/admin/authorization/")  # the first request loads the user and the index
+    make_authorization("A-3", **more)
+    with count_queries() as few:
+        page = get(client, "/admin/authorization/")
+    assert "0 used / 120 scheduled / 40 free" in page
+    for n in range(4, 14):
+        # Each of another patient: the patients shown are read with the rows, not one by one.
+        make_authorization(f"A-{n}", **{**more, "patient": make_patient(f"P{n:03}")})
+    # One more of P001's, so this read recomputes the checks (and expires the rows) as before.
+    make_authorization("A-14", **more)
+    with count_queries() as many:
+        page = get(client, "/admin/authorization/")
+    assert page.count("0 used / 0 scheduled / 160 free") == 13
+    # The schedule is read once for the page and the rows reloaded once: no query per row.
+    assert len(many) == len(few)
+
+
+def test_work_queue_shows_units_of_each_authorization(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
+    login("coordinator")
+    page = get(client, "/admin/work/all")
+    rows = re.findall(r'<tr class="work-item[^"]*"[^>]*data-authorization="A-1001">(.*?)</tr>',
+                      page, re.S)
+    assert rows
+    assert all("Units: 0 used / 120 scheduled / 40 free" in row for row in rows)

@@ -53,7 +53,7 @@ def test_biller_records_then_voids_through_the_page(client: FlaskClient, login: 
     assert response.status_code == 200
     page = response.get_data(as_text=True)
     assert "Recorded 40 units and 1 visit for CLM-1." in text(page)
-    assert "Units: 40 used of 160 (120 left)." in text(page)
+    assert "Units (used / scheduled / free): 40 used / 0 scheduled / 120 free." in text(page)
     assert totals(session) == (40, 1)
     row = session.scalar(select(AuthorizationUsage).where(
         AuthorizationUsage.claim_reference == "CLM-1"))
@@ -63,7 +63,7 @@ def test_biller_records_then_voids_through_the_page(client: FlaskClient, login: 
     page = client.post(VOID, data={"claim_reference": "CLM-1"},
                        follow_redirects=True).get_data(as_text=True)
     assert "Voided CLM-1: its units and visit are back on A-1001." in text(page)
-    assert "Units: 0 used of 160 (160 left)." in text(page)
+    assert "Units (used / scheduled / free): 0 used / 0 scheduled / 160 free." in text(page)
     assert totals(session) == (0, 0)
     assert f"by {user.email}" in text(page)
     # A voided row has no Void button left.

@@ -127,7 +127,7 @@ def test_biller_records_and_voids_use_on_the_usage_page(page: Page, live_server,
     sign_in(page, "biller")
     page.goto(f"{live_server.url}/admin/authorization/")
     page.locator("table.model-list a", has_text="Usage").first.click()
-    expect(page.locator("#usage-summary")).to_contain_text("Units: 150 used of 160")
+    expect(page.locator("#usage-summary")).to_contain_text("150 used / 0 scheduled / 10 free")
     page.fill("#claim_reference", "CLM-BROWSER")
     page.fill("#units", "11")
     page.click("#record-use")
@@ -136,12 +136,12 @@ def test_biller_records_and_voids_use_on_the_usage_page(page: Page, live_server,
     page.fill("#units", "5")
     page.click("#record-use")
     expect(page.locator(".alert-success")).to_contain_text("Recorded 5 units")
-    expect(page.locator("#usage-summary")).to_contain_text("Units: 155 used of 160 (5 left)")
+    expect(page.locator("#usage-summary")).to_contain_text("155 used / 0 scheduled / 5 free")
     screenshot(page, "authorization-usage")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#void-CLM-BROWSER")
     expect(page.locator(".alert-success")).to_contain_text("Voided CLM-BROWSER")
-    expect(page.locator("#usage-summary")).to_contain_text("Units: 150 used of 160 (10 left)")
+    expect(page.locator("#usage-summary")).to_contain_text("150 used / 0 scheduled / 10 free")
     expect(page.locator("tr.usage-voided")).to_contain_text("CLM-BROWSER")
 
 
