@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, redirect
+from flask import Blueprint, Flask, redirect, url_for
 from flask_admin import Admin
 from flask_admin.theme import Bootstrap4Theme
 from jinja2 import BaseLoader, ChoiceLoader, FileSystemLoader
@@ -118,5 +118,10 @@ def init_admin(app: Flask) -> Admin:
     @app.route("/")
     def root() -> Response:
         return redirect("/admin/")
+
+    @app.route("/favicon.ico")
+    def favicon() -> Response:
+        # Browsers ask for it before reading the page's <link rel="icon">.
+        return redirect(url_for("ui.static", filename="favicon.svg"), code=301)
 
     return admin

@@ -356,3 +356,26 @@ def test_a_new_policy_gets_a_suggested_code_then_its_first_version_form(
     policy_select = version_form[version_form.index('id="policy"'):]
     assert f'<option selected value="{policy.id}">' in \
         policy_select[:policy_select.index("</select>")]
+
+
+def test_lists_show_words_and_plain_numbers(client: FlaskClient, login: Login, records: Any,
+                                            session: Session) -> None:
+    records.authorization.site_of_care = "hospital_outpatient"
+    session.flush()
+    login("coordinator")
+    drugs = client.get("/admin/drug/").get_data(as_text=True)
+    assert re.search(r'<td class="col-billing_unit_amount">\s*10\s*</td>', drugs)
+    assert "10.000" not in drugs and "100.000" not in drugs
+    versions = client.get("/admin/policyversion/").get_data(as_text=True)
+    assert re.search(r'<td class="col-prior_auth_required">\s*Yes\s*</td>', versions)
+    details = client.get(f"/admin/authorization/details/?id={records.authorization.id}"
+                         ).get_data(as_text=True)
+    assert "hospital outpatient" in details and "hospital_outpatient" not in details
+
+
+def test_the_favicon_is_served(client: FlaskClient) -> None:
+    response = client.get("/favicon.ico")
+    assert response.status_code == 301
+    icon = client.get(response.headers["Location"])
+    assert icon.status_code == 200 and icon.mimetype == "image/svg+xml"
+    icon.close()
