@@ -40,6 +40,7 @@ from policy_service.models import (
 )
 from policy_service.schemas.eligibility import EligibilityRequestSchema, load_request
 from policy_service.services import policies
+from policy_service.services.appointments import unit_balances_of
 from policy_service.services.eligibility import check_batch
 from policy_service.services.schedule import (
     CSV_COLUMNS,
@@ -346,7 +347,10 @@ class EligibilityView(SecurePageView):
             else:
                 # Every patient fact would be missing: say so once, not as a list of findings.
                 unknown_patient = patient
+        drawn_on = ((result or {}).get("authorization") or {}).get("number")
         return self.render("admin/eligibility.html", form=form, result=result,
+                           balance=unit_balances_of([drawn_on] if drawn_on else []).get(
+                               drawn_on or ""),
                            case_form=case_form, unknown_patient=unknown_patient,
                            may_add_patient=may_edit(),
                            patients=patient_ids(), labels=DECISION_LABELS,

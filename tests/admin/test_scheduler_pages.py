@@ -81,7 +81,9 @@ def test_eligible_infusion_shows_green_banner_billing_and_authorization(
     assert rows == [("J1745", "–", "35"), ("J1745", "JW", "5")]
     authorization = page[page.index('id="authorization"'):]
     assert "A-1001" in authorization
-    assert re.search(r"Units left</dt><dd[^>]*>160<", authorization)
+    # Nothing drawn or booked yet; this check is a question, not a booking.
+    assert re.search(r"Units \(used / scheduled / free\)</dt><dd[^>]*>"
+                     r"0 used / 0 scheduled / 160 free<", authorization)
     assert re.search(r"Visits left</dt><dd[^>]*>4<", authorization)
     assert "2026-06-30" in authorization
     assert "/admin/authorization-usage/?number=A-1001" in authorization
