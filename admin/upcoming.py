@@ -250,6 +250,9 @@ class UpcomingView(SecurePageView):
 
 def forecast_timeline(_view: Any, _context: Any, model: Authorization, _name: str) -> Markup:
     """Column formatter for an authorization's page: its forecast as a small timeline."""
+    outlook = forecast(model.number)
+    # The same words as the authorization's other pages ("not approved" for a request).
+    balance = UnitBalance(is_approved=model.is_approved, **outlook["units"])
     return Markup(render_template("admin/forecast_timeline.html",  # noqa: S704 - a template
-                                  forecast=forecast(model.number), tones=DECISION_TONES,
+                                  forecast=outlook, balance=balance, tones=DECISION_TONES,
                                   labels=DECISION_LABELS))

@@ -256,3 +256,15 @@ def test_work_queue_shows_units_of_each_authorization(
                       page, re.S)
     assert rows
     assert all("Units: 0 used / 120 scheduled / 40 free" in row for row in rows)
+
+
+def test_forecast_of_a_request_says_its_units_are_not_approved(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
+    request = make_authorization("A-REQ", patient=world["patient"],
+                                 payer=world["authorization"].payer, status="requested",
+                                 approved_units=None, approved_visits=None)
+    login("coordinator")
+    page = get(client, f"/admin/authorization/details/?id={request.id}")
+    units = re.search(r'id="forecast-units">(.*?)·', page, re.S)
+    assert units is not None
+    assert " ".join(units[1].split()) == "Units: not approved"
