@@ -105,3 +105,15 @@ def test_list_reads_units_for_the_page_in_one_pass(client: FlaskClient, login: L
     assert len(unit_cells(page)) == 12
     # Ten more rows cost no more queries: no query per row.
     assert len(many) == len(few)
+
+
+def test_the_visits_bar_fills_with_what_is_left_as_its_label_says(
+        client: FlaskClient, login: Callable[[str], Any], records: Any) -> None:
+    records.authorization.used_visits = 4
+    db.session.flush()
+    login("coordinator")
+    page = client.get("/admin/authorization/").get_data(as_text=True)
+    bar = re.search(r'<progress class="usage-bar (usage-\w+)" value="(\d+)" max="(\d+)" '
+                    r'aria-label="Visits left: 0 of 4"></progress><small>([^<]+)</small>', page)
+    assert bar is not None
+    assert bar.groups() == ("usage-low", "0", "4", "0 of 4 left")
