@@ -46,6 +46,7 @@ def pages_of_the_admin(ids: dict[str, int]) -> list[str]:
              "/admin/schedule/", "/admin/claims/", "/admin/remittances/", "/admin/denials/",
              "/admin/authorization-usage/?number=A-1001", "/admin/import/", "/admin/users/",
              "/admin/rules/", "/change-password", "/admin/no-such-page/",
+             "/admin/provider/", "/admin/provider/new/",
              f"/admin/policyversion/lifecycle/?id={ids['policyversion']}"]
     for model, record_id in ids.items():
         paths += [f"/admin/{model}/", f"/admin/{model}/details/?id={record_id}"]
