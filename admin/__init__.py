@@ -39,6 +39,7 @@ from policy_service.models import (
     PolicyVersion,
     Provider,
 )
+from policy_service.security_headers import csp_nonce
 
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
@@ -64,6 +65,8 @@ def init_admin(app: Flask) -> Admin:
         name="Policy service",
         index_view=DashboardView(name="Dashboard", url="/admin"),
         theme=Bootstrap4Theme(base_template="admin/app_base.html", fluid=True),
+        # Flask-Admin's own inline scripts (modal forms) carry this request's CSP nonce.
+        csp_nonce_generator=csp_nonce,
     )
     # Later pages (eligibility check, schedule upload, claim check, import) are added to this
     # Admin with ``app.extensions["policy_admin"].add_view(...)`` and subclass the same
