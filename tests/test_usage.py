@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import threading
 from collections import Counter
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import select
 
 from policy_service.auth import create_token, create_user
 from policy_service.extensions import db
 from policy_service.models import (
-    ApiToken,
     Authorization,
     AuthorizationUsage,
     ChangeRecord,
     Patient,
     Payer,
-    User,
 )
 from tests.factories import make_authorization
 
@@ -106,32 +103,23 @@ def test_who_may_record_use(client, session, auth_header, role, status) -> None:
 
 
 @pytest.fixture
-def committed_authorization(app):
-    """An authorization with 50 units and a biller token, committed for real (no rollback)."""
-    suffix = os.urandom(4).hex()
-    with app.app_context():
-        payer = Payer(code=f"CONC-{suffix}", name="Concurrency payer")
-        patient = Patient(external_id=f"CONC-{suffix}")
-        auth = Authorization(number=f"CONC-{suffix}", payer=payer, patient=patient,
-                             hcpcs=["J1745"], status="approved", approved_units=50,
-                             approved_visits=None, valid_from=dt.date(2026, 1, 1),
-                             valid_to=dt.date(2026, 12, 31))
-        db.session.add(auth)
-        user = create_user(f"conc-{suffix}@example.org", "biller", "long-enough-pw")
-        token = create_token(user)
-        db.session.commit()
-        ids = (payer.id, patient.id, auth.id, user.id)
-    yield auth.number, token
-    with app.app_context():
-        payer_id, patient_id, auth_id, user_id = ids
-        db.session.execute(delete(AuthorizationUsage).where(
-            AuthorizationUsage.authorization_id == auth_id))
-        db.session.execute(delete(Authorization).where(Authorization.id == auth_id))
-        db.session.execute(delete(Patient).where(Patient.id == patient_id))
-        db.session.execute(delete(Payer).where(Payer.id == payer_id))
-        db.session.execute(delete(ApiToken).where(ApiToken.user_id == user_id))
-        db.session.execute(delete(User).where(User.id == user_id))
-        db.session.commit()
+def committed_authorization(app, committed_db):
+    """An authorization with 50 units and a biller token, committed for real.
+
+    ``committed_db`` empties every table afterwards. A hand-written teardown deleting only the
+    rows this test created left the change history (and revision rows) of them behind, and
+    tests/test_bundle.py counted those records when it ran later in the same database.
+    """
+    payer = Payer(code="CONC", name="Concurrency payer")
+    patient = Patient(external_id="CONC-P")
+    auth = Authorization(number="CONC-A", payer=payer, patient=patient,
+                         hcpcs=["J1745"], status="approved", approved_units=50,
+                         approved_visits=None, valid_from=dt.date(2026, 1, 1),
+                         valid_to=dt.date(2026, 12, 31))
+    db.session.add(auth)
+    token = create_token(create_user("conc@example.org", "biller", "long-enough-pw"))
+    db.session.commit()
+    return auth.number, token
 
 
 def test_concurrent_claims_never_overspend(app, committed_authorization) -> None:
