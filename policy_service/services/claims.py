@@ -621,6 +621,11 @@ def _expected_line(line: ClaimLine, claim: Claim, index: PolicyIndex,
         modifiers.append(MODIFIER_25)
     if line.code in UNGUIDED_JOINT_CODES and ULTRASOUND_GUIDANCE in codes:
         entry["code"] = GUIDED_INSTEAD[line.code]
+    if line.code in JOINT_CODES and not set(modifiers) & (SIDE_MODIFIERS | DIGIT_MODIFIERS) \
+            and BILATERAL not in modifiers:
+        # No side: the claim does not say which joint, so no line here could be right
+        # (LATERALITY_MISSING says how to bill it).
+        return None
     if line.code in JOINT_CODES and (BILATERAL in modifiers or set(modifiers) >= SIDE_MODIFIERS):
         # Both sides: one line, modifier 50, one unit (rules.md D4, I4).
         entry["modifiers"] = [m for m in modifiers if m not in SIDE_MODIFIERS and m != BILATERAL]

@@ -208,7 +208,10 @@ def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Call
     assert "J1745 x35 + J1745-JW x5" in page
     assert "Unknown payer &#39;NOPE&#39;." in page
     assert "patient_id" in page[page.index('id="expected-columns"'):]
-    assert "tr.decision-not_eligible td { background: #f8d7da; }" in page
+    # The colours come from the admin's stylesheet (no inline style under the CSP).
+    assert "/assets/policy/app.css" in page
+    stylesheet = client.get("/assets/policy/app.css").get_data(as_text=True)
+    assert "tr.decision-not_eligible td { background: #f8d7da; }" in stylesheet
 
 
 def test_download_is_neutralised_and_kept_in_the_database(client: FlaskClient,

@@ -123,6 +123,35 @@ def test_both_sides_on_one_line_become_modifier_50(session, check) -> None:
     assert body["expected_lines"] == [{"code": "20611", "units": 1, "modifiers": ["50"]}]
 
 
+def test_a_joint_injection_without_a_side_is_not_an_expected_line(session, check) -> None:
+    """The claim does not say which knee: no 20610 line could be right, so none is expected."""
+    build_world()
+    body = check(claim_with(**JOINT_ONLY, lines=[
+        {"code": "20610", "units": 1}, {"code": "20605", "units": 1, "modifiers": ["LT"]}]))
+    assert codes(body) == ["LATERALITY_MISSING"]
+    assert finding(body, "LATERALITY_MISSING")["line"] == 0
+    assert body["expected_lines"] == [{"code": "20605", "units": 1, "modifiers": ["LT"]}]
+
+
+@pytest.mark.parametrize("lines", [
+    [{"code": "20610", "units": 1}, {"code": "20605", "units": 1, "modifiers": ["LT"]}],
+    [{"code": "20610", "units": 2, "modifiers": ["50"]}],
+    [{"code": "20611", "units": 2, "modifiers": ["RT", "LT"]}, {"code": "76942", "units": 1}],
+    [{"code": "20610", "units": 1, "modifiers": ["RT"]}, {"code": "76942", "units": 1},
+     {"code": "99213", "units": 1}],
+    [{"code": "20600", "units": 1}, {"code": "20600", "units": 1, "modifiers": ["F2"]}],
+], ids=["one-without-side", "bilateral-two-units", "both-sides-with-guidance",
+        "unguided-with-guidance-and-e-m", "finger-without-digit"])
+def test_expected_lines_billed_as_given_draw_no_line_finding(session, check, lines) -> None:
+    """Whatever the findings of a claim, its expected lines submitted as they are draw no
+    finding on any line: the service never proposes a line its own rules call wrong."""
+    build_world()
+    first = check(claim_with(**JOINT_ONLY, lines=lines))
+    assert first["status"] == "needs_correction"
+    again = check(claim_with(**JOINT_ONLY, lines=first["expected_lines"]))
+    assert [f["code"] for f in again["findings"] if f["line"] is not None] == []
+
+
 def _tocilizumab_claim(lines: list[dict[str, Any]]) -> dict[str, Any]:
     make_drug("J3262", name="Actemra", generic="tocilizumab", billing_unit_amount=1,
               packages=[(80, True), (200, True), (400, True)])
