@@ -324,37 +324,75 @@ def _segments(reader: X12ContextReader, problems: _Problems) -> Iterator[Any]:
 
 def _read_segment(segment: Segment, loops: list[str], position: int, state: _State,
                   unplaced: str | None) -> None:
-    """Update the reading state with one segment of the loops ``loops``."""
+    """Update the reading state with one segment of the loops ``loops``: the envelope, the
+    hierarchy (HL and the people and payer it names), or the current claim."""
     seg_id = segment.get_seg_id() or "?"
     loop = loops[-1] if loops else ""
     if unplaced is not None:
         _unplaced(segment, seg_id, position, state, unplaced)
-        return
-    if seg_id == "ST":
-        state.transaction = _value(segment, "ST03") or None
-    elif seg_id == "BHT":
-        try:
-            state.submitted = _date(_value(segment, "BHT04"))
-        except ValueError:
-            state.submitted = None
+    elif seg_id in _ENVELOPE_READERS:
+        _ENVELOPE_READERS[seg_id](segment, state)
     elif seg_id == "HL":
         _start_hierarchy(segment, loop, state)
-    elif loop == "2010BA" and seg_id == "NM1":
-        state.subscriber = _value(segment, "NM109") or None
-    elif loop == "2010BA" and seg_id == "DMG":
-        state.subscriber_birth = _birth(segment)
-    elif loop == "2010BB" and seg_id == "NM1":
-        state.payer = _value(segment, "NM109") or None
-    elif loop == "2010CA" and seg_id == "NM1":
-        state.dependent_id = _value(segment, "NM109") or state.dependent_id
-    elif loop == "2010CA" and seg_id == "REF" and _value(segment, "REF01") == "1W":
-        state.dependent_id = state.dependent_id or _value(segment, "REF02") or None
-    elif loop == "2010CA" and seg_id == "DMG":
-        state.dependent_birth = _birth(segment)
+    elif (loop, seg_id) in _PARTY_READERS:
+        _PARTY_READERS[loop, seg_id](segment, state)
     elif seg_id == "CLM" and loop == "2300":
         _start_claim(segment, position, state)
     elif state.claim is not None:
         _read_claim_segment(segment, seg_id, loop, position, state.claim, state)
+
+
+def _read_transaction(segment: Segment, state: _State) -> None:
+    state.transaction = _value(segment, "ST03") or None
+
+
+def _read_submitted(segment: Segment, state: _State) -> None:
+    try:
+        state.submitted = _date(_value(segment, "BHT04"))
+    except ValueError:
+        state.submitted = None
+
+
+def _read_subscriber(segment: Segment, state: _State) -> None:
+    state.subscriber = _value(segment, "NM109") or None
+
+
+def _read_subscriber_birth(segment: Segment, state: _State) -> None:
+    state.subscriber_birth = _birth(segment)
+
+
+def _read_payer(segment: Segment, state: _State) -> None:
+    state.payer = _value(segment, "NM109") or None
+
+
+def _read_dependent(segment: Segment, state: _State) -> None:
+    state.dependent_id = _value(segment, "NM109") or state.dependent_id
+
+
+def _read_dependent_reference(segment: Segment, state: _State) -> None:
+    # A dependent's own member id (1W) stands in when its NM1 carries none.
+    if _value(segment, "REF01") == "1W":
+        state.dependent_id = state.dependent_id or _value(segment, "REF02") or None
+
+
+def _read_dependent_birth(segment: Segment, state: _State) -> None:
+    state.dependent_birth = _birth(segment)
+
+
+SegmentReader = Callable[[Segment, _State], None]
+
+# Segments of the interchange's header, whatever loop they sit in.
+_ENVELOPE_READERS: dict[str, SegmentReader] = {"ST": _read_transaction, "BHT": _read_submitted}
+
+# The subscriber (2010BA), the payer (2010BB) and a dependent patient (2010CA).
+_PARTY_READERS: dict[tuple[str, str], SegmentReader] = {
+    ("2010BA", "NM1"): _read_subscriber,
+    ("2010BA", "DMG"): _read_subscriber_birth,
+    ("2010BB", "NM1"): _read_payer,
+    ("2010CA", "NM1"): _read_dependent,
+    ("2010CA", "REF"): _read_dependent_reference,
+    ("2010CA", "DMG"): _read_dependent_birth,
+}
 
 
 def _unplaced(segment: Segment, seg_id: str, position: int, state: _State,
@@ -426,32 +464,44 @@ def _read_claim_segment(segment: Segment, seg_id: str, loop: str, position: int,
                         claim: X12Claim, state: _State) -> None:
     """Segments of the claim's own loops (2300, 2400, 2410); other payers' loops are skipped."""
     if loop == "2300":
-        if seg_id == "HI":
-            _read_diagnoses(segment, claim)
-        elif seg_id == "REF" and _value(segment, "REF01") == "G1":
-            claim.authorization_number = _value(segment, "REF02") or None
-        elif seg_id == "REF" and _value(segment, "REF01") == "EA" and claim.patient is None \
-                and state.dependent:
-            claim.patient = _value(segment, "REF02") or None
-            if claim.patient:
-                claim.problems = [p for p in claim.problems if not p.startswith("patient:")]
-        elif seg_id == "NTE":
-            claim.notes.append((position, _value(segment, "NTE02").upper()))
+        _read_claim_information(segment, seg_id, position, claim, state)
     elif loop == "2400":
-        if seg_id == "LX":
-            state.line = None
-        elif seg_id == "SV1":
-            state.line = _read_service_line(segment, position, claim)
-        elif state.line is None:
-            return
-        elif seg_id == "DTP" and _value(segment, "DTP01") == "472":
-            _read_service_date(segment, claim, state.line)
-        elif seg_id == "REF" and _value(segment, "REF01") == "G1":
-            state.line.authorization_number = _value(segment, "REF02") or None
-        elif seg_id == "NTE":
-            claim.notes.append((position, _value(segment, "NTE02").upper()))
+        _read_service_line_segment(segment, seg_id, position, claim, state)
     elif loop == "2410" and state.line is not None:
         _read_drug(segment, seg_id, claim, state.line)
+
+
+def _read_claim_information(segment: Segment, seg_id: str, position: int, claim: X12Claim,
+                            state: _State) -> None:
+    """Loop 2300: diagnoses, the prior authorization, a dependent's member id, the notes."""
+    qualifier = _value(segment, "REF01") if seg_id == "REF" else None
+    if seg_id == "HI":
+        _read_diagnoses(segment, claim)
+    elif qualifier == "G1":
+        claim.authorization_number = _value(segment, "REF02") or None
+    elif qualifier == "EA" and claim.patient is None and state.dependent:
+        claim.patient = _value(segment, "REF02") or None
+        if claim.patient:
+            claim.problems = [p for p in claim.problems if not p.startswith("patient:")]
+    elif seg_id == "NTE":
+        claim.notes.append((position, _value(segment, "NTE02").upper()))
+
+
+def _read_service_line_segment(segment: Segment, seg_id: str, position: int, claim: X12Claim,
+                               state: _State) -> None:
+    """Loop 2400: LX starts a line, SV1 is its service; its date, authorization and notes."""
+    if seg_id == "LX":
+        state.line = None
+    elif seg_id == "SV1":
+        state.line = _read_service_line(segment, position, claim)
+    elif state.line is None:
+        return
+    elif seg_id == "DTP" and _value(segment, "DTP01") == "472":
+        _read_service_date(segment, claim, state.line)
+    elif seg_id == "REF" and _value(segment, "REF01") == "G1":
+        state.line.authorization_number = _value(segment, "REF02") or None
+    elif seg_id == "NTE":
+        claim.notes.append((position, _value(segment, "NTE02").upper()))
 
 
 def _read_diagnoses(segment: Segment, claim: X12Claim) -> None:
