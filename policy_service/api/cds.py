@@ -9,8 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, request
+from werkzeug.exceptions import HTTPException
 
-from policy_service.errors import DomainError, NotFound, problem_response
+from policy_service.errors import DomainError, NotFound, http_problem, problem_response
 from policy_service.extensions import db
 from policy_service.logging import get_logger, safe_traceback
 from policy_service.services.cds.hooks import SERVICES, answer_hook, discovery
@@ -66,6 +67,14 @@ def domain_error(exc: DomainError) -> Response:
     """400, 401 and 404 as problem+json."""
     db.session.rollback()
     return problem_response(exc.problem())
+
+
+@bp.errorhandler(HTTPException)
+def http_error(exc: HTTPException) -> Response:
+    """A request refused before the view (too large, nested too deep, NUL bytes...) is the
+    caller's error: its 4xx as problem+json, not the could-not-check card below."""
+    db.session.rollback()
+    return problem_response(http_problem(exc))
 
 
 @bp.errorhandler(Exception)

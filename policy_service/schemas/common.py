@@ -18,6 +18,12 @@ MAX_WEIGHT_KG = 1_000
 MAX_PACKAGE_COUNT = 1_000
 # Longest list of diagnoses, therapies or package sizes one request may give.
 MAX_LIST_ITEMS = 50
+# Most appointments one eligibility batch may carry: a busy infusion centre's day is a few
+# hundred; a longer schedule goes in several requests (or as a file to the Schedule page or
+# ``policy-service check``). Each item is a full check, so this bounds the work of one request.
+MAX_BATCH_ITEMS = 1_000
+# Most draft orders or appointments one CDS Hooks call may carry (an EHR sends a handful).
+MAX_HOOK_ORDERS = 100
 
 
 def dose_mg(**kwargs: Any) -> BoundedDecimal:

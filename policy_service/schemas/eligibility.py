@@ -20,6 +20,7 @@ from policy_service.errors import Invalid
 from policy_service.models import DRUG_SUPPLIES, SITES_OF_CARE, THERAPY_OUTCOMES
 from policy_service.schemas.bundle import DocumentOnFileSchema, HcpcsCode, IcdCode, Npi
 from policy_service.schemas.common import (
+    MAX_BATCH_ITEMS,
     MAX_LIST_ITEMS,
     PackageCountSchema,
     PatientRefSchema,
@@ -136,8 +137,10 @@ def load_request(item: Any) -> EligibilityRequest | Invalid:
 class BatchRequestSchema(StrictSchema):
     """A whole schedule; each item is validated on its own so one bad item fails alone."""
 
-    items = fields.List(fields.Raw(), required=True,
-                        validate=validate.Length(min=1, max=5000))
+    items = fields.List(fields.Raw(), required=True, validate=validate.Length(
+        min=1, max=MAX_BATCH_ITEMS,
+        error=f"Give 1 to {MAX_BATCH_ITEMS:,} appointments per batch; split a longer schedule."),
+        metadata={"description": f"At most {MAX_BATCH_ITEMS:,} items."})
 
 
 class PolicyRefSchema(Schema):

@@ -18,6 +18,7 @@ from marshmallow import ValidationError
 from policy_service.errors import Invalid, NotFound
 from policy_service.logging import get_logger
 from policy_service.schemas.cds import CrdConfigurationSchema, HookRequestSchema
+from policy_service.schemas.common import MAX_HOOK_ORDERS
 from policy_service.services.cds.fhir import (
     ORDER_TYPES,
     FhirReader,
@@ -163,6 +164,12 @@ def _context_resources(service_id: str, context: dict[str, Any]) -> list[FHIRAbs
     """Parse the hook's Bundle of proposed appointments or draft orders (an array is read too)."""
     name = CONTEXT_BUNDLE[service_id]
     value = context[name]
+    entries = value.get("entry") if isinstance(value, dict) else value
+    if isinstance(entries, list) and len(entries) > MAX_HOOK_ORDERS:
+        # Counted before parsing: each entry is a FHIR resource to validate and an order to check.
+        raise MalformedHookCall(
+            f"context.{name} carries {len(entries):,} entries; at most {MAX_HOOK_ORDERS} per call.",
+            {f"context.{name}": [f"At most {MAX_HOOK_ORDERS} entries per call."]})
     if isinstance(value, dict):
         bundle = parse_resource(value, f"context.{name}")
         if bundle.get_resource_type() != "Bundle":

@@ -10,14 +10,16 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from fhir_core.fhirabstractmodel import FHIRAbstractModel
+from marshmallow import ValidationError
 from sqlalchemy import select
 
 from policy_service.extensions import db
 from policy_service.models import Drug, DrugPackage
+from policy_service.schemas.common import dose_mg, dose_mg_per_kg
 from policy_service.services.cds.fhir import FhirReader, Resources, reference_key
 from policy_service.services.eligibility import EligibilityRequest
 from policy_service.services.payers import find_payer_by_external_id
@@ -154,15 +156,17 @@ def _quantity_dose(quantity: Any) -> tuple[Decimal | None, Decimal | None]:
     if quantity is None or quantity.value is None:
         return None, None
     unit = (quantity.code or quantity.unit or "").replace(" ", "").lower()
-    try:
-        value = Decimal(str(quantity.value))
-    except InvalidOperation:
+    per_kg = unit in {"mg/kg", "mg/kg{body_weight}"}
+    if unit != "mg" and not per_kg:
         return None, None
-    if unit == "mg":
-        return value, None
-    if unit in {"mg/kg", "mg/kg{body_weight}"}:
-        return None, value
-    return None, None
+    # The API's own bounds (digits, exponent, range): FHIR lets a decimal be 1e999999999, which
+    # no dose is and which the billing arithmetic must never see. Out of bounds is no dose.
+    bounded = dose_mg_per_kg() if per_kg else dose_mg()
+    try:
+        value = bounded.deserialize(str(quantity.value))
+    except ValidationError:
+        return None, None
+    return (None, value) if per_kg else (value, None)
 
 
 def _dose(order: FHIRAbstractModel) -> tuple[Decimal | None, Decimal | None]:
