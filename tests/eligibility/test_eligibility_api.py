@@ -305,3 +305,22 @@ def test_missing_facts_come_back_as_data(client, session, auth_header) -> None:
                                   "site_of_care, weight_kg (the policy limits mg/kg).")
     assert finding["category"] == "information"
     assert all("missing" not in f for f in body["findings"] if f is not finding)
+
+
+def test_batch_size_is_capped_and_the_cap_is_documented(client, session, auth_header) -> None:
+    from policy_service.schemas.common import MAX_BATCH_ITEMS
+
+    headers = auth_header("scheduler")
+    response = client.post("/api/v1/eligibility/batch", headers=headers,
+                           json={"items": [BASE_REQUEST] * (MAX_BATCH_ITEMS + 1)})
+    assert response.status_code == 422
+    assert response.mimetype == "application/problem+json"
+    assert response.json["errors"] == [{
+        "field": "items",
+        "message": "Give 1 to 1,000 appointments per batch; split a longer schedule."}]
+    document = client.get("/api/v1/openapi.json", headers=headers).json
+    operation = document["paths"]["/api/v1/eligibility/batch"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in body:
+        body = document["components"]["schemas"][body["$ref"].rsplit("/", 1)[1]]
+    assert body["properties"]["items"]["maxItems"] == MAX_BATCH_ITEMS == 1_000
