@@ -119,7 +119,10 @@ def committed_authorization(app, committed_db):
     db.session.add(auth)
     token = create_token(create_user("conc@example.org", "biller", "long-enough-pw"))
     db.session.commit()
-    return auth.number, token
+    # Close the session: reading the expired rows again would begin a transaction whose
+    # SQLite read lock keeps the concurrent writers waiting.
+    db.session.close()
+    return "CONC-A", token
 
 
 def test_concurrent_claims_never_overspend(app, committed_authorization) -> None:
