@@ -24,6 +24,13 @@ from policy_service.models import (
     Therapy,
 )
 
+# The therapy and step most worlds share: methotrexate failed after five months; a
+# conventional DMARD step that it satisfies.
+METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
+                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
+CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
+                "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
+                                                      "contraindication"]}
 
 def make_payer(code: str = "MEDICARE-B", **overrides: Any) -> Payer:
     """Return the payer with ``code``, creating it with Medicare-like settings."""

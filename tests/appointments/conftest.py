@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import copy
-import datetime as dt
 from typing import Any
 
 import pytest
 
-from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+from tests.factories import (
+    METHOTREXATE_FAILED,
+    make_authorization,
+    make_drug,
+    make_patient,
+    make_payer,
+    make_policy,
+)
 
 APPOINTMENT: dict[str, Any] = {
     "patient": {"id": "P001"},
@@ -19,8 +25,6 @@ APPOINTMENT: dict[str, Any] = {
     "hcpcs": "J1745",
     "dose": {"mg": 400},
 }
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
 
 
 def appointment_with(**changes: Any) -> dict[str, Any]:

@@ -11,11 +11,16 @@ from sqlalchemy.orm import Session
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services import appointments
 from policy_service.services.worklist import dose_outlook, worklist
-from tests.factories import make_authorization, make_drug, make_patient, make_payer, make_policy
+from tests.factories import (
+    METHOTREXATE_FAILED,
+    make_authorization,
+    make_drug,
+    make_patient,
+    make_payer,
+    make_policy,
+)
 
 TODAY = dt.date.today()
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
 
 
 def book(appointment_id: str, days_ahead: int, patient: str = "P001",

@@ -12,6 +12,7 @@ from policy_service.schemas.appointments import load_appointment
 from policy_service.services import appointments
 from policy_service.services.worklist import worklist
 from tests.factories import (
+    METHOTREXATE_FAILED,
     make_authorization,
     make_drug,
     make_patient,
@@ -21,8 +22,6 @@ from tests.factories import (
 )
 
 TODAY = dt.date.today()
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
 
 
 @pytest.fixture

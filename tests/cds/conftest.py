@@ -166,3 +166,20 @@ def order_sign_call(*orders: dict[str, Any], organization: dict[str, Any] | None
     if configuration is not None:
         body["extension"] = {"davinci-crd.configuration": configuration}
     return body
+
+
+def appointment_book_call(order: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The order-sign example turned into an appointment booked for its order (by default the
+    infliximab MedicationRequest)."""
+    request = order_sign_call(order or medication_request())
+    order = request["context"].pop("draftOrders")["entry"][0]["resource"]
+    request["hook"] = "appointment-book"
+    request["prefetch"]["orders"] = {"resourceType": "Bundle", "type": "searchset",
+                                     "entry": [{"resource": order}]}
+    request["context"]["appointments"] = {"resourceType": "Bundle", "type": "collection",
+                                          "entry": [{"resource": {
+        "resourceType": "Appointment", "id": "apt-1", "status": "proposed",
+        "start": "2026-03-10T09:00:00Z", "end": "2026-03-10T12:00:00Z",
+        "basedOn": [{"reference": f"{order['resourceType']}/{order['id']}"}],
+        "participant": [{"actor": {"reference": "Patient/123"}, "status": "accepted"}]}}]}
+    return request

@@ -14,7 +14,12 @@ from policy_service.services.cds.hooks import (
     COVERAGE_INFORMATION_URL,
     coverage_information_problems,
 )
-from tests.cds.conftest import medication_request, order_sign_call, payer_organization
+from tests.cds.conftest import (
+    appointment_book_call,
+    medication_request,
+    order_sign_call,
+    payer_organization,
+)
 from tests.factories import make_drug
 
 
@@ -200,18 +205,8 @@ def test_coverage_info_off_returns_no_coverage_information(
 
 def test_appointment_booked_for_an_order_answers_on_the_appointment(
         call: Callable[..., Any], world: dict[str, Any]) -> None:
-    request = order_sign_call(service_request(
+    request = appointment_book_call(service_request(
         "J1745", "https://www.cms.gov/Medicare/Coding/HCPCSReleaseCodeSets"))
-    order = request["context"].pop("draftOrders")["entry"][0]["resource"]
-    request["hook"] = "appointment-book"
-    request["prefetch"]["orders"] = {"resourceType": "Bundle", "type": "searchset",
-                                     "entry": [{"resource": order}]}
-    request["context"]["appointments"] = {"resourceType": "Bundle", "type": "collection",
-                                          "entry": [{"resource": {
-        "resourceType": "Appointment", "id": "apt-1", "status": "proposed",
-        "start": "2026-03-10T09:00:00Z", "end": "2026-03-10T12:00:00Z",
-        "basedOn": [{"reference": "ServiceRequest/sr-1"}],
-        "participant": [{"actor": {"reference": "Patient/123"}, "status": "accepted"}]}}]}
     reply = call("appointment-book", request)
     assert reply.status_code == 200, reply.get_json()
     [action] = reply.get_json()["systemActions"]

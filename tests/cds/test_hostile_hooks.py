@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from policy_service.schemas.common import MAX_HOOK_ORDERS
-from tests.cds.conftest import medication_request, order_sign_call
+from tests.cds.conftest import appointment_book_call, medication_request, order_sign_call
 from tests.test_hostile_input import ANSWER_WITHIN_SECONDS, BODIES, FIELD_VALUES, PROBLEM
 
 SERVICES = ("order-sign", "appointment-book")
@@ -23,22 +23,6 @@ PER_FIELD = 6
 # The card the adapter answers with when something broke inside (logged as
 # cds_unhandled_error): a hostile value must never get that far.
 BROKEN = "Coverage could not be checked just now"
-
-
-def appointment_book_call() -> dict[str, Any]:
-    """The order-sign example turned into an appointment booked for its order."""
-    request = order_sign_call(medication_request())
-    order = request["context"].pop("draftOrders")["entry"][0]["resource"]
-    request["hook"] = "appointment-book"
-    request["prefetch"]["orders"] = {"resourceType": "Bundle", "type": "searchset",
-                                     "entry": [{"resource": order}]}
-    request["context"]["appointments"] = {"resourceType": "Bundle", "type": "collection",
-                                          "entry": [{"resource": {
-        "resourceType": "Appointment", "id": "apt-1", "status": "proposed",
-        "start": "2026-03-10T09:00:00Z", "end": "2026-03-10T12:00:00Z",
-        "basedOn": [{"reference": "MedicationRequest/mr-1"}],
-        "participant": [{"actor": {"reference": "Patient/123"}, "status": "accepted"}]}}]}
-    return request
 
 
 def base_call(service: str) -> dict[str, Any]:

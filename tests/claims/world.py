@@ -7,6 +7,7 @@ import datetime as dt
 from typing import Any
 
 from tests.factories import (
+    METHOTREXATE_FAILED,
     make_authorization,
     make_drug,
     make_patient,
@@ -14,9 +15,6 @@ from tests.factories import (
     make_policy,
     make_provider,
 )
-
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
 
 # 350 mg of infliximab from 4 x 100 mg vials, complex infusion 10:00-12:10, billed correctly.
 CLEAN_CLAIM: dict[str, Any] = {

@@ -7,6 +7,8 @@ import datetime as dt
 from typing import Any
 
 from tests.factories import (
+    CSDMARD_STEP,
+    METHOTREXATE_FAILED,
     make_authorization,
     make_drug,
     make_patient,
@@ -26,15 +28,10 @@ BASE_REQUEST: dict[str, Any] = {
     "packages": [{"amount": 100, "count": 4}],
     "prior_therapies": [],
 }
-METHOTREXATE_FAILED = {"drug": "methotrexate", "start": dt.date(2025, 1, 1),
-                       "end": dt.date(2025, 6, 1), "outcome": "inadequate_response"}
 # Enrolled with Medicare Part B since 2024; a dermatologist enrolled only until 2025.
 RHEUMATOLOGIST_NPI = "1234567893"
 DERMATOLOGIST_NPI = "1245319599"
 UNKNOWN_NPI = "1003000126"
-CSDMARD_STEP = {"any_of": ["methotrexate", "leflunomide", "sulfasalazine"], "count": 1,
-                "min_days": 90, "accepted_outcomes": ["inadequate_response", "intolerance",
-                                                      "contraindication"]}
 
 
 def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | None = None,
