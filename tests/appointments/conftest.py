@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from tests.eligibility.world import BASE_REQUEST
 from tests.factories import (
     METHOTREXATE_FAILED,
     make_authorization,
@@ -16,15 +17,10 @@ from tests.factories import (
     make_policy,
 )
 
-APPOINTMENT: dict[str, Any] = {
-    "patient": {"id": "P001"},
-    "payer": "MEDICARE-B",
-    "date_of_service": "2026-03-10",
-    "site_of_care": "office",
-    "diagnosis_codes": ["M05.79"],
-    "hcpcs": "J1745",
-    "dose": {"mg": 400},
-}
+# The eligibility world's request as an appointment: packages and prior therapies are the
+# check's inputs, not the appointment's.
+APPOINTMENT: dict[str, Any] = {key: value for key, value in BASE_REQUEST.items()
+                               if key not in ("packages", "prior_therapies")}
 
 
 def appointment_with(**changes: Any) -> dict[str, Any]:
