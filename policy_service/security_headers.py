@@ -2,7 +2,7 @@
 
 The Content-Security-Policy allows scripts and styles from this origin only: no inline
 ``<script>``, ``<style>``, ``style=""`` or ``onclick=""``. The admin's own CSS and JS are static
-files (admin/static/policy). The one inline script Flask-Admin can still write (its modal forms)
+files (admin/static). The one inline script Flask-Admin can still write (its modal forms)
 carries a per-request nonce, which the policy names only on responses that used one.
 """
 

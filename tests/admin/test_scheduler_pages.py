@@ -209,8 +209,8 @@ def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Call
     assert "Unknown payer &#39;NOPE&#39;." in page
     assert "patient_id" in page[page.index('id="expected-columns"'):]
     # The colours come from the admin's stylesheet (no inline style under the CSP).
-    assert "/assets/policy/app.css" in page
-    stylesheet = client.get("/assets/policy/app.css").get_data(as_text=True)
+    assert "/ui/static/app.css" in page
+    stylesheet = client.get("/ui/static/app.css").get_data(as_text=True)
     assert "tr.decision-not_eligible td { background: #f8d7da; }" in stylesheet
 
 

@@ -89,8 +89,8 @@ def test_rows_link_to_their_check_and_authorization_and_show_units(
     # Three appointments of 40 units draw on it (the uncovered diagnosis still names it).
     assert "0 used / 120 scheduled / 40 free" in page
     # The print layout is in the admin's stylesheet (no inline style under the CSP).
-    assert "/assets/policy/app.css" in page
-    assert "@media print" in client.get("/assets/policy/app.css").get_data(as_text=True)
+    assert "/ui/static/app.css" in page
+    assert "@media print" in client.get("/ui/static/app.css").get_data(as_text=True)
 
 
 def test_a_changed_decision_is_marked(client: FlaskClient, login: Callable[[str], Any],
