@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
@@ -130,3 +131,51 @@ def make_provider(npi: str = "1234567893", enrollments: list[tuple[Payer, dt.dat
     db.session.add(provider)
     db.session.flush()
     return provider
+
+
+@dataclass
+class Records:
+    """One record of every kind the admin shows."""
+
+    payer: Payer
+    drug: Drug
+    policy: Policy
+    version: PolicyVersion
+    patient: Patient
+    authorization: Authorization
+
+
+def make_admin_records(*, used_units: int = 0, used_visits: int = 0,
+                       therapies: bool = True,
+                       accepted_outcomes: list[str] | None = None) -> Records:
+    """The admin pages' data set: Acme's infliximab policy with a methotrexate step, patient
+    P001 and authorization A-1001 (160 units, 4 visits) ending in ten days."""
+    today = dt.date.today()
+    payer = Payer(code="ACME", name="Acme Health", kind="commercial")
+    drug = Drug(hcpcs="J1745", name="Remicade", generic="infliximab",
+                billing_unit_amount=Decimal(10), billing_unit="mg",
+                packages=[DrugPackage(position=0, amount=Decimal(100), unit="mg")])
+    policy = Policy(code="ACME/infliximab", payer=payer, title="Infliximab")
+    # The version's indexed codes copy the payer id, so the payer must have one first.
+    db.session.add_all([payer, policy])
+    db.session.flush()
+    step = StepTherapyStep(position=0, any_of=["methotrexate"], count=1, min_days=90)
+    if accepted_outcomes is not None:
+        step.accepted_outcomes = accepted_outcomes
+    version = PolicyVersion(policy=policy, number=1, effective_from=today - dt.timedelta(days=90),
+                            status="active", hcpcs=["J1745"], covered_diagnoses=["M05", "M06"],
+                            preferred_products=[], sites_of_care=["office"],
+                            source="https://example.org/acme.pdf#s3", steps=[step])
+    patient = Patient(external_id="P001", birth_date=dt.date(1961, 3, 2),
+                      weight_kg=Decimal(80),
+                      therapies=[Therapy(**METHOTREXATE_FAILED)] if therapies else [])
+    authorization = Authorization(number="A-1001", patient=patient, payer=payer,
+                                  hcpcs=["J1745"], status="approved", approved_units=160,
+                                  approved_visits=4, used_units=used_units,
+                                  used_visits=used_visits,
+                                  valid_from=today - dt.timedelta(days=30),
+                                  valid_to=today + dt.timedelta(days=10),
+                                  diagnoses=["M05.79"], site_of_care="office")
+    db.session.add_all([drug, version, patient, authorization])
+    db.session.flush()
+    return Records(payer, drug, policy, version, patient, authorization)

@@ -6,14 +6,12 @@ skip (CI installs it with apt-get).
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import shutil
 import subprocess
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -45,44 +43,14 @@ class LiveServer:
 
 def _seed() -> tuple[int, int]:
     from policy_service.auth import create_user
-    from policy_service.models import (
-        Authorization,
-        Drug,
-        DrugPackage,
-        Patient,
-        Payer,
-        Policy,
-        PolicyVersion,
-        StepTherapyStep,
-    )
+    from tests.factories import make_admin_records
 
     for role in ROLES:
         create_user(f"{role}@example.org", role, PASSWORD)
-    today = dt.date.today()
-    payer = Payer(code="ACME", name="Acme Health", kind="commercial")
-    policy = Policy(code="ACME/infliximab", payer=payer, title="Infliximab")
-    db.session.add_all([payer, policy,
-                        Drug(hcpcs="J1745", name="Remicade", generic="infliximab",
-                             billing_unit_amount=Decimal(10),
-                             packages=[DrugPackage(position=0, amount=Decimal(100))])])
-    db.session.flush()
-    version = PolicyVersion(policy=policy, number=1, status="active",
-                            effective_from=today - dt.timedelta(days=90), hcpcs=["J1745"],
-                            covered_diagnoses=["M05", "M06"], sites_of_care=["office"],
-                            source="https://example.org/acme.pdf#s3",
-                            steps=[StepTherapyStep(position=0, any_of=["methotrexate"],
-                                                   min_days=90)])
-    patient = Patient(external_id="P001", birth_date=dt.date(1961, 3, 2),
-                      weight_kg=Decimal(80))
-    authorization = Authorization(number="A-1001", patient=patient, payer=payer,
-                                  hcpcs=["J1745"], status="approved", approved_units=160,
-                                  approved_visits=4, used_units=150, used_visits=1,
-                                  valid_from=today - dt.timedelta(days=30),
-                                  valid_to=today + dt.timedelta(days=10),
-                                  diagnoses=["M05.79"], site_of_care="office")
-    db.session.add_all([version, patient, authorization])
+    # The admin tests' data set, with most of the authorization's units used (dashboard lists).
+    records = make_admin_records(used_units=150, used_visits=1, therapies=False)
     db.session.commit()
-    return authorization.id, version.id
+    return records.authorization.id, records.version.id
 
 
 @pytest.fixture(scope="session")

@@ -27,23 +27,19 @@ GREEN, AMBER, RED, GREY = ("rgb(212, 237, 218)", "rgb(255, 243, 205)", "rgb(248,
 @pytest.fixture(scope="module")
 def checks_world(live_server) -> object:
     """P002: methotrexate tried for five months, with authorization A-2002 for 200 units."""
-    from policy_service.models import Authorization, Patient, Payer, Therapy
+    from policy_service.models import Patient, Payer
+    from tests.factories import METHOTREXATE_FAILED, make_authorization, make_patient
 
     assert live_server.app is not None
     with live_server.app.app_context():
         if db.session.scalar(select(Patient).where(Patient.external_id == "P002")) is None:
             payer = db.session.scalar(select(Payer).where(Payer.code == "ACME"))
-            patient = Patient(external_id="P002", birth_date=dt.date(1970, 5, 14),
-                              weight_kg=Decimal(70),
-                              therapies=[Therapy(drug="methotrexate", start=dt.date(2025, 1, 1),
-                                                 end=dt.date(2025, 6, 1),
-                                                 outcome="inadequate_response")])
-            db.session.add(Authorization(
-                number="A-2002", patient=patient, payer=payer, hcpcs=["J1745"],
-                status="approved", approved_units=200, approved_visits=6, used_units=0,
-                used_visits=0, valid_from=TODAY - dt.timedelta(days=10),
-                valid_to=TODAY + dt.timedelta(days=200), diagnoses=["M05.79"],
-                site_of_care="office"))
+            patient = make_patient("P002", therapies=[METHOTREXATE_FAILED],
+                                   birth_date=dt.date(1970, 5, 14),
+                                   weight_kg=Decimal(70))
+            make_authorization("A-2002", patient=patient, payer=payer, approved_units=200,
+                               approved_visits=6, valid_from=TODAY - dt.timedelta(days=10),
+                               valid_to=TODAY + dt.timedelta(days=200))
             db.session.commit()
     return live_server
 
