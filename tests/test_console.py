@@ -68,11 +68,14 @@ def test_migrating_leaves_the_root_logger_alone(app: Flask) -> None:
     assert root.handlers == before
 
 
-def test_check_claims_prints_its_report_without_log_lines(tmp_path: Path) -> None:
+def test_check_claims_prints_its_report_without_log_lines(app: Flask, tmp_path: Path) -> None:
     from policy_service import create_app
 
     url = f"sqlite:///{tmp_path / 'claims.db'}"
-    world = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x" * 32})
+    # A second app in this process re-initialises the shared Flask-Security object: it must
+    # hash passwords as the suite's app does, or later sign-ins of the suite fail.
+    world = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x" * 32, **{
+        key: app.config[key] for key in ("SECURITY_PASSWORD_HASH", "SECURITY_PASSWORD_SALT")}})
     with world.app_context():
         migrate_database()
         build_world()
