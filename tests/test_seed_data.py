@@ -110,9 +110,13 @@ def test_infliximab_is_billed_per_10_mg_from_100_mg_single_dose_vials() -> None:
     for code in ("J1745", "Q5103", "Q5104", "Q5121"):
         drug = drugs()[code]
         assert drug["billing_unit"] == {"amount": 10, "unit": "mg"}
-        assert drug["packages"] == [{"amount": 100, "unit": "mg", "single_dose": True}]
+        vials = [{k: v for k, v in p.items() if k != "ndc"} for p in drug["packages"]]
+        assert vials == [{"amount": 100, "unit": "mg", "single_dose": True}]
         assert drug["admin_class"] == "biologic"
         assert drug["source"].startswith("https://")
+    # The biosimilars' vials carry their NDC from the product's openFDA record (issue 14).
+    ndcs = {code: drugs()[code]["packages"][0].get("ndc") for code in ("Q5103", "Q5104", "Q5121")}
+    assert ndcs == {"Q5103": "0069-0809-01", "Q5104": "78206-162-01", "Q5121": "55513-670-01"}
     assert {drugs()[code]["biosimilar_of"] for code in ("Q5103", "Q5104", "Q5121")} == {"J1745"}
     assert drugs()["J1745"]["biosimilar_of"] is None
 
