@@ -12,14 +12,16 @@ from flask_admin.contrib.sqla import tools
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from sqlalchemy import Select, or_, select
-from wtforms import Form
-from wtforms.validators import DataRequired, Optional
+from sqlalchemy.exc import SQLAlchemyError
+from wtforms import BooleanField, DateField, Form, StringField, TextAreaField
+from wtforms.validators import DataRequired, InputRequired, Length, Optional
+from wtforms.widgets import DateInput
 
 from admin.checks import number_positions, policy_version_errors
 from admin.fields import CommaListField, DocumentationListField, MultiChoiceField, options
 from admin.security import SecureModelView, external_link, history_link, join_list
 from policy_service.domain.icd10 import normalise_code
-from policy_service.errors import DomainError
+from policy_service.errors import DomainError, Invalid
 from policy_service.extensions import db
 from policy_service.models import (
     POLICY_DRUG_SUPPLIES,
@@ -40,6 +42,7 @@ from policy_service.services.policies import (
 )
 
 LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care")
+EFFECTIVE_FROM_REQUIRED = "Give the date the first version takes effect."
 STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
 
 
@@ -104,21 +107,81 @@ class PolicyView(SecureModelView):
 
     def scaffold_form(self) -> type[Form]:
         """The form, whose payer starts unchosen (a preselected first payer was saved
-        unnoticed)."""
+        unnoticed) and whose code may be left empty."""
         form_class = super().scaffold_form()
         form_class.payer.kwargs.update(allow_blank=True, blank_text="Choose a payer")
+        # The column is NOT NULL, so Flask-Admin marks the field required and the browser
+        # refused an empty code: left empty, the suggested code is filled in.
+        code_validators = form_class.code.kwargs["validators"]
+        code_validators[:] = [v for v in code_validators if not isinstance(v, InputRequired)]
         return form_class
 
+    def get_create_form(self) -> type[Form]:
+        """The new policy form: the policy's fields and its first version's, one page."""
+        base = super().get_create_form()
+
+        class NewPolicyForm(base):  # type: ignore[valid-type, misc]
+            hcpcs = CommaListField("HCPCS codes", upper=True,
+                                   description="The drugs the first version covers, "
+                                               "comma-separated, e.g. J1745, Q5103.")
+            covered_diagnoses = CommaListField(
+                "Covered diagnoses (ICD-10-CM codes or families)", upper=True,
+                description="Comma-separated, e.g. M05, M06; empty: any diagnosis.")
+            effective_from = DateField("Effective from", widget=DateInput(),
+                                       validators=[DataRequired(EFFECTIVE_FROM_REQUIRED)])
+            effective_to = DateField("Effective to", widget=DateInput(),
+                                     validators=[Optional()],
+                                     description="Empty: open-ended.")
+            prior_auth_required = BooleanField("Prior authorization required", default=True)
+            source = StringField("Source", validators=[Optional(), Length(max=1000)],
+                                 description="Where the payer publishes the policy (a URL).")
+            notes = TextAreaField("Notes", validators=[Optional(), Length(max=4000)])
+
+        return NewPolicyForm
+
+    def check_form(self, form: Form) -> dict[str, str]:
+        """On the new policy form, the first version's rules: the version form's checks."""
+        if getattr(form, "hcpcs", None) is None:
+            return {}
+        return first_version_errors(form)
+
+    def create_model(self, form: Form) -> Policy | bool:
+        """Create the policy and its first draft version through the policies service, in
+        one transaction: on any error nothing is written and the fields say why."""
+        payer = form.payer.data
+        code = (form.code.data or "").strip() or suggested_policy_code(payer.code, form.title.data)
+        try:
+            policy = policies.create_policy(payer, code, form.title.data or None,
+                                            first_version_values(form))
+            db.session.commit()
+        except Invalid as exc:
+            db.session.rollback()
+            for error in exc.errors:
+                field = getattr(form, error["field"], None)
+                if field is None:
+                    flash(f"{error['field']}: {error['message']}", "error")
+                else:
+                    field.errors = [*field.errors, error["message"]]
+            return False
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            self.handle_view_exception(exc)
+            return False
+        self.after_model_change(form, policy, True)
+        return policy
+
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        """Fill an empty code with the suggested one."""
+        """Fill an emptied code with the suggested one (an edit; a new policy's is filled
+        in ``create_model``)."""
         if not (model.code or "").strip() and model.payer is not None:
             model.code = suggested_policy_code(model.payer.code, model.title)
 
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
-        """After a new policy, open its first version's form: the criteria live there."""
+        """After a new policy, open its first version's rules: cases and activation are
+        there."""
         if is_created and request.form.get("_add_another") is None \
-                and request.form.get("_continue_editing") is None:
-            return url_for("policyversion.create_view", policy=model.id)
+                and request.form.get("_continue_editing") is None and model.versions:
+            return url_for("policyversion.lifecycle_view", id=model.versions[0].id)
         return super().get_save_return_url(model, is_created)
 
     def search_placeholder(self) -> str:
@@ -248,11 +311,9 @@ class PolicyVersionView(SecureModelView):
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules (codes, date order, limits, steps), and at least one drug."""
-        errors = policy_version_errors(form)
-        if not errors.get("hcpcs") and getattr(form, "hcpcs", None) is not None:
-            missing = hcpcs_errors({"hcpcs": value_list(form, "hcpcs")}, creating=True)
-            errors.update({name: " ".join(messages) for name, messages in missing.items()})
-        return errors
+        if getattr(form, "hcpcs", None) is None:
+            return policy_version_errors(form)
+        return first_version_errors(form)
 
     def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
         """Number new versions after the policy's last one; store codes normalised."""
@@ -333,6 +394,27 @@ class PolicyVersionView(SecureModelView):
             flash(locked_message(model), "error")
             return False
         return super().update_model(form, model)
+
+
+def first_version_errors(form: Form) -> dict[str, str]:
+    """The version form's rules (codes, date order) and at least one HCPCS code."""
+    errors = policy_version_errors(form)
+    if not errors.get("hcpcs"):
+        missing = hcpcs_errors({"hcpcs": value_list(form, "hcpcs")}, creating=True)
+        errors.update({name: " ".join(messages) for name, messages in missing.items()})
+    return errors
+
+
+def first_version_values(form: Form) -> dict[str, Any]:
+    """The new policy form's first version in bundle shape, as the service takes it."""
+    return {"hcpcs": value_list(form, "hcpcs"),
+            "covered_diagnoses": [normalise_code(c) for c in value_list(form,
+                                                                          "covered_diagnoses")],
+            "effective_from": form.effective_from.data,
+            "effective_to": form.effective_to.data,
+            "prior_auth_required": bool(form.prior_auth_required.data),
+            "source": (form.source.data or "").strip() or None,
+            "notes": (form.notes.data or "").strip() or None}
 
 
 def value_list(form: Form, name: str) -> list[Any]:

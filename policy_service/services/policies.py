@@ -38,6 +38,7 @@ from policy_service.models import (
     StepTherapyStep,
 )
 from policy_service.models.policy import PolicyCode
+from policy_service.models.reference import Payer
 from policy_service.schemas.eligibility import load_request
 from policy_service.services import policy_review
 
@@ -203,6 +204,26 @@ def create_version(policy: Policy, entry: Mapping[str, Any],
     if version.status == ACTIVE:
         end_predecessors(version)
     return version
+
+
+def create_policy(payer: Payer, code: str, title: str | None,
+                  first_version: Mapping[str, Any]) -> Policy:
+    """Add a policy with its first version (a draft) from bundle-shaped version values.
+
+    Raises Invalid naming ``code`` when another policy has it, and the version's own errors
+    (``hcpcs``...); nothing is added then. Flushes; the caller commits.
+    """
+    errors: dict[str, list[str]] = {}
+    if db.session.scalar(select(Policy.id).where(Policy.code == code)) is not None:
+        errors["code"] = [f"Another policy already has the code {code}."]
+    errors.update(hcpcs_errors(first_version, creating=True))
+    if errors:
+        raise Invalid(errors)
+    policy = Policy(code=code, payer=payer, payer_id=payer.id, title=title)
+    db.session.add(policy)
+    create_version(policy, {**first_version, "status": DRAFT}, number=1)
+    db.session.flush()
+    return policy
 
 
 def update_version(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:

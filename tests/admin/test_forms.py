@@ -9,12 +9,18 @@ from typing import Any
 
 import pytest
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from admin.security import STALE_MESSAGE
-from policy_service.models import Authorization, ChangeRecord, Patient, PolicyVersion
+from policy_service.models import (
+    Authorization,
+    ChangeRecord,
+    Patient,
+    Policy,
+    PolicyVersion,
+)
 
 Login = Callable[[str], Any]
 
@@ -334,28 +340,81 @@ def test_dates_use_the_browsers_own_date_field(client: FlaskClient, login: Login
     assert 'data-role="datepicker"' not in page
 
 
-def test_a_new_policy_gets_a_suggested_code_then_its_first_version_form(
-        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
-    from policy_service.models import Policy
+def new_policy_form(payer_id: int, **overrides: Any) -> dict[str, Any]:
+    """A filled new policy form: the policy and its first version."""
+    return {"payer": payer_id, "title": "Vedolizumab IV", "code": "",
+            "hcpcs": "j3380", "covered_diagnoses": "k50, K51",
+            "effective_from": "2026-01-01", "effective_to": "",
+            "prior_auth_required": "y", "source": "https://payer.example/vedolizumab",
+            "notes": "", **overrides}
 
+
+def test_one_form_creates_a_policy_and_its_first_draft_version(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
     login("coordinator")
     blank = client.get("/admin/policy/new/").get_data(as_text=True)
     payer_select = blank[blank.index('id="payer"'):]
     assert '<option selected value="__None">Choose a payer</option>' in \
         payer_select[:payer_select.index("</select>")]
     assert "e.g. ACME/infliximab" in blank
-    payer_id = records.authorization.payer_id
-    saved = client.post("/admin/policy/new/", data={"payer": payer_id, "title": "Vedolizumab IV",
-                                                    "code": ""})
+    for name in ("hcpcs", "covered_diagnoses", "effective_from", "source"):
+        assert f'for="{name}"' in blank and f'id="{name}"' in blank
+    assert "Name at least one HCPCS code." not in blank
+    code_input = re.search(r'<input[^>]*id="code"[^>]*>', blank)
+    assert code_input is not None and "required" not in code_input[0]
+
+    saved = client.post("/admin/policy/new/",
+                        data=new_policy_form(records.authorization.payer_id))
     policy = session.scalar(select(Policy).where(Policy.title == "Vedolizumab IV"))
     assert policy is not None
     assert policy.code == f"{policy.payer.code}/vedolizumab-iv"
+    [version] = policy.versions
+    assert (version.number, version.status) == (1, "draft")
+    assert version.hcpcs == ["J3380"]
+    assert version.covered_diagnoses == ["K50", "K51"]
+    assert version.effective_from.isoformat() == "2026-01-01"
+    assert version.effective_to is None and version.prior_auth_required
+    assert version.source == "https://payer.example/vedolizumab"
     assert saved.status_code == 302
-    assert saved.headers["Location"].endswith(f"/admin/policyversion/new/?policy={policy.id}")
-    version_form = client.get(saved.headers["Location"]).get_data(as_text=True)
-    policy_select = version_form[version_form.index('id="policy"'):]
-    assert f'<option selected value="{policy.id}">' in \
-        policy_select[:policy_select.index("</select>")]
+    assert saved.headers["Location"].endswith(f"/admin/policyversion/lifecycle/?id={version.id}")
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("hcpcs", "", "Name at least one HCPCS code."),
+    ("effective_from", "", "Give the date the first version takes effect."),
+    ("effective_to", "2025-12-01", "Must not be before effective_from (2026-01-01)."),
+])
+def test_a_bad_first_version_field_is_named_and_nothing_is_written(
+        client: FlaskClient, login: Login, records: Any, session: Session,
+        field: str, value: str, message: str) -> None:
+    login("coordinator")
+    policies_before = session.scalar(select(func.count()).select_from(Policy))
+    versions_before = session.scalar(select(func.count()).select_from(PolicyVersion))
+    refused = client.post("/admin/policy/new/", data=new_policy_form(
+        records.authorization.payer_id, **{field: value}))
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    shown = re.search(rf'id="{field}"[^>]*>\s*<div class="invalid-feedback">(.*?)</div>', page,
+                      re.DOTALL)
+    assert shown is not None and message in shown[1]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(Policy)) == policies_before
+    assert session.scalar(select(func.count()).select_from(PolicyVersion)) == versions_before
+
+
+def test_a_taken_policy_code_is_named_on_the_code_field(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    login("coordinator")
+    taken = session.scalars(select(Policy)).first()
+    assert taken is not None
+    versions_before = session.scalar(select(func.count()).select_from(PolicyVersion))
+    refused = client.post("/admin/policy/new/", data=new_policy_form(
+        records.authorization.payer_id, code=taken.code))
+    page = refused.get_data(as_text=True)
+    code_field = page[page.index('id="code"'):]
+    assert "Already exists." in code_field[:code_field.index("</div>")]
+    session.expire_all()
+    assert session.scalar(select(func.count()).select_from(PolicyVersion)) == versions_before
 
 
 def test_lists_show_words_and_plain_numbers(client: FlaskClient, login: Login, records: Any,

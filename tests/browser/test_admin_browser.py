@@ -59,6 +59,30 @@ def test_scheduler_cannot_edit_a_policy(page: Page, live_server, sign_in: SignIn
     expect(page.locator("body")).to_contain_text("active")
 
 
+def test_coordinator_creates_a_policy_and_its_first_version_in_one_form(
+        page: Page, live_server, sign_in: SignIn, screenshot: Screenshot) -> None:
+    sign_in(page, "coordinator")
+    page.goto(f"{live_server.url}/admin/policy/new/")
+    page.locator("select#payer").select_option(label="ACME (Acme Health)", force=True)
+    page.fill("#title", "Vedolizumab IV")
+    # The code is left empty: the suggested one is used.
+    page.fill("#hcpcs", "J3380")
+    page.fill("#covered_diagnoses", "K50, K51")
+    page.fill("#source", "https://payer.example/vedolizumab")
+    page.fill("#effective_from", "2031-01-01")
+    page.fill("#effective_to", "2030-12-31")
+    page.locator("input[type=submit][value=Save]").click()
+    field = page.locator("#effective_to").locator("xpath=..")
+    expect(field).to_contain_text("Must not be before effective_from (2031-01-01).")
+    screenshot(page, "policy-new-refused")
+
+    page.fill("#effective_to", "")
+    page.locator("input[type=submit][value=Save]").click()
+    expect(page.locator("#lifecycle-title")).to_contain_text(
+        "ACME/vedolizumab-iv — version 1 (draft)")
+    screenshot(page, "policy-new-created")
+
+
 def add_version(page: Page, url: str, effective_from: str, diagnoses: str) -> None:
     """Fill the new-version form with one step and save it."""
     page.goto(f"{url}/admin/policyversion/new/")
