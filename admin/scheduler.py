@@ -393,13 +393,26 @@ class EligibilityView(SecurePageView):
 
 # --- schedule uploads: preview, download, keep as schedule ---------------------------------
 
-def results_csv(results: list[dict[str, Any]]) -> str:
-    """The schedule results as CSV, every cell safe to open in a spreadsheet."""
+def not_on_file_reason(patient_id: str) -> str:
+    """What the schedule page and its CSV say of a row whose patient is not stored."""
+    return (f"Patient not on file: add the patient {patient_id} with their birth date, weight "
+            "and the therapies they have tried (or check the id for a typing error), then "
+            "upload again. Not checked.")
+
+
+def results_csv(results: list[dict[str, Any]], not_on_file: set[str] | None = None) -> str:
+    """The schedule results as CSV, every cell safe to open in a spreadsheet.
+
+    A row whose patient is in ``not_on_file`` keeps its decision (the contract's vocabulary)
+    and gets the page's reason instead of the rules' list of missing facts.
+    """
     out = io.StringIO()
     columns = list(results[0]) if results else ["row"]
     writer = csv.DictWriter(out, fieldnames=columns)
     writer.writeheader()
     for result in results:
+        if str(result.get("patient_id") or "") in (not_on_file or set()):
+            result = {**result, "reasons": not_on_file_reason(str(result["patient_id"]))}
         writer.writerow({key: neutralise_cell(value) for key, value in result.items()})
     return out.getvalue()
 
@@ -441,7 +454,7 @@ class ScheduleView(SecurePageView):
                            columns=CSV_COLUMNS, required=REQUIRED_COLUMNS,
                            labels=DECISION_LABELS, tones=DECISION_TONES,
                            may_keep=may_keep(), keep_form=FlaskForm(),
-                           **{**defaults, **context})
+                           not_on_file_reason=not_on_file_reason, **{**defaults, **context})
 
     @expose("/", methods=("GET", "POST"))
     def index(self) -> str:
@@ -489,7 +502,9 @@ class ScheduleView(SecurePageView):
         rows = kept_upload(upload_id, current_user.email)
         if rows is None:
             abort(404)
-        return Response(results_csv(check_schedule(rows)), mimetype="text/csv", headers={
+        results = check_schedule(rows)
+        csv_text = results_csv(results, patients_not_on_file(results))
+        return Response(csv_text, mimetype="text/csv", headers={
             "Content-Disposition": "attachment; filename=schedule-results.csv",
             "Cache-Control": "no-store"})
 

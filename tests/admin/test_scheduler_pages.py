@@ -14,7 +14,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
-from admin.scheduler import parse_packages, split_codes
+from admin.scheduler import not_on_file_reason, parse_packages, split_codes
 from policy_service.extensions import db
 from policy_service.models import ScheduleUpload
 from tests.claims.world import build_world
@@ -203,7 +203,8 @@ def test_schedule_rows_are_coloured_by_decision(client: FlaskClient, login: Call
     unknown = re.search(r'<tr class="schedule-row [^"]*patient-not-on-file">(.*?)</tr>', page,
                         re.S)
     assert unknown is not None and "<td>6</td>" in unknown[1]
-    assert "Patient not on file" in unknown[1] and "is not on file" in unknown[1]
+    assert "Patient not on file" in unknown[1]
+    assert not_on_file_reason('=HYPERLINK("http://evil")') in html.unescape(unknown[1])
     assert "DIAGNOSIS_NOT_COVERED" in page
     assert "J1745 x35 + J1745-JW x5" in page
     assert "Unknown payer &#39;NOPE&#39;." in page
@@ -235,6 +236,9 @@ def test_download_is_neutralised_and_kept_in_the_database(client: FlaskClient,
     assert [r["decision"] for r in rows] == ["eligible", "not_eligible", "needs_information",
                                             "error", "needs_information"]
     assert rows[4]["patient_id"] == "'=HYPERLINK(\"http://evil\")"
+    # The page says "Patient not on file"; the CSV keeps the decision and says the same.
+    assert rows[4]["reasons"] == not_on_file_reason('=HYPERLINK("http://evil")')
+    assert rows[4]["reasons"].startswith("Patient not on file: add the patient ")
     assert rows[0]["billing"] == "J1745 x35 + J1745-JW x5"
 
 
