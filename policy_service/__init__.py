@@ -15,7 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask_security import SQLAlchemyUserDatastore
 
     from policy_service.audit import init_audit
-    from policy_service.config import ENV_PREFIX, build_config, engine_options
+    from policy_service.config import ENV_PREFIX, build_config, check_config, engine_options
     from policy_service.database import init_engine_events
     from policy_service.errors import init_errors
     from policy_service.extensions import csrf, db, migrate, security
@@ -30,6 +30,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.from_prefixed_env(ENV_PREFIX)
     if test_config:
         app.config.from_mapping(test_config)
+    check_config(app.config)
     app.config.setdefault("SQLALCHEMY_ENGINE_OPTIONS",
                           engine_options(app.config["SQLALCHEMY_DATABASE_URI"]))
 

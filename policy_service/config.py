@@ -6,6 +6,7 @@ import os
 import secrets
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 # Settings given as POLICY_<NAME> in the environment override the defaults below
 # (Flask's from_prefixed_env: values are read as JSON, so "true" and "30" are typed).
@@ -80,8 +81,29 @@ def build_config(instance_path: Path) -> dict[str, Any]:
         "CDS_CLIENTS_FILE": None,
         "CDS_PATIENT_IDENTIFIER_SYSTEM": None,
         "CDS_BASE_URL": None,
+        # The zone the admin shows stored (UTC) times in, as an IANA name such as
+        # "America/New_York"; None: the server's own zone. Checked at startup.
+        "DISPLAY_TIMEZONE": None,
     }
     return config
+
+
+class ConfigError(ValueError):
+    """A setting has a value the app cannot run with; the message names the setting."""
+
+
+def check_config(config: dict[str, Any]) -> None:
+    """Raise ConfigError for a setting that would only fail later, on some page."""
+    zone = config.get("DISPLAY_TIMEZONE")
+    if zone in (None, ""):
+        return
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError, TypeError):
+        raise ConfigError(
+            f"{ENV_PREFIX}_DISPLAY_TIMEZONE: {zone!r} is not a known time zone name; use an IANA "
+            "name such as America/New_York or UTC, or leave it unset for the server's zone."
+        ) from None
 
 
 def engine_options(database_url: str) -> dict[str, Any]:

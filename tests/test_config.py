@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from policy_service import create_app
+from policy_service.config import ConfigError
 
 
 def test_policy_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,3 +18,19 @@ def test_policy_settings_come_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert app.config["SESSION_COOKIE_SECURE"] is True
     assert app.config["SCHEDULE_UPLOAD_DIR"] == "/srv/uploads"
     assert app.config["AUTH_UNITS_LOW_FRACTION"] == 0.5
+
+
+def test_the_display_timezone_is_declared_and_read_from_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    test_config = {"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test"}
+    assert create_app(test_config).config["DISPLAY_TIMEZONE"] is None
+    monkeypatch.setenv("POLICY_DISPLAY_TIMEZONE", "America/Chicago")
+    assert create_app(test_config).config["DISPLAY_TIMEZONE"] == "America/Chicago"
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus_Mons", "America/New York", "../etc/passwd", 5])
+def test_an_unknown_display_timezone_stops_the_app_at_startup(zone: object) -> None:
+    with pytest.raises(ConfigError, match=r"POLICY_DISPLAY_TIMEZONE: .* is not a known time "
+                                          r"zone name; use an IANA name"):
+        create_app({"SQLALCHEMY_DATABASE_URI": "sqlite://", "SECRET_KEY": "test",
+                    "DISPLAY_TIMEZONE": zone})
