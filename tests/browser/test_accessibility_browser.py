@@ -20,6 +20,8 @@ pytestmark = pytest.mark.browser
 SignIn = Callable[[Page, str], None]
 Axe = Callable[[Page], list[AxeViolation]]
 BLOCKING = frozenset({"critical", "serious"})
+# Moderate rules held to zero as well: a skipped heading level misleads a screen reader's outline.
+BLOCKING_RULES = frozenset({"heading-order"})
 REPORT_DIR = SCREENSHOTS.parent / "axe"
 TODAY = dt.date.today()
 SAMPLE_837 = Path(__file__).resolve().parent.parent / "data" / "claims_sample.837"
@@ -56,9 +58,9 @@ def pages_of_the_admin(ids: dict[str, int]) -> list[str]:
 
 
 def blocking(violations: list[AxeViolation]) -> list[str]:
-    """The critical and serious violations, one readable line each."""
+    """The critical and serious violations and skipped heading levels, one readable line each."""
     return [f"{v.impact} {v.rule} ({v.help}): {len(v.targets)} element(s), e.g. {v.targets[:3]}"
-            for v in violations if v.impact in BLOCKING]
+            for v in violations if v.impact in BLOCKING or v.rule in BLOCKING_RULES]
 
 
 def save_report(name: str, found: dict[str, list[AxeViolation]]) -> None:
