@@ -8,8 +8,6 @@ re-runs the check on it, and "keep as schedule" stores its rows as appointments.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import re
 from collections import Counter
@@ -25,7 +23,7 @@ from wtforms import DateField, DecimalField, HiddenField, SelectField, StringFie
 from wtforms.validators import DataRequired, InputRequired, Length
 
 from admin.fields import Option, options
-from admin.security import SecurePageView, may_edit, neutralise_cell
+from admin.security import SecurePageView, may_edit
 from policy_service.auth import Permission, has_permission
 from policy_service.errors import Invalid
 from policy_service.extensions import db
@@ -50,7 +48,10 @@ from policy_service.services.schedule import (
     forget_upload,
     keep_upload,
     kept_upload,
+    not_on_file_reason,
+    patients_not_on_file,
     read_schedule_file,
+    results_csv,
     store_schedule,
     template_csv,
     template_xlsx,
@@ -170,16 +171,6 @@ def patient_on_file(external_id: str) -> bool:
     """Return whether a patient with this external id is stored."""
     return db.session.scalar(select(Patient.id).where(Patient.external_id == external_id)
                              ) is not None
-
-
-def patients_not_on_file(results: list[dict[str, Any]]) -> set[str]:
-    """The patient ids of schedule rows that name no stored patient."""
-    named = {str(r.get("patient_id") or "") for r in results} - {""}
-    if not named:
-        return set()
-    stored = set(db.session.scalars(select(Patient.external_id)
-                                    .where(Patient.external_id.in_(named))))
-    return named - stored
 
 
 class EligibilityForm(FlaskForm):
@@ -392,30 +383,6 @@ class EligibilityView(SecurePageView):
 
 
 # --- schedule uploads: preview, download, keep as schedule ---------------------------------
-
-def not_on_file_reason(patient_id: str) -> str:
-    """What the schedule page and its CSV say of a row whose patient is not stored."""
-    return (f"Patient not on file: add the patient {patient_id} with their birth date, weight "
-            "and the therapies they have tried (or check the id for a typing error), then "
-            "upload again. Not checked.")
-
-
-def results_csv(results: list[dict[str, Any]], not_on_file: set[str] | None = None) -> str:
-    """The schedule results as CSV, every cell safe to open in a spreadsheet.
-
-    A row whose patient is in ``not_on_file`` keeps its decision (the contract's vocabulary)
-    and gets the page's reason instead of the rules' list of missing facts.
-    """
-    out = io.StringIO()
-    columns = list(results[0]) if results else ["row"]
-    writer = csv.DictWriter(out, fieldnames=columns)
-    writer.writeheader()
-    for result in results:
-        if str(result.get("patient_id") or "") in (not_on_file or set()):
-            result = {**result, "reasons": not_on_file_reason(str(result["patient_id"]))}
-        writer.writerow({key: neutralise_cell(value) for key, value in result.items()})
-    return out.getvalue()
-
 
 def read_upload(form: ScheduleForm) -> list[ScheduleRow] | None:
     """Return the uploaded schedule's rows, or None with the reason on the file field."""

@@ -42,6 +42,7 @@ from wtforms.widgets import DateInput
 from admin.display import WORDED_COLUMNS, local_minute, plain_number, word, yes_no
 from policy_service.audit import AUDITED
 from policy_service.auth import Permission, has_permission
+from policy_service.domain.spreadsheet import neutralise_cell
 from policy_service.logging import get_logger, safe_traceback
 
 # Views that change data; read-only users get 403 on them even for a GET of the form.
@@ -53,8 +54,6 @@ BUSY_MESSAGE = "Someone else was saving at the same moment; nothing was changed,
 SAVE_FAILED_MESSAGE = "The record could not be saved; the error has been logged."
 # Saves retried when SQLite reports another writer (as run_serialized does for the API).
 SAVE_ATTEMPTS = 10
-# A spreadsheet treats a cell starting with one of these as a formula (CSV injection).
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
 # Largest export built in one request; a bigger one is refused, never cut short.
 EXPORT_MAX_ROWS = 50_000
 
@@ -93,13 +92,6 @@ def guard_request() -> Response | None:
     if not may_read():
         abort(403)
     return None
-
-
-def neutralise_cell(value: Any) -> Any:
-    """Return ``value`` safe for a spreadsheet: text starting like a formula gets a quote."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
 
 
 def history_url(model: Any) -> str | None:

@@ -392,16 +392,16 @@ def _print_table(results: list[dict[str, Any]]) -> None:
 
 
 def _write_results(results: list[dict[str, Any]], out: Path) -> None:
-    import csv
+    """Write the results as JSON, or as CSV the way the schedule page's download does (cells
+    safe for a spreadsheet; a patient not on file said so in words)."""
     import json
+
+    from policy_service.services.schedule import patients_not_on_file, results_csv
 
     if out.suffix.lower() == ".json":
         out.write_text(json.dumps(results, indent=2) + "\n")
         return
-    with out.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=list(results[0]) if results else ["row"])
-        writer.writeheader()
-        writer.writerows(results)
+    out.write_text(results_csv(results, patients_not_on_file(results)), newline="")
 
 
 @commands.command("check")

@@ -52,3 +52,26 @@ def test_unknown_column_is_refused_with_exit_1(runner, tmp_path) -> None:
     assert result.exit_code == 1
     assert "Unknown column(s): colour" in result.output
     assert "Traceback" not in result.output
+
+
+def test_csv_out_reads_like_the_page_download(runner, tmp_path) -> None:
+    """`check --out` writes the CSV the schedule page offers: a patient not on file is said so
+    in words (the decision keeps the contract's value) and no cell can run as a formula."""
+    from policy_service.services.schedule import not_on_file_reason
+
+    build_world()
+    schedule = tmp_path / "tomorrow.csv"
+    schedule.write_text(
+        "patient_id,payer,date_of_service,hcpcs,site_of_care,diagnosis_codes,dose_mg,packages\n"
+        "P001,MEDICARE-B,2026-03-10,J1745,office,M05.79,400,100x4\n"
+        '"=HYPERLINK(""http://evil"")",MEDICARE-B,2026-03-10,J1745,office,M05.79,400,100x4\n')
+    out = tmp_path / "results.csv"
+    result = runner.invoke(args=["check", str(schedule), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with out.open(newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert rows[0]["decision"] == "eligible"
+    assert rows[1]["patient_id"] == "'=HYPERLINK(\"http://evil\")"
+    assert rows[1]["decision"] == "not_eligible"
+    assert rows[1]["reasons"] == not_on_file_reason('=HYPERLINK("http://evil")')
+    assert not any(cell.startswith(("=", "+", "-", "@")) for row in rows for cell in row.values())

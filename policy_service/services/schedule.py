@@ -24,9 +24,10 @@ from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
 from policy_service.domain.requests import AppointmentInput
+from policy_service.domain.spreadsheet import neutralise_cell
 from policy_service.errors import Invalid
 from policy_service.extensions import db
-from policy_service.models import DRUG_SUPPLIES, SITES_OF_CARE, ScheduleUpload
+from policy_service.models import DRUG_SUPPLIES, SITES_OF_CARE, Patient, ScheduleUpload
 from policy_service.schemas.appointments import load_appointment
 from policy_service.schemas.eligibility import load_request
 from policy_service.services.appointments import (
@@ -438,4 +439,40 @@ def template_xlsx() -> bytes:
     sheet.append([TEMPLATE_ROW[column] for column in CSV_COLUMNS])
     out = io.BytesIO()
     book.save(out)
+    return out.getvalue()
+
+
+# --- results as CSV (page download and `policy-service check --out`) ------------------------
+
+def patients_not_on_file(results: list[dict[str, Any]]) -> set[str]:
+    """The patient ids of schedule rows that name no stored patient."""
+    named = {str(r.get("patient_id") or "") for r in results} - {""}
+    if not named:
+        return set()
+    stored = set(db.session.scalars(select(Patient.external_id)
+                                    .where(Patient.external_id.in_(named))))
+    return named - stored
+
+
+def not_on_file_reason(patient_id: str) -> str:
+    """What the schedule page, its CSV and `check --out` say of a row naming no stored patient."""
+    return (f"Patient not on file: add the patient {patient_id} with their birth date, weight "
+            "and the therapies they have tried (or check the id for a typing error), then "
+            "check the schedule again. Not checked.")
+
+
+def results_csv(results: list[dict[str, Any]], not_on_file: set[str] | None = None) -> str:
+    """The schedule results as CSV, every cell safe to open in a spreadsheet.
+
+    A row whose patient is in ``not_on_file`` keeps its decision (the contract's vocabulary)
+    and gets the page's reason instead of the rules' list of missing facts.
+    """
+    out = io.StringIO()
+    columns = list(results[0]) if results else ["row"]
+    writer = csv.DictWriter(out, fieldnames=columns)
+    writer.writeheader()
+    for result in results:
+        if str(result.get("patient_id") or "") in (not_on_file or set()):
+            result = {**result, "reasons": not_on_file_reason(str(result["patient_id"]))}
+        writer.writerow({key: neutralise_cell(value) for key, value in result.items()})
     return out.getvalue()
