@@ -45,7 +45,7 @@ from policy_service.models import (
     Therapy,
 )
 from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RULE
-from policy_service.services import eligibility, policy_index
+from policy_service.services import eligibility, policy_index, provider_facts
 from policy_service.services.eligibility import check_batch
 from policy_service.services.policy_index import index_cache, stored_revision
 
@@ -125,7 +125,8 @@ def _source_files(module: Any) -> list[Path]:
 def logic_fingerprint() -> str:
     """A short hash of the code that decides eligibility: a deploy that changes it moves it."""
     digest = hashlib.sha256()
-    for module in (rulesets, billing, eligibility, icd10, documentation, policy_index):
+    for module in (rulesets, billing, eligibility, icd10, documentation, policy_index,
+                   provider_facts):
         for path in _source_files(module):
             digest.update(path.read_bytes())
     return digest.hexdigest()[:16]

@@ -104,3 +104,26 @@ def test_a_changed_logic_fingerprint_moves_every_check(world, monkeypatch) -> No
     store("APT-1")
     monkeypatch.setattr(appointments, "_logic_key", lambda: "another-deploy")
     assert recomputed() == {"APT-1": True}
+
+
+def test_the_logic_fingerprint_covers_the_provider_and_supply_facts(monkeypatch) -> None:
+    """provider_facts decides enrollment, prescriber specialty and drug supply for every
+    check: a deploy that changes it must move the stored checks like one of eligibility."""
+    from pathlib import Path
+
+    from policy_service.services import provider_facts
+
+    before = appointments.logic_fingerprint()
+    changed = Path(provider_facts.__file__).resolve()
+    read_bytes = Path.read_bytes
+
+    def patched(path: Path) -> bytes:
+        data = read_bytes(path)
+        return data + b"\n# changed" if path.resolve() == changed else data
+
+    monkeypatch.setattr(Path, "read_bytes", patched)
+    appointments.logic_fingerprint.cache_clear()
+    try:
+        assert appointments.logic_fingerprint() != before
+    finally:
+        appointments.logic_fingerprint.cache_clear()
