@@ -129,6 +129,8 @@ def logic_fingerprint() -> str:
                    provider_facts):
         for path in _source_files(module):
             digest.update(path.read_bytes())
+    # Which diagnoses are valid and billable: the code list the ICD-10-CM library ships.
+    digest.update(icd10.code_list_path().read_bytes())
     return digest.hexdigest()[:16]
 
 

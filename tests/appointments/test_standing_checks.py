@@ -127,3 +127,19 @@ def test_the_logic_fingerprint_covers_the_provider_and_supply_facts(monkeypatch)
         assert appointments.logic_fingerprint() != before
     finally:
         appointments.logic_fingerprint.cache_clear()
+
+
+def test_the_logic_fingerprint_covers_the_icd10_code_list(monkeypatch, tmp_path) -> None:
+    """Which diagnoses are valid and billable comes from the code list the ICD-10-CM library
+    ships: an upgrade that changes it must move the stored checks like a change of code."""
+    from policy_service.domain import icd10
+
+    before = appointments.logic_fingerprint()
+    other = tmp_path / "code-list-next.txt"
+    other.write_bytes(icd10.code_list_path().read_bytes() + b"Z99.99 A new code\n")
+    monkeypatch.setattr(icd10, "code_list_path", lambda: other)
+    appointments.logic_fingerprint.cache_clear()
+    try:
+        assert appointments.logic_fingerprint() != before
+    finally:
+        appointments.logic_fingerprint.cache_clear()
