@@ -116,3 +116,33 @@ def test_four_concurrent_clients_never_crash_the_engine(app, committed_db) -> No
     for thread in threads:
         thread.join(timeout=120)
     assert failures == []
+
+
+def test_an_index_rebuilt_after_another_writer_reads_their_rows(committed_db) -> None:
+    """The index is shared by the whole process under the stored revision: when another writer
+    moved it, the rebuild must read what they stored, not the rows this session loaded before
+    (which it would then serve to every request until the next change)."""
+    from sqlalchemy import select
+    from sqlalchemy.orm import Session
+
+    from policy_service.models import Provider, ProviderEnrollment
+    from tests.factories import make_payer, make_provider
+
+    make_provider(enrollments=[(make_payer(), dt.date(2024, 1, 1), None)])
+    db.session.commit()
+    index_cache.clear()
+    # This request has the provider and its enrollment loaded (a page that showed it); its
+    # transaction ends without expiring them, so SQLite lets the other writer in.
+    this = db.session()
+    this.expire_on_commit = False
+    try:
+        provider = db.session.scalar(select(Provider))
+        enrollment_id = provider.enrollments[0].id
+        db.session.commit()
+        with Session(db.engine) as other:
+            other.get(ProviderEnrollment, enrollment_id).effective_to = dt.date(2024, 12, 31)
+            other.commit()
+        [enrollment] = index_cache.current().providers[provider.npi].enrollments
+    finally:
+        this.expire_on_commit = True
+    assert enrollment.effective_to == dt.date(2024, 12, 31)

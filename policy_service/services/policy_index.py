@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
+from sqlalchemy.orm import Session, selectinload
 
 from policy_service.audit import POLICY_REVISION
 from policy_service.domain.codes import external_id_key
@@ -218,15 +218,23 @@ def policy_view(version: PolicyVersion) -> PolicyView:
 
 def load_index(revision: int) -> PolicyIndex:
     """Read every payer, drug and non-draft policy version into a new index."""
+    # A session of its own on this transaction's connection: rows the caller's session loaded
+    # before another writer moved the revision are not refreshed by a query, and the index is
+    # then shared under the new revision by every request until the next change.
+    with Session(bind=db.session.connection(), autoflush=False) as session:
+        return _read_index(session, revision)
+
+
+def _read_index(session: Session, revision: int) -> PolicyIndex:
     index = PolicyIndex(revision=revision)
-    for payer in db.session.scalars(select(Payer).order_by(Payer.code)):
+    for payer in session.scalars(select(Payer).order_by(Payer.code)):
         index.payers[payer.code] = PayerView(
             payer.code, payer.name, payer.kind, payer.requires_jw_jz, payer.requires_ndc,
             payer.timely_filing_days, payer.complex_admin_for_biologics)
         index.payer_ids[payer.code] = payer.id
         for item in payer.external_ids or ():
             index.payer_codes_by_external_id.setdefault(external_id_key(item), payer.code)
-    for drug in db.session.scalars(select(Drug).options(selectinload(Drug.packages))):
+    for drug in session.scalars(select(Drug).options(selectinload(Drug.packages))):
         index.drugs[drug.hcpcs] = DrugView(
             drug.hcpcs, drug.name, drug.generic, drug.biosimilar_of,
             Decimal(drug.billing_unit_amount), drug.billing_unit, drug.admin_class,
@@ -240,13 +248,13 @@ def load_index(revision: int) -> PolicyIndex:
                  selectinload(PolicyVersion.policy).selectinload(Policy.payer))
     )
     versions: dict[tuple[str, str], list[PolicyView]] = defaultdict(list)
-    for version in db.session.scalars(query):
+    for version in session.scalars(query):
         view = policy_view(version)
         for hcpcs in view.hcpcs:
             versions[(view.payer_code, hcpcs)].append(view)
     index.versions = {key: sorted(views, key=lambda v: v.effective_from)
                       for key, views in versions.items()}
-    for provider in db.session.scalars(select(Provider).options(
+    for provider in session.scalars(select(Provider).options(
             selectinload(Provider.enrollments).selectinload(ProviderEnrollment.payer))):
         index.providers[provider.npi] = ProviderView(
             provider.npi, provider.name, provider.specialty,
