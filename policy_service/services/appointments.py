@@ -25,7 +25,7 @@ from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm.attributes import set_committed_value
 
 import rulesets
-from policy_service import billing
+from policy_service import billing, engine
 from policy_service.domain import documentation, icd10
 from policy_service.domain.requests import (
     ERROR_DECISION,
@@ -126,7 +126,7 @@ def logic_fingerprint() -> str:
     """A short hash of the code that decides eligibility: a deploy that changes it moves it."""
     digest = hashlib.sha256()
     for module in (rulesets, billing, eligibility, icd10, documentation, policy_index,
-                   provider_facts):
+                   provider_facts, engine):
         for path in _source_files(module):
             digest.update(path.read_bytes())
     # Which diagnoses are valid and billable: the code list the ICD-10-CM library ships.

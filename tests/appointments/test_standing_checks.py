@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from policy_service.extensions import db
@@ -106,15 +107,17 @@ def test_a_changed_logic_fingerprint_moves_every_check(world, monkeypatch) -> No
     assert recomputed() == {"APT-1": True}
 
 
-def test_the_logic_fingerprint_covers_the_provider_and_supply_facts(monkeypatch) -> None:
-    """provider_facts decides enrollment, prescriber specialty and drug supply for every
-    check: a deploy that changes it must move the stored checks like one of eligibility."""
+@pytest.mark.parametrize("module", ["policy_service.services.provider_facts",
+                                    "policy_service.engine"])
+def test_the_logic_fingerprint_covers_every_module_deciding_a_check(monkeypatch,
+                                                                     module: str) -> None:
+    """provider_facts decides enrollment, prescriber specialty and drug supply, the engine
+    evaluates the rules: a deploy that changes either must move the stored checks."""
+    import importlib
     from pathlib import Path
 
-    from policy_service.services import provider_facts
-
     before = appointments.logic_fingerprint()
-    changed = Path(provider_facts.__file__).resolve()
+    changed = Path(importlib.import_module(module).__file__).resolve()
     read_bytes = Path.read_bytes
 
     def patched(path: Path) -> bytes:
