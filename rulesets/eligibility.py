@@ -369,6 +369,9 @@ RULES: tuple[Rule, ...] = (
         message="{policy_label} asks for documentation not on file on {date_of_service}: "
                 "{missing_documentation}.",
         cites_policy=True,
+        # A checklist to work before the visit: a claim cannot correct a missing TB screening,
+        # so the claim check leaves it out (its status stays the contract's clean).
+        planning=True,
         fires=(
             Example("TB screening missing",
                     {"policy_found": True, "documentation_missing": 1}),

@@ -239,3 +239,13 @@ def test_openapi_documents_the_claim_check(client, session, auth_header) -> None
     ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
     request_schema = spec["components"]["schemas"][ref.rsplit("/", 1)[-1]]
     assert {"place_of_service", "administration", "lines"} <= set(request_schema["properties"])
+
+
+def test_a_documentation_checklist_does_not_make_a_claim_need_correction(session, check) -> None:
+    """DOCUMENTATION_MISSING is the scheduler's pre-visit checklist (a warning on eligibility);
+    a biller cannot correct a claim for it, so the claim stays clean."""
+    build_world(policy={"documentation_required": [
+        {"code": "TB_SCREENING", "label": "TB screening within 12 months", "max_age_days": 365}]})
+    body = check(claim_with())
+    assert body["status"] == "clean", body["findings"]
+    assert "DOCUMENTATION_MISSING" not in codes(body)
