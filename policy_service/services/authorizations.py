@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from policy_service.domain.icd10 import normalise_code
-from policy_service.errors import Conflict, DomainError, Invalid, NotFound
+from policy_service.errors import Conflict, Invalid, NotFound, StaleRecord
 from policy_service.extensions import db
 from policy_service.logging import get_logger
 from policy_service.models import (
@@ -80,14 +80,6 @@ class InvalidTransition(Conflict):
     """A status move the payer's process does not have."""
 
     code = "INVALID_TRANSITION"
-
-
-class StaleRecord(DomainError):
-    """The record changed since the client read it (If-Match no longer matches)."""
-
-    status = 412
-    code = "STALE_RECORD"
-    title = "Precondition failed"
 
 
 class RenewalExists(Conflict):
