@@ -43,7 +43,25 @@ CHANNELS = ("portal", "fax", "phone", "electronic")
 EVENT_KINDS = ("transition", "note")
 
 
-class Authorization(db.Model):
+class UnitsLeft:
+    """What is left of an authorization's approved units and visits: the stored model and the
+    checks' detached record (``services.eligibility.AuthorizationRecord``) share it."""
+
+    # Read from the subclass: approved_units, approved_visits, used_units, used_visits.
+    __slots__ = ()
+
+    @property
+    def remaining_units(self) -> int | None:
+        """Units still available, never below zero; None when no unit limit was approved."""
+        return remaining(self.approved_units, self.used_units)
+
+    @property
+    def remaining_visits(self) -> int | None:
+        """Visits still available, never below zero; None when no visit limit was approved."""
+        return remaining(self.approved_visits, self.used_visits)
+
+
+class Authorization(UnitsLeft, db.Model):
     """A payer's prior authorization for one patient, drug(s), window and site of care."""
 
     __tablename__ = "authorizations"
@@ -99,16 +117,6 @@ class Authorization(db.Model):
     )
 
     __mapper_args__ = {"version_id_col": version}
-
-    @property
-    def remaining_units(self) -> int | None:
-        """Units still available, never below zero; None when no unit limit was approved."""
-        return remaining(self.approved_units, self.used_units)
-
-    @property
-    def remaining_visits(self) -> int | None:
-        """Visits still available, never below zero; None when no visit limit was approved."""
-        return remaining(self.approved_visits, self.used_visits)
 
     @property
     def is_approved(self) -> bool:

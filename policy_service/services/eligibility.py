@@ -45,7 +45,7 @@ from policy_service.models import (
     Payer,
     Therapy,
 )
-from policy_service.models.authorization import USABLE_STATUSES, remaining
+from policy_service.models.authorization import USABLE_STATUSES, UnitsLeft
 from policy_service.services.policy_index import (
     DrugView,
     PayerView,
@@ -81,7 +81,7 @@ class PatientRecord:
 
 
 @dataclass(frozen=True, slots=True)
-class AuthorizationRecord:
+class AuthorizationRecord(UnitsLeft):
     """A stored authorization as the checks read it: plain values, detached from the session."""
 
     id: int
@@ -98,16 +98,6 @@ class AuthorizationRecord:
     valid_to: dt.date
     diagnoses: tuple[str, ...]
     site_of_care: str | None
-
-    @property
-    def remaining_units(self) -> int | None:
-        """Units still available, never below zero; None when no unit limit was approved."""
-        return remaining(self.approved_units, self.used_units)
-
-    @property
-    def remaining_visits(self) -> int | None:
-        """Visits still available, never below zero; None when no visit limit was approved."""
-        return remaining(self.approved_visits, self.used_visits)
 
 
 @dataclass
