@@ -45,6 +45,7 @@ from policy_service.models import (
     Therapy,
 )
 from policy_service.models.appointment import APPOINTMENT_ID, APPOINTMENT_ID_RULE
+from policy_service.models.authorization import remaining as remaining_of
 from policy_service.services import eligibility, policy_index, provider_facts
 from policy_service.services.eligibility import check_batch
 from policy_service.services.policy_index import index_cache, stored_revision
@@ -613,10 +614,10 @@ def drawn_number(row: CheckedAppointment) -> str | None:
 
 @dataclass(frozen=True)
 class UnitBalance:
-    """An authorization's units as used / scheduled / free, for pages that show many.
+    """An authorization's units (or visits) as used / scheduled / free, for pages that show many.
 
     ``free`` is never below zero: what the schedule needs beyond it is ``short``. ``approved``
-    is None when the payer set no unit limit; ``is_approved`` is False for a request, a denial
+    is None when the payer set no limit; ``is_approved`` is False for a request, a denial
     or a cancellation, which have no units to draw whatever their numbers say.
     """
 
@@ -627,13 +628,18 @@ class UnitBalance:
     free: int | None
     short: int
 
+    @property
+    def remaining(self) -> int | None:
+        """What the schedule may still draw after what was used; None without a limit."""
+        return remaining_of(self.approved, self.used)
+
 
 def _balance(approved: int | None, used: int, scheduled: int) -> dict[str, int | None]:
-    remaining = None if approved is None else max(approved - used, 0)
+    left = remaining_of(approved, used)
     return {
         "approved": approved, "used": used, "scheduled": scheduled,
-        "free": None if remaining is None else max(remaining - scheduled, 0),
-        "short": 0 if remaining is None else max(scheduled - remaining, 0),
+        "free": None if left is None else max(left - scheduled, 0),
+        "short": 0 if left is None else max(scheduled - left, 0),
     }
 
 
@@ -698,17 +704,18 @@ def forecast(number: str, today: dt.date | None = None) -> dict[str, Any]:
 
 
 def _scheduled_draws(auths: Sequence[Authorization],
-                     today: dt.date) -> dict[str, tuple[int, int]]:
-    """Units and visits the scheduled appointments from ``today`` to each authorization's end
-    date will draw on it, read in one batch (the rule ``forecast`` uses: same patient and
-    payer, drawn on by ``drawn_number``)."""
+                     today: dt.date) -> dict[str, list[CheckedAppointment]]:
+    """The scheduled appointments from ``today`` to each authorization's end date that draw on
+    it, in date order, read in one batch (the rule ``forecast`` uses: same patient and payer,
+    drawn on by ``drawn_number``)."""
     window = {a.number: (a.patient_id, a.payer_id, a.valid_to) for a in auths}
     if not window:
         return {}
     rows = checks_for(select(Appointment).where(
         Appointment.status == "scheduled", Appointment.date_of_service >= today,
-        Appointment.patient_id.in_({patient_id for patient_id, _, _ in window.values()})))
-    draws = dict.fromkeys(window, (0, 0))
+        Appointment.patient_id.in_({patient_id for patient_id, _, _ in window.values()}))
+        .order_by(Appointment.date_of_service, Appointment.appointment_id))
+    draws: dict[str, list[CheckedAppointment]] = {number: [] for number in window}
     for row in rows:
         number = drawn_number(row)
         if number not in window:
@@ -717,23 +724,59 @@ def _scheduled_draws(auths: Sequence[Authorization],
         appointment = row.appointment
         if (appointment.patient_id, appointment.payer_id) == (patient_id, payer_id) \
                 and appointment.date_of_service <= valid_to:
-            units, visits = draws[number]
-            draws[number] = (units + (row.check.units or 0), visits + 1)
+            draws[number].append(row)
     return draws
 
 
-def unit_balances(auths: Iterable[Authorization],
-                  today: dt.date | None = None) -> dict[str, UnitBalance]:
-    """Units of each of ``auths`` as used / scheduled / free, in one pass over the schedule.
+@dataclass(frozen=True)
+class ScheduledUse:
+    """What the schedule draws on one authorization: its units and visits as used / scheduled
+    / free, and the appointments drawing on it in date order."""
+
+    units: UnitBalance
+    visits: UnitBalance
+    appointments: tuple[CheckedAppointment, ...]
+
+    @property
+    def first_uncovered(self) -> CheckedAppointment | None:
+        """The first appointment the units or visits left cannot cover; None when all are."""
+        units_left, visits_left = self.units.remaining, self.visits.remaining
+        units = 0
+        for visits, row in enumerate(self.appointments, start=1):
+            units += row.check.units or 0
+            if (units_left is not None and units > units_left) or (
+                    visits_left is not None and visits > visits_left):
+                return row
+        return None
+
+
+def scheduled_use(auths: Iterable[Authorization],
+                  today: dt.date | None = None) -> dict[str, ScheduledUse]:
+    """What the schedule draws on each of ``auths``, in one pass over the schedule: the one
+    calculation behind every used / scheduled / free, units short and doses left.
 
     Reading the schedule may recompute checks, which expires loaded authorizations: their
     figures are read first, and a caller that goes on showing them should reload them once.
     """
     auths = list(auths)
-    facts = {a.number: (a.is_approved, a.approved_units, a.used_units or 0) for a in auths}
+    facts = {a.number: (a.is_approved, a.approved_units, a.used_units or 0,
+                        a.approved_visits, a.used_visits or 0) for a in auths}
     draws = _scheduled_draws(auths, today or dt.date.today())
-    return {number: UnitBalance(is_approved, **_balance(approved, used, draws[number][0]))
-            for number, (is_approved, approved, used) in facts.items()}
+    uses = {}
+    for number, (is_approved, approved_units, used_units, approved_visits,
+                 used_visits) in facts.items():
+        rows = draws[number]
+        units = _balance(approved_units, used_units, sum(r.check.units or 0 for r in rows))
+        visits = _balance(approved_visits, used_visits, len(rows))
+        uses[number] = ScheduledUse(UnitBalance(is_approved, **units),
+                                    UnitBalance(is_approved, **visits), tuple(rows))
+    return uses
+
+
+def unit_balances(auths: Iterable[Authorization],
+                  today: dt.date | None = None) -> dict[str, UnitBalance]:
+    """Units of each of ``auths`` as used / scheduled / free (see ``scheduled_use``)."""
+    return {number: use.units for number, use in scheduled_use(auths, today).items()}
 
 
 def unit_balances_of(numbers: Iterable[str],
@@ -755,11 +798,12 @@ def unit_outlook(numbers: Iterable[str], today: dt.date | None = None) -> dict[s
     wanted = sorted(set(filter(None, numbers)))
     if not wanted:
         return {}
-    auths = list(db.session.scalars(select(Authorization)
-                                    .where(Authorization.number.in_(wanted))))
-    facts = {a.number: (a.approved_units, a.used_units or 0, a.approved_visits,
-                        a.used_visits or 0) for a in auths}
-    draws = _scheduled_draws(auths, today or dt.date.today())
-    return {number: {"units": _balance(approved_u, used_u, draws[number][0]),
-                     "visits": _balance(approved_v, used_v, draws[number][1])}
-            for number, (approved_u, used_u, approved_v, used_v) in facts.items()}
+    auths = db.session.scalars(select(Authorization).where(Authorization.number.in_(wanted)))
+    return {number: {"units": _figures(use.units), "visits": _figures(use.visits)}
+            for number, use in scheduled_use(auths, today).items()}
+
+
+def _figures(balance: UnitBalance) -> dict[str, int | None]:
+    # The API's shape: whether it is approved is the authorization's, not each balance's.
+    return {"approved": balance.approved, "used": balance.used, "scheduled": balance.scheduled,
+            "free": balance.free, "short": balance.short}

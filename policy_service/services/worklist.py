@@ -20,7 +20,13 @@ from sqlalchemy.orm import joinedload
 from policy_service.extensions import db
 from policy_service.models import Authorization, AuthorizationEvent, Payer
 from policy_service.models.authorization import USABLE_STATUSES
-from policy_service.services.appointments import CheckedAppointment, Filters, list_with_checks
+from policy_service.services.appointments import (
+    CheckedAppointment,
+    Filters,
+    ScheduledUse,
+    list_with_checks,
+    scheduled_use,
+)
 from policy_service.services.denials import open_appeals
 from rulesets.vocabulary import Decision
 
@@ -51,7 +57,8 @@ DECISIONS = ("approved", "partially_approved", "denied")
 RATE_WINDOW_DAYS = 90
 # The furthest ahead any payer asks for renewals; narrows the query before the per-payer check.
 LONGEST_RENEWAL_LEAD = 366
-# How far ahead the queue looks at the schedule (about three infusion cycles).
+# How far ahead the queue looks for appointments that are blocked or have no authorization
+# (about three infusion cycles); units short count every appointment up to the authorization's end.
 APPOINTMENT_HORIZON_DAYS = 90
 
 
@@ -171,22 +178,11 @@ class DoseOutlook:
     next_appointment: str
 
 
-def _scheduled(today: dt.date, number: str | None = None) -> list[CheckedAppointment]:
-    """Scheduled appointments in the queue's horizon (those that may draw on authorization
-    ``number`` when given), each with its check as of now."""
+def _scheduled(today: dt.date) -> list[CheckedAppointment]:
+    """Scheduled appointments in the queue's horizon, each with its check as of now."""
     rows, _total = list_with_checks(Filters(
-        date_from=today, date_to=today + dt.timedelta(days=APPOINTMENT_HORIZON_DAYS),
-        authorization=number))
+        date_from=today, date_to=today + dt.timedelta(days=APPOINTMENT_HORIZON_DAYS)))
     return rows
-
-
-def _drawn_on(rows: list[CheckedAppointment]) -> dict[str, list[CheckedAppointment]]:
-    by_number: dict[str, list[CheckedAppointment]] = defaultdict(list)
-    for row in rows:
-        number = row.check.authorization_number
-        if number is not None and row.check.units is not None:
-            by_number[number].append(row)
-    return by_number
 
 
 def _stored(numbers: Iterable[str]) -> dict[str, Authorization]:
@@ -196,41 +192,60 @@ def _stored(numbers: Iterable[str]) -> dict[str, Authorization]:
 def dose_outlook(today: dt.date | None = None,
                  number: str | None = None) -> dict[str, DoseOutlook]:
     """For each authorization a scheduled appointment draws on (or only ``number``): doses
-    left at that dose, and ``low`` when fewer units remain than the next dose needs."""
+    left at the next scheduled dose, and ``low`` when fewer units remain than it needs.
+
+    The appointments and units are the ones its used / scheduled / free balance counts.
+    """
     today = today or dt.date.today()
-    drawn = _drawn_on(_scheduled(today, number))
+    conditions = [Authorization.valid_to >= today]
+    if number is not None:
+        conditions.append(Authorization.number == number)
+    auths = db.session.scalars(select(Authorization).where(*conditions))
     outlook = {}
-    for number, auth in _stored(drawn).items():
-        first = drawn[number][0]
-        per_dose = int(first.check.units or 0)
-        remaining = auth.remaining_units
+    for found, use in scheduled_use(auths, today).items():
+        # A dose that cannot be priced yet (mg/kg without a weight) says nothing about doses.
+        priced = [(row.appointment.appointment_id, int(row.check.units))
+                  for row in use.appointments if row.check.units is not None]
+        if not priced:
+            continue
+        next_appointment, per_dose = priced[0]
+        remaining = use.units.remaining
         doses = None if remaining is None or per_dose <= 0 else remaining // per_dose
-        outlook[number] = DoseOutlook(per_dose, doses,
-                                      remaining is not None and remaining < per_dose,
-                                      first.appointment.appointment_id)
+        outlook[found] = DoseOutlook(per_dose, doses,
+                                     remaining is not None and remaining < per_dose,
+                                     next_appointment)
     return outlook
 
 
-def units_short(rows: list[CheckedAppointment]) -> list[WorkItem]:
-    """Authorizations whose remaining units or visits cannot cover the appointments drawing
-    on them; due on the first appointment left uncovered."""
-    items = []
-    drawn = _drawn_on(rows)
-    for number, auth in _stored(drawn).items():
-        units = 0
-        for visits, row in enumerate(drawn[number], start=1):
-            units += int(row.check.units or 0)
-            short_units = auth.remaining_units is not None and units > auth.remaining_units
-            short_visits = auth.remaining_visits is not None and visits > auth.remaining_visits
-            if short_units or short_visits:
-                what = (f"{units} units" if short_units else f"{visits} visits")
-                left = auth.remaining_units if short_units else auth.remaining_visits
-                items.append(_item(
-                    "units_short", row.appointment.date_of_service, auth,
-                    f"{number}: scheduled appointments through {row.appointment.appointment_id} "
-                    f"need {what}; {left} remain.", row.appointment.appointment_id))
-                break
-    return items
+def _shortage(use: ScheduledUse) -> str:
+    """What the schedule needs beyond what is left, in units, visits or both."""
+    return "; ".join(
+        f"{balance.scheduled} {what} scheduled, {balance.remaining} remain "
+        f"({balance.short} short)"
+        for what, balance in (("units", use.units), ("visits", use.visits)) if balance.short)
+
+
+def units_short(today: dt.date) -> list[WorkItem]:
+    """Approved authorizations whose scheduled appointments need more units or visits than
+    remain; due on the first appointment left uncovered.
+
+    Counted by ``scheduled_use``, the balance the authorizations list and the appointment
+    page show, so the queue is never short by another number than they are.
+    """
+    running = db.session.scalars(select(Authorization).where(
+        Authorization.status.in_(USABLE_STATUSES), Authorization.valid_to >= today))
+    shortfalls = []
+    for number, use in scheduled_use(running, today).items():
+        first = use.first_uncovered
+        if first is not None:
+            shortfalls.append((number, use, first.appointment))
+    # Reading the schedule expired the authorizations: reload the short ones once.
+    stored = _stored(number for number, _use, _appointment in shortfalls)
+    return [_item("units_short", appointment.date_of_service, stored[number],
+                  f"{number}: {_shortage(use)}; {appointment.appointment_id} on "
+                  f"{appointment.date_of_service.isoformat()} is the first left uncovered.",
+                  appointment.appointment_id)
+            for number, use, appointment in shortfalls]
 
 
 def appointment_problems(rows: list[CheckedAppointment]) -> list[WorkItem]:
@@ -264,8 +279,7 @@ def appointment_problems(rows: list[CheckedAppointment]) -> list[WorkItem]:
 
 def appointment_items(today: dt.date) -> list[WorkItem]:
     """The queue's kinds that come from the stored schedule."""
-    rows = _scheduled(today)
-    return units_short(rows) + appointment_problems(rows)
+    return units_short(today) + appointment_problems(_scheduled(today))
 
 
 SOURCES: tuple[Callable[[dt.date], list[WorkItem]], ...] = (

@@ -260,6 +260,28 @@ def test_work_queue_shows_units_of_each_authorization(
     assert all("Units: 0 used / 120 scheduled / 40 free" in row for row in rows)
 
 
+def test_work_queue_is_short_by_the_units_every_page_shows(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
+    # Two more infusions beyond the next 90 days: 200 units scheduled on 160 approved.
+    for appointment_id, offset in [("LATER-2", 100), ("LATER-3", 130)]:
+        appointments.upsert(appointment_id, load_appointment(body(offset)),
+                            "scheduler@example.org")
+    figures = "0 used / 200 scheduled / 0 free (40 short)"
+    login("coordinator")
+    page = get(client, "/admin/work/all")
+    short = re.search(r'<tr class="work-item[^"]*" data-kind="units_short" '
+                      r'data-authorization="A-1001">(.*?)</tr>', page, re.S)
+    assert short is not None
+    assert "200 units scheduled, 160 remain (40 short)" in short[1]
+    assert "LATER-3" in short[1]
+    assert f"Units: {figures}" in short[1]
+    assert figures in get(client, "/admin/authorization/")
+    details = get(client, f"/admin/authorization/details/?id={world['authorization'].id}")
+    doses = re.search(r'id="doses">(.*?)</p>', details, re.S)
+    assert doses is not None
+    assert " ".join(doses[1].split()).startswith("4 dose(s) left at the scheduled 40 units")
+
+
 def test_forecast_of_a_request_says_its_units_are_not_approved(
         client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any]) -> None:
     request = make_authorization("A-REQ", patient=world["patient"],

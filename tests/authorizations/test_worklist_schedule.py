@@ -1,4 +1,8 @@
-"""Queue kinds that come from the stored schedule, and doses left at the scheduled dose."""
+"""Queue kinds that come from the stored schedule, and doses left at the scheduled dose.
+
+Units short come from the balance every page shows (``unit_balances``: used / scheduled / free),
+so the queue never counts a different set of appointments than the authorizations list.
+"""
 
 from __future__ import annotations
 
@@ -10,7 +14,8 @@ from sqlalchemy.orm import Session
 
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services import appointments
-from policy_service.services.worklist import dose_outlook, worklist
+from policy_service.services.appointments import unit_balances_of
+from policy_service.services.worklist import WorkItem, dose_outlook, worklist
 from tests.factories import (
     METHOTREXATE_FAILED,
     make_authorization,
@@ -51,14 +56,63 @@ def kinds(today: dt.date = TODAY) -> set[tuple[str, str | None, str | None]]:
     return {(i.kind, i.authorization, i.appointment) for i in worklist(today)}
 
 
+def units_short(today: dt.date = TODAY) -> dict[str | None, WorkItem]:
+    """The queue's units_short items by authorization."""
+    return {i.authorization: i for i in worklist(today) if i.kind == "units_short"}
+
+
 def test_units_short_is_due_on_the_first_appointment_left_uncovered(schedule_world: Any) -> None:
     for number, days in (("S-1", 7), ("S-2", 35), ("S-3", 63)):
         book(number, days)
     assert kinds() == {("units_short", "A-1001", "S-3")}
     (item,) = worklist(TODAY)
     assert item.due_on == TODAY + dt.timedelta(days=63)
-    assert "120 units" in item.message and "100 remain" in item.message
+    assert "120 units scheduled, 100 remain (20 short)" in item.message
     assert "P001" not in item.message
+
+
+# Each case is one where counting the checked authorization over the next 90 days gave another
+# answer than the balance the authorizations list and the appointment page show.
+@pytest.mark.parametrize(("changes", "bookings", "first_uncovered", "short"), [
+    pytest.param({}, (("S-1", 7), ("S-2", 35), ("S-3", 120)), "S-3", 20,
+                 id="an appointment beyond 90 days still draws on it"),
+    pytest.param({"valid_to": TODAY + dt.timedelta(days=40)},
+                 (("S-1", 7), ("S-2", 35), ("S-3", 63)), None, 0,
+                 id="an appointment after its end draws nothing"),
+    pytest.param({"used_units": 90}, (("S-1", 7), ("S-2", 35), ("S-3", 63)), "S-1", 110,
+                 id="used units leave every scheduled unit beyond the first 10 short"),
+])
+def test_the_queue_is_short_by_the_shared_balance(schedule_world: Any, changes: dict[str, Any],
+                                                  bookings: tuple[tuple[str, int], ...],
+                                                  first_uncovered: str | None,
+                                                  short: int) -> None:
+    for field, value in changes.items():
+        setattr(schedule_world, field, value)
+    for number, days in bookings:
+        book(number, days)
+
+    balance = unit_balances_of(["A-1001"], TODAY)["A-1001"]
+    items = units_short()
+
+    assert balance.short == short
+    if first_uncovered is None:
+        assert "A-1001" not in items
+    else:
+        item = items["A-1001"]
+        assert item.appointment == first_uncovered
+        assert item.due_on == TODAY + dt.timedelta(days=dict(bookings)[first_uncovered])
+        assert (f"{balance.scheduled} units scheduled, {balance.remaining} remain "
+                f"({balance.short} short)") in item.message
+
+
+def test_visits_short_are_units_short_too(schedule_world: Any) -> None:
+    schedule_world.used_visits = 5
+    book("S-1", 7)
+    book("S-2", 120)
+    item = units_short()["A-1001"]
+    assert (item.appointment, item.due_on) == ("S-2", TODAY + dt.timedelta(days=120))
+    assert "2 visits scheduled, 1 remain (1 short)" in item.message
+    assert "units scheduled" not in item.message
 
 
 def test_appointments_without_authorization_or_blocked(schedule_world: Any) -> None:
@@ -79,6 +133,18 @@ def test_doses_left_at_the_scheduled_dose(schedule_world: Any) -> None:
     schedule_world.used_units = 70
     outlook = dose_outlook(TODAY)["A-1001"]
     assert (outlook.doses_left, outlook.low) == (0, True)
+
+
+def test_doses_left_count_from_a_dose_beyond_90_days(schedule_world: Any) -> None:
+    book("S-1", 120)
+    outlook = dose_outlook(TODAY)["A-1001"]
+    assert (outlook.units_per_dose, outlook.doses_left, outlook.next_appointment) == (40, 2, "S-1")
+
+
+def test_doses_left_ignore_an_appointment_after_the_end(schedule_world: Any) -> None:
+    schedule_world.valid_to = TODAY + dt.timedelta(days=40)
+    book("S-1", 63)
+    assert "A-1001" not in dose_outlook(TODAY)
 
 
 def test_a_read_shows_doses_left(client: Any, schedule_world: Any, auth_header: Any) -> None:
