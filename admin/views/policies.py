@@ -9,6 +9,7 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import tools
+from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from sqlalchemy import Select, or_, select
@@ -83,6 +84,15 @@ def suggested_policy_code(payer_code: str, title: str | None) -> str:
     return f"{payer_code}/{drug}"
 
 
+def chosen_code(form: Form) -> str:
+    """The code typed on the policy form, else the one suggested from its payer and title
+    (empty while no payer is chosen)."""
+    typed = (form.code.data or "").strip()
+    if typed or form.payer.data is None:
+        return typed
+    return suggested_policy_code(form.payer.data.code, form.title.data)
+
+
 class PolicyView(SecureModelView):
     """A payer's policy for one drug family; its versions carry the criteria."""
 
@@ -111,9 +121,12 @@ class PolicyView(SecureModelView):
         form_class = super().scaffold_form()
         form_class.payer.kwargs.update(allow_blank=True, blank_text="Choose a payer")
         # The column is NOT NULL, so Flask-Admin marks the field required and the browser
-        # refused an empty code: left empty, the suggested code is filled in.
+        # refused an empty code: left empty, the suggested code is filled in. The column is
+        # unique too, and Flask-Admin's check said only "Already exists.": the service's
+        # check (check_form) names the taken code and what to do.
         code_validators = form_class.code.kwargs["validators"]
-        code_validators[:] = [v for v in code_validators if not isinstance(v, InputRequired)]
+        code_validators[:] = [v for v in code_validators
+                              if not isinstance(v, InputRequired | Unique)]
         return form_class
 
     def get_create_form(self) -> type[Form]:
@@ -140,18 +153,20 @@ class PolicyView(SecureModelView):
         return NewPolicyForm
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """On the new policy form, the first version's rules: the version form's checks."""
-        if getattr(form, "hcpcs", None) is None:
-            return {}
-        return first_version_errors(form)
+        """A code no other policy has; on the new policy form, the first version's rules."""
+        code = chosen_code(form)
+        taken = policies.code_errors(code, getattr(form, "_obj", None)) if code else {}
+        errors = {name: " ".join(messages) for name, messages in taken.items()}
+        if getattr(form, "hcpcs", None) is not None:
+            errors.update(first_version_errors(form))
+        return errors
 
     def create_model(self, form: Form) -> Policy | bool:
         """Create the policy and its first draft version through the policies service, in
         one transaction: on any error nothing is written and the fields say why."""
-        payer = form.payer.data
-        code = (form.code.data or "").strip() or suggested_policy_code(payer.code, form.title.data)
         try:
-            policy = policies.create_policy(payer, code, form.title.data or None,
+            policy = policies.create_policy(form.payer.data, chosen_code(form),
+                                            form.title.data or None,
                                             first_version_values(form))
             db.session.commit()
         except Invalid as exc:

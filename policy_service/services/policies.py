@@ -206,6 +206,16 @@ def create_version(policy: Policy, entry: Mapping[str, Any],
     return version
 
 
+def code_errors(code: str, policy: Policy | None = None) -> dict[str, list[str]]:
+    """``{"code": [why]}`` when a policy other than ``policy`` has ``code``, else nothing."""
+    others = select(Policy.id).where(Policy.code == code)
+    if policy is not None and policy.id is not None:
+        others = others.where(Policy.id != policy.id)
+    if db.session.scalar(others) is None:
+        return {}
+    return {"code": [f"Another policy already has the code {code}: type a different one."]}
+
+
 def create_policy(payer: Payer, code: str, title: str | None,
                   first_version: Mapping[str, Any]) -> Policy:
     """Add a policy with its first version (a draft) from bundle-shaped version values.
@@ -213,9 +223,7 @@ def create_policy(payer: Payer, code: str, title: str | None,
     Raises Invalid naming ``code`` when another policy has it, and the version's own errors
     (``hcpcs``...); nothing is added then. Flushes; the caller commits.
     """
-    errors: dict[str, list[str]] = {}
-    if db.session.scalar(select(Policy.id).where(Policy.code == code)) is not None:
-        errors["code"] = [f"Another policy already has the code {code}."]
+    errors = code_errors(code)
     errors.update(hcpcs_errors(first_version, creating=True))
     if errors:
         raise Invalid(errors)

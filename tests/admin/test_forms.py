@@ -402,19 +402,47 @@ def test_a_bad_first_version_field_is_named_and_nothing_is_written(
     assert session.scalar(select(func.count()).select_from(PolicyVersion)) == versions_before
 
 
-def test_a_taken_policy_code_is_named_on_the_code_field(
-        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+TAKEN_CODE = "Another policy already has the code ACME/infliximab: type a different one."
+
+
+@pytest.mark.parametrize("typed", [
+    pytest.param({"code": "ACME/infliximab"}, id="typed"),
+    pytest.param({"code": "", "title": "Infliximab"}, id="suggested"),
+])
+def test_a_taken_policy_code_gets_one_message_that_says_what_to_do(
+        client: FlaskClient, login: Login, records: Any, session: Session,
+        typed: dict[str, str]) -> None:
+    # Flask-Admin's own "Already exists." showed instead of the message naming the code.
     login("coordinator")
-    taken = session.scalars(select(Policy)).first()
-    assert taken is not None
     versions_before = session.scalar(select(func.count()).select_from(PolicyVersion))
     refused = client.post("/admin/policy/new/", data=new_policy_form(
-        records.authorization.payer_id, code=taken.code))
+        records.authorization.payer_id, hcpcs="", **typed))
     page = refused.get_data(as_text=True)
-    code_field = page[page.index('id="code"'):]
-    assert "Already exists." in code_field[:code_field.index("</div>")]
+    assert refused.status_code == 200
+    assert TAKEN_CODE in field_errors(page, "code")
+    assert page.count(TAKEN_CODE) == 1 and "Already exists." not in page
+    # The first version's errors show in the same answer, not one round later.
+    assert "Name at least one HCPCS code." in field_errors(page, "hcpcs")
     session.expire_all()
     assert session.scalar(select(func.count()).select_from(PolicyVersion)) == versions_before
+
+
+def test_an_edit_to_a_taken_policy_code_says_what_to_do(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    other = Policy(code="ACME/rituximab", payer=records.payer, title="Rituximab")
+    session.add(other)
+    session.flush()
+    login("coordinator")
+    refused = client.post(f"/admin/policy/edit/?id={other.id}", data={
+        "payer": records.payer.id, "title": "Rituximab", "code": "ACME/infliximab"})
+    page = refused.get_data(as_text=True)
+    assert TAKEN_CODE in field_errors(page, "code")
+    assert page.count(TAKEN_CODE) == 1 and "Already exists." not in page
+    session.expire_all()
+    assert session.get(Policy, other.id).code == "ACME/rituximab"
+    kept = client.post(f"/admin/policy/edit/?id={other.id}", data={
+        "payer": records.payer.id, "title": "Rituximab IV", "code": "ACME/rituximab"})
+    assert kept.status_code == 302
 
 
 def test_lists_show_words_and_plain_numbers(client: FlaskClient, login: Login, records: Any,
