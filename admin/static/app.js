@@ -45,4 +45,18 @@
     }
     // a.filter: Flask-Admin's filters script adds the filter; the link itself goes nowhere.
   });
+
+  // Select2 3.5 (Flask-Admin's choice lists) gives the text input that holds a closed list's
+  // focus role="button", which a text input may not have (axe: aria-allowed-role). It is a
+  // collapsed combobox: typing opens the list. Patched before Flask-Admin's form.js builds
+  // the lists, so lists added later (inline rows) get it too.
+  var single = window.Select2 && window.Select2["class"].single;
+  if (single) {
+    var createContainer = single.prototype.createContainer;
+    single.prototype.createContainer = function () {
+      var container = createContainer.apply(this, arguments);
+      container.find(".select2-focusser").attr({role: "combobox", "aria-expanded": "false"});
+      return container;
+    };
+  }
 })();
