@@ -36,6 +36,7 @@ from policy_service.schemas.bundle import normalise_specialty
 from policy_service.services import policies, policy_review
 from policy_service.services.policies import (
     DRAFT,
+    HCPCS_REQUIRED,
     hcpcs_errors,
     is_locked,
     locked_message,
@@ -134,7 +135,9 @@ class PolicyView(SecureModelView):
         base = super().get_create_form()
 
         class NewPolicyForm(base):  # type: ignore[valid-type, misc]
+            # Required, like the payer and the date: the form marks it, the browser asks.
             hcpcs = CommaListField("HCPCS codes", upper=True,
+                                   validators=[InputRequired(HCPCS_REQUIRED)],
                                    description="The drugs the first version covers, "
                                                "comma-separated, e.g. J1745, Q5103.")
             covered_diagnoses = CommaListField(
@@ -414,7 +417,8 @@ class PolicyVersionView(SecureModelView):
 def first_version_errors(form: Form) -> dict[str, str]:
     """The version form's rules (codes, date order) and at least one HCPCS code."""
     errors = policy_version_errors(form)
-    if not errors.get("hcpcs"):
+    # A field whose own check already said it is empty is not told twice.
+    if not errors.get("hcpcs") and not form.hcpcs.errors:
         missing = hcpcs_errors({"hcpcs": value_list(form, "hcpcs")}, creating=True)
         errors.update({name: " ".join(messages) for name, messages in missing.items()})
     return errors

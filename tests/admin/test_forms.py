@@ -379,6 +379,21 @@ def test_one_form_creates_a_policy_and_its_first_draft_version(
     assert saved.headers["Location"].endswith(f"/admin/policyversion/lifecycle/?id={version.id}")
 
 
+def test_the_new_policy_form_marks_every_field_it_requires(
+        client: FlaskClient, login: Login, records: Any) -> None:
+    # HCPCS codes were required but unmarked: the form said so only after a save.
+    login("coordinator")
+    blank = client.get("/admin/policy/new/").get_data(as_text=True)
+    for name in ("payer", "hcpcs", "effective_from"):
+        label = re.search(rf'<label for="{name}"[^>]*>(.*?)</label>', blank, re.DOTALL)
+        assert label is not None and "&#42;" in label[1], name
+    hcpcs = re.search(r'<input[^>]*id="hcpcs"[^>]*>', blank)
+    assert hcpcs is not None and " required" in hcpcs[0]
+    refused = client.post("/admin/policy/new/", data=new_policy_form(
+        records.authorization.payer_id, hcpcs=""))
+    assert refused.get_data(as_text=True).count("Name at least one HCPCS code.") == 1
+
+
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("hcpcs", "", "Name at least one HCPCS code."),
     ("effective_from", "", "Give the date the first version takes effect."),

@@ -63,6 +63,9 @@ def test_coordinator_creates_a_policy_and_its_first_version_in_one_form(
         page: Page, live_server, sign_in: SignIn, screenshot: Screenshot) -> None:
     sign_in(page, "coordinator")
     page.goto(f"{live_server.url}/admin/policy/new/")
+    # The HCPCS codes are required like the payer and the date: marked, and asked by the browser.
+    expect(page.locator("label[for=hcpcs]")).to_contain_text("*")
+    assert page.locator("#hcpcs").evaluate("field => field.validity.valueMissing")
     page.locator("select#payer").select_option(label="ACME (Acme Health)", force=True)
     page.fill("#title", "Vedolizumab IV")
     # The code is left empty: the suggested one is used.
