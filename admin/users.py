@@ -39,14 +39,19 @@ ROLE_CHOICES = [SelectChoice(name, f"{name} – {description}")
 
 
 class CreateUserForm(FlaskForm):
-    """A new user: email, one role, an initial password (checked by ``create_user``)."""
+    """A new user: email, one role, an initial password (checked by ``create_user``).
 
-    email = StringField("Email", validators=[InputRequired()])
+    An empty field says what to fill in, as the role does (not WTForms' "This field is
+    required.")."""
+
+    email = StringField("Email",
+                        validators=[InputRequired("Type the new user's email address.")])
     # No role is preselected: a new user's role is a choice the admin makes on purpose.
     role = SelectField("Role", choices=[SelectChoice("", "Choose a role"), *ROLE_CHOICES],
                        validate_choice=False,
                        validators=[InputRequired("Choose the new user's role.")])
-    password = PasswordField("Initial password", validators=[InputRequired()],
+    password = PasswordField("Initial password",
+                             validators=[InputRequired("Type an initial password.")],
                              description="At least 10 characters; tell the user to change it.")
 
 

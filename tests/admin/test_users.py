@@ -147,6 +147,23 @@ def test_create_user_shows_field_messages(client: FlaskClient, login: Callable[[
     assert session.scalar(select(User).where(User.email == "not-an-email")) is None
 
 
+def test_an_empty_create_user_form_says_what_to_fill_in(
+        client: FlaskClient, login: Callable[[str], Any]) -> None:
+    # Email and password said only WTForms' "This field is required.".
+    login("admin")
+    response = client.post("/admin/users/create", data={"email": "", "role": "",
+                                                        "password": ""})
+    page = response.get_data(as_text=True)
+    assert response.status_code == 422
+    form = page[page.index('id="create-user-form"'):]
+    before_role, after_role = form.split('id="role"', 1)
+    assert "Type the new user&#39;s email address." in before_role
+    role_field, password_field = after_role.split('id="password"', 1)
+    assert "Choose the new user&#39;s role." in role_field
+    assert "Type an initial password." in password_field
+    assert "This field is required." not in page
+
+
 def test_create_user_then_sign_in(app: Flask, client: FlaskClient,
                                   login: Callable[[str], Any], session: Session) -> None:
     login("admin")

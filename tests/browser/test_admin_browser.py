@@ -172,6 +172,26 @@ def test_biller_records_and_voids_use_on_the_usage_page(page: Page, live_server,
     expect(page.locator("tr.usage-voided")).to_contain_text("CLM-BROWSER")
 
 
+def test_admin_is_told_what_a_new_user_needs_then_creates_one(
+        page: Page, live_server, sign_in: SignIn) -> None:
+    sign_in(page, "admin")
+    page.goto(f"{live_server.url}/admin/users/")
+    page.click("#create-user")
+    for field, message in [("email", "Type the new user's email address."),
+                           ("role", "Choose the new user's role."),
+                           ("password", "Type an initial password.")]:
+        expect(page.locator(f"#{field}").locator("xpath=..")).to_contain_text(message)
+    expect(page.locator("#create-user-form")).not_to_contain_text("This field is required.")
+    page.fill("#email", "new.scheduler@example.org")
+    page.select_option("#role", "scheduler")
+    page.fill("#password", "long-enough-password")
+    page.click("#create-user")
+    expect(page.locator(".alert-success")).to_contain_text(
+        "Created new.scheduler@example.org (scheduler).")
+    row = page.locator("#users tr", has_text="new.scheduler@example.org")
+    expect(row.locator("select[name=role]")).to_have_value("scheduler")
+
+
 @pytest.mark.parametrize("role", ["coordinator", "admin"])
 def test_top_menu_fits_one_line_at_1366(context: BrowserContext, live_server, sign_in: SignIn,
                                         role: str) -> None:
