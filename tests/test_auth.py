@@ -9,7 +9,9 @@ from policy_service.auth import (
     create_user,
     has_permission,
     revoke_token,
+    set_user_active,
     user_for_token,
+    user_permissions,
 )
 from policy_service.errors import Invalid
 from policy_service.models import ApiToken
@@ -20,7 +22,8 @@ def test_token_is_stored_hashed_and_revocable(session) -> None:
     token = create_token(user)
     stored = session.scalars(select(ApiToken)).one()
     assert token not in (stored.digest, stored.prefix)
-    assert user_for_token(token) is user
+    owner = user_for_token(token)
+    assert (owner.id, owner.email) == (user.id, "coord@example.org")
     assert revoke_token(token[:10]) == 1
     assert user_for_token(token) is None
 
@@ -37,6 +40,23 @@ def test_token_is_stored_hashed_and_revocable(session) -> None:
 def test_roles_grant_their_permissions(session, role, permission, allowed) -> None:
     user = create_user(f"{role}@example.org", role, "long-enough-pw")
     assert has_permission(user, permission) is allowed
+    # The API reads the same permissions from the token's one query.
+    assert (permission in user_for_token(create_token(user)).permissions) is allowed
+
+
+@pytest.mark.parametrize("role", ["admin", "coordinator", "scheduler", "biller"])
+def test_token_owner_has_exactly_the_roles_permissions(session, role) -> None:
+    user = create_user(f"{role}@example.org", role, "long-enough-pw")
+    assert user_for_token(create_token(user)).permissions == user_permissions(user)
+
+
+def test_deactivated_users_token_finds_nobody(session) -> None:
+    user = create_user("sched@example.org", "scheduler", "long-enough-pw")
+    token = create_token(user)
+    set_user_active(user, False)
+    assert user_for_token(token) is None
+    set_user_active(user, True)
+    assert user_for_token(token).email == "sched@example.org"
 
 
 def test_create_user_names_each_bad_field(session) -> None:

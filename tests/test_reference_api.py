@@ -23,6 +23,27 @@ def test_payer_list_filters_and_pages(client, seeded, auth_header) -> None:
     assert medicare["items"][0]["requires_jw_jz"] is True
 
 
+@pytest.mark.parametrize("path", [
+    "/api/v1/payers", "/api/v1/drugs", "/api/v1/drugs?q=mab", "/api/v1/policies",
+    "/api/v1/policies?payer=UHC", "/api/v1/authorizations", "/api/v1/providers",
+])
+def test_every_page_reports_the_same_total(client, seeded, auth_header, path) -> None:
+    """The total rides on each page's rows (a window count): every page, the last one and one
+    past the end all report what one count of the whole list gives."""
+    headers = auth_header("coordinator")
+    joiner = "&" if "?" in path else "?"
+    everything = client.get(f"{path}{joiner}per_page=500", headers=headers).json
+    listed = [item for item in everything["items"]]
+    assert everything["total"] == len(listed) > 0
+    pages = -(-len(listed) // 3)
+    seen = []
+    for page in range(1, pages + 2):
+        body = client.get(f"{path}{joiner}per_page=3&page={page}", headers=headers).json
+        assert body["total"] == len(listed), page
+        seen.extend(body["items"])
+    assert seen == listed  # nothing repeated or skipped; the page past the end is empty
+
+
 def test_one_drug_in_bundle_shape(client, seeded, auth_header) -> None:
     drug = client.get("/api/v1/drugs/J1745", headers=auth_header("biller")).json
     assert drug["billing_unit"] == {"amount": 10, "unit": "mg"}
