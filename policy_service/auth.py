@@ -17,6 +17,7 @@ from flask import g, request
 from flask_security import hash_password
 from sqlalchemy import bindparam, func, select
 
+from policy_service.database import PreparedRead
 from policy_service.errors import Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from policy_service.extensions import db
 from policy_service.models import ROLES, ApiToken, Role, User
@@ -169,9 +170,9 @@ class TokenUser:
     permissions: frozenset[Permission]
 
 
-# One query for token, user and role names (one row per role), built once: building it cost
-# as much as running it. Revoked tokens and deactivated users find no row.
-_LIVE_TOKEN = (
+# One query for token, user and role names (one row per role), run as a prepared read on
+# every API call. Revoked tokens and deactivated users find no row.
+_LIVE_TOKEN = PreparedRead(
     select(User.id, User.email, Role.name)
     .select_from(ApiToken)
     .join(User, User.id == ApiToken.user_id)
@@ -184,9 +185,7 @@ _LIVE_TOKEN = (
 
 def user_for_token(token: str) -> TokenUser | None:
     """Return the active user owning a live token, or None."""
-    if db.session.autoflush:
-        db.session.flush()
-    rows = db.session.connection().execute(_LIVE_TOKEN, {"digest": _digest(token)}).all()
+    rows = _LIVE_TOKEN.rows(digest=_digest(token))
     if not rows:
         return None
     user_id, email, _role = rows[0]

@@ -21,9 +21,10 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import bindparam, func, literal, null, or_, select, union_all
+from sqlalchemy import Integer, String, bindparam, func, literal, null, or_, select, union_all
 
 from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
+from policy_service.database import PreparedRead
 from policy_service.domain.documentation import (
     ChecklistEntry,
     DocumentOnFile,
@@ -121,28 +122,33 @@ def _age_on(birth_date: dt.date, day: dt.date) -> int:
 
 
 # The context queries are built once (building a statement cost as much as running it) and
-# select plain columns of the tables, run on the session's connection: no objects to hydrate
-# or track. ``_execute`` flushes pending changes first, as an ORM query would, so a check
-# inside a writing transaction sees its own writes.
+# select plain columns of the tables: no objects to hydrate or track. Each comes in two forms:
+# for a batch, IN lists of up to ``_IN_LIMIT`` keys; for one request (every API check and
+# appointment), single keys run as prepared reads. Both flush pending changes first, as an
+# ORM query would, so a check inside a writing transaction sees its own writes.
 _patients, _therapies_table = Patient.__table__, Therapy.__table__
 _documents, _authorizations = PatientDocument.__table__, Authorization.__table__
 _usages = AuthorizationUsage.__table__
-_EXTERNAL_IDS = bindparam("external_ids", expanding=True)
-# Each patient with their therapies and documents on file, in one round trip: a therapy row
-# names its drug, start, end and outcome; a document row its code and date.
-_PATIENTS = union_all(
-    select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
-           _patients.c.weight_kg, literal("therapy").label("kind"),
-           _therapies_table.c.drug.label("name"), _therapies_table.c.start.label("day"),
-           _therapies_table.c.end, _therapies_table.c.outcome)
-    .outerjoin(_therapies_table, _therapies_table.c.patient_id == _patients.c.id)
-    .where(_patients.c.external_id.in_(_EXTERNAL_IDS)),
-    select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
-           _patients.c.weight_kg, literal("document"), _documents.c.code,
-           _documents.c.on_date, null(), null())
-    .join(_documents, _documents.c.patient_id == _patients.c.id)
-    .where(_patients.c.external_id.in_(_EXTERNAL_IDS)),
-)
+
+
+def _patients_query(chosen: Any) -> Any:
+    """Each chosen patient with their therapies and documents on file, in one round trip: a
+    therapy row names its drug, start, end and outcome; a document row its code and date."""
+    return union_all(
+        select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
+               _patients.c.weight_kg, literal("therapy").label("kind"),
+               _therapies_table.c.drug.label("name"), _therapies_table.c.start.label("day"),
+               _therapies_table.c.end, _therapies_table.c.outcome)
+        .outerjoin(_therapies_table, _therapies_table.c.patient_id == _patients.c.id)
+        .where(chosen),
+        select(_patients.c.id, _patients.c.external_id, _patients.c.birth_date,
+               _patients.c.weight_kg, literal("document"), _documents.c.code,
+               _documents.c.on_date, null(), null())
+        .join(_documents, _documents.c.patient_id == _patients.c.id)
+        .where(chosen),
+    )
+
+
 # The last non-voided use of each authorization, in the same query (a correlated subquery on
 # the usage table's authorization_id index), not one more round trip.
 _LAST_USE = (
@@ -150,17 +156,33 @@ _LAST_USE = (
     .where(_usages.c.authorization_id == _authorizations.c.id, _usages.c.voided_at.is_(None))
     .correlate(_authorizations).scalar_subquery()
 )
-_AUTHORIZATIONS = select(
-    _authorizations.c.id, _authorizations.c.number, _authorizations.c.patient_id,
-    _authorizations.c.payer_id, _authorizations.c.hcpcs, _authorizations.c.status,
-    _authorizations.c.approved_units, _authorizations.c.approved_visits,
-    _authorizations.c.used_units, _authorizations.c.used_visits, _authorizations.c.valid_from,
-    _authorizations.c.valid_to, _authorizations.c.diagnoses, _authorizations.c.site_of_care,
-    _LAST_USE,
-).where(or_(
+
+
+def _authorizations_query(chosen: Any) -> Any:
+    """The chosen authorizations, each with the date of its last recorded use."""
+    return select(
+        _authorizations.c.id, _authorizations.c.number, _authorizations.c.patient_id,
+        _authorizations.c.payer_id, _authorizations.c.hcpcs, _authorizations.c.status,
+        _authorizations.c.approved_units, _authorizations.c.approved_visits,
+        _authorizations.c.used_units, _authorizations.c.used_visits,
+        _authorizations.c.valid_from, _authorizations.c.valid_to,
+        _authorizations.c.diagnoses, _authorizations.c.site_of_care, _LAST_USE,
+    ).where(chosen)
+
+
+_PATIENTS = _patients_query(
+    _patients.c.external_id.in_(bindparam("external_ids", expanding=True)))
+_AUTHORIZATIONS = _authorizations_query(or_(
     _authorizations.c.patient_id.in_(bindparam("patient_ids", expanding=True)),
     _authorizations.c.number.in_(bindparam("numbers", expanding=True)),
 ))
+_ONE_PATIENT = PreparedRead(_patients_query(
+    _patients.c.external_id == bindparam("external_id", type_=String)))
+# A request without an authorization number passes None: ``number = NULL`` matches nothing.
+_ONE_PATIENTS_AUTHORIZATIONS = PreparedRead(_authorizations_query(or_(
+    _authorizations.c.patient_id == bindparam("patient_id", type_=Integer),
+    _authorizations.c.number == bindparam("number", type_=String),
+)))
 
 
 def _execute(statement: Any, params: dict[str, Any]) -> Any:
@@ -179,20 +201,43 @@ def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
         yield ordered[start:start + _IN_LIMIT]
 
 
+def _patient_rows(external_ids: set[str]) -> Iterator[Any]:
+    if len(external_ids) == 1:
+        [external_id] = external_ids
+        yield from _ONE_PATIENT.rows(external_id=external_id)
+        return
+    for part in _slices(external_ids):
+        yield from _execute(_PATIENTS, {"external_ids": part})
+
+
+def _authorization_rows(patient_ids: set[int], numbers: set[str]) -> Iterator[Any]:
+    if not patient_ids and not numbers:
+        return
+    if len(patient_ids) <= 1 and len(numbers) <= 1:
+        yield from _ONE_PATIENTS_AUTHORIZATIONS.rows(
+            patient_id=next(iter(patient_ids), None), number=next(iter(numbers), None))
+        return
+    id_parts = list(_slices(patient_ids))
+    number_parts = list(_slices(numbers))
+    for i in range(max(len(id_parts), len(number_parts))):
+        yield from _execute(_AUTHORIZATIONS, {
+            "patient_ids": id_parts[i] if i < len(id_parts) else [],
+            "numbers": number_parts[i] if i < len(number_parts) else []})
+
+
 def _load_patients(external_ids: set[str]) -> dict[str, PatientRecord]:
     found: dict[str, tuple[Any, ...]] = {}
     therapies: dict[str, list[TherapyFact]] = defaultdict(list)
     documents: dict[str, list[DocumentOnFile]] = defaultdict(list)
-    for part in _slices(external_ids):
-        for (patient_id, external_id, birth_date, weight, kind, name, day, end,
-             outcome) in _execute(_PATIENTS, {"external_ids": part}):
-            found[external_id] = (patient_id, birth_date, weight)
-            if name is None:
-                continue
-            if kind == "therapy":
-                therapies[external_id].append(TherapyFact(name, day, end, outcome))
-            else:
-                documents[external_id].append(DocumentOnFile(name, day))
+    for (patient_id, external_id, birth_date, weight, kind, name, day, end,
+         outcome) in _patient_rows(external_ids):
+        found[external_id] = (patient_id, birth_date, weight)
+        if name is None:
+            continue
+        if kind == "therapy":
+            therapies[external_id].append(TherapyFact(name, day, end, outcome))
+        else:
+            documents[external_id].append(DocumentOnFile(name, day))
     # In the order the patient's relationships keep them.
     return {external_id: PatientRecord(
         patient_id, external_id, birth_date, weight,
@@ -231,23 +276,18 @@ def load_context(requests: Sequence[EligibilityRequest],
     authorizations: dict[tuple[int, int], list[AuthorizationRecord]] = defaultdict(list)
     by_number: dict[str, AuthorizationRecord] = {}
     last_doses: dict[tuple[int, str], dt.date] = {}
-    id_parts = list(_slices(internal_ids))
-    number_parts = list(_slices(numbers))
-    for i in range(max(len(id_parts), len(number_parts))):
-        params = {"patient_ids": id_parts[i] if i < len(id_parts) else [],
-                  "numbers": number_parts[i] if i < len(number_parts) else []}
-        for row in _execute(_AUTHORIZATIONS, params):
-            auth, day = _authorization(row[:-1]), row[-1]
-            if auth.number in by_number:
-                continue  # matched by patient in one slice and by number in another
-            authorizations[(auth.patient_id, auth.payer_id)].append(auth)
-            by_number[auth.number] = auth
-            if day is None or auth.patient_id not in internal_ids:
-                continue
-            for code in auth.hcpcs:
-                key = (auth.patient_id, code)
-                if key not in last_doses or day > last_doses[key]:
-                    last_doses[key] = day
+    for row in _authorization_rows(internal_ids, numbers):
+        auth, day = _authorization(row[:-1]), row[-1]
+        if auth.number in by_number:
+            continue  # matched by patient in one slice and by number in another
+        authorizations[(auth.patient_id, auth.payer_id)].append(auth)
+        by_number[auth.number] = auth
+        if day is None or auth.patient_id not in internal_ids:
+            continue
+        for code in auth.hcpcs:
+            key = (auth.patient_id, code)
+            if key not in last_doses or day > last_doses[key]:
+                last_doses[key] = day
     return StoredContext(patients, authorizations, by_number, last_doses, payer_ids)
 
 

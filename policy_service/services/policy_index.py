@@ -17,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from policy_service.audit import POLICY_REVISION
+from policy_service.database import PreparedRead
 from policy_service.domain.codes import external_id_key
 from policy_service.domain.documentation import DocumentationItem, documentation_items
 from policy_service.extensions import db
@@ -263,18 +264,15 @@ def _read_index(session: Session, revision: int) -> PolicyIndex:
     return index
 
 
-# Read before every check: built once (building it cost more than running it) and run on the
-# session's connection, after flushing pending changes as an ORM query would.
+# Read before every check, so it runs as a prepared read (see ``PreparedRead``).
 _revisions = Revision.__table__
-_STORED_REVISION = select(_revisions.c.value).where(_revisions.c.name == POLICY_REVISION)
+_STORED_REVISION = PreparedRead(
+    select(_revisions.c.value).where(_revisions.c.name == POLICY_REVISION))
 
 
 def stored_revision() -> int:
     """Return the policy revision counter stored in the database (0 before any change)."""
-    if db.session.autoflush:
-        db.session.flush()
-    value = db.session.connection().scalar(_STORED_REVISION)
-    return value or 0
+    return _STORED_REVISION.scalar() or 0
 
 
 class IndexCache:

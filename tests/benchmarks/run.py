@@ -90,7 +90,17 @@ REQUESTS: list[dict[str, Any]] = [
      "dose": {"mg_per_kg": 3}},
 ]
 
-_DEVNULL = open(os.devnull, "w")  # noqa: SIM115 - lives as long as the process
+class _Discard:
+    """A file that forgets what is written to it (log lines rendered but not printed)."""
+
+    def write(self, _text: str) -> int:
+        return 0
+
+    def flush(self) -> None:
+        return None
+
+
+_DEVNULL = _Discard()
 
 # Issue 15's targets, for 2 cores at low load.
 TARGETS = {
@@ -621,6 +631,99 @@ def load(port: int, server_pid: int, token: str, method: str, path: str,
     return LoadRun(samples, statuses, errors, wall, server_cpu_seconds(server_pid) - cpu_before)
 
 
+_WRK_SCRIPT = """
+local bodies = {%(bodies)s}
+local i = 0
+wrk.method = "%(method)s"
+wrk.headers["Authorization"] = "Bearer %(token)s"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i + 1
+  return wrk.format(nil, "%(path)s", nil, bodies[(i %% #bodies) + 1])
+end
+"""
+
+_WRK_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _wrk_seconds(text: str) -> float:
+    number = text.rstrip("usm")
+    return float(number) * _WRK_UNITS[text[len(number):]]
+
+
+@dataclass
+class WrkRun:
+    """What wrk measured: its rate, latency percentiles and error counts."""
+
+    requests: int
+    wall: float
+    percentiles: dict[int, float]
+    non_2xx: int
+    socket_errors: str
+    server_cpu: float
+
+    @property
+    def rate(self) -> float:
+        """Answered requests per second."""
+        return self.requests / self.wall
+
+
+def wrk_load(folder: Path, port: int, server_pid: int, token: str, method: str, path: str,
+             bodies: list[bytes | None], clients: int, seconds: float) -> WrkRun:
+    """Load the server with wrk (C, event-driven): unlike Python client threads it leaves
+    nearly all of both cores to the server, so the figures are the server's."""
+    lua = [json.dumps(b.decode() if b else "") for b in bodies]
+    script = folder / f"wrk-{method.lower()}.lua"
+    script.write_text(_WRK_SCRIPT % {"bodies": ", ".join(lua), "method": method,
+                                     "token": token, "path": path})
+    cpu_before = server_cpu_seconds(server_pid)
+    result = subprocess.run(
+        ["wrk", "-t2", f"-c{clients}", f"-d{max(int(seconds), 1)}s", "--latency",
+         "-s", str(script), f"http://127.0.0.1:{port}{path}"],
+        capture_output=True, text=True, timeout=seconds + 60, check=True)
+    server_cpu = server_cpu_seconds(server_pid) - cpu_before
+    out = result.stdout
+    requests, wall = 0, seconds
+    percentiles: dict[int, float] = {}
+    non_2xx, socket_errors = 0, ""
+    in_distribution = False
+    for line in out.splitlines():
+        words = line.split()
+        if line.startswith("  Latency Distribution"):
+            in_distribution = True
+        elif in_distribution and len(words) == 2 and words[0].endswith("%"):
+            percentiles[int(words[0][:-1])] = _wrk_seconds(words[1])
+        elif "requests in" in line:
+            in_distribution = False
+            requests, wall = int(words[0]), _wrk_seconds(words[3].rstrip(","))
+        elif line.startswith("  Non-2xx"):
+            non_2xx = int(words[-1])
+        elif line.startswith("  Socket errors"):
+            socket_errors = line.strip()
+    if not requests:
+        raise RuntimeError(f"wrk answered nothing:\n{out}\n{result.stderr}")
+    return WrkRun(requests, wall, percentiles, non_2xx, socket_errors, server_cpu)
+
+
+def report_wrk(report: Report, what: str, run: WrkRun, clients: int, workers: int,
+               rate_target: float, p99_target: float | None) -> None:
+    """Print a wrk run's figures next to their targets."""
+    report.figure(f"{what}: {run.requests:,} requests in {run.wall:.1f} s (wrk)",
+                  f"{clients} connections, {workers} workers, {run.non_2xx} not 2xx"
+                  f"{', ' + run.socket_errors if run.socket_errors else ''}")
+    report.figure(f"{what}: latency (wrk)",
+                  f"p50 {run.percentiles.get(50, float('nan')) * 1e3:.2f} ms   "
+                  f"p90 {run.percentiles.get(90, float('nan')) * 1e3:.2f} ms")
+    report.figure(f"{what}: server CPU per request (all workers)",
+                  f"{run.server_cpu / run.requests * 1e3:>10.3f} ms")
+    report.target(f"{what}: requests per second", run.rate, "rps", rate_target, at_most=False)
+    if p99_target is not None:
+        report.target(f"{what}: p99 latency", run.percentiles[99] * 1e3, "ms", p99_target,
+                      at_most=True)
+    if run.non_2xx or run.socket_errors:
+        report.misses.append(f"{what}: errors under load")
+
+
 def report_load(report: Report, what: str, run: LoadRun, clients: int, workers: int,
                 rate_target: float, p99_target: float | None) -> None:
     """Print a load run's figures next to its targets."""
@@ -642,7 +745,14 @@ def report_load(report: Report, what: str, run: LoadRun, clients: int, workers: 
 def phase_http(report: Report, url: str, folder: Path, clients: int, seconds: float,
                max_requests: int, workers: int) -> None:
     """Requests per second and latency against ``policy-service serve`` on 127.0.0.1:
-    eligibility checks, then a plain authenticated read (per-request overhead alone)."""
+    eligibility checks, then a plain authenticated read (per-request overhead alone).
+
+    The load comes from wrk when it is installed (Debian's ``wrk``): Python client threads
+    spend about as much CPU as the server, on a machine whose two cores they share with it.
+    """
+    use_wrk = shutil.which("wrk") is not None
+    report.figure("load generator", "wrk" if use_wrk else
+                  "Python threads (install wrk for figures that are the server's alone)")
     run_cli(["create-user", "bench@example.org", "--role", "scheduler"], url)
     token = run_cli(["create-token", "bench@example.org"], url).stdout.strip().splitlines()[-1]
     port = free_port()
@@ -659,10 +769,16 @@ def phase_http(report: Report, url: str, folder: Path, clients: int, seconds: fl
             status, conn = call(port, "POST", path, bodies[i % len(bodies)], token, conn)
             if status != 200:
                 raise RuntimeError(f"warm-up request answered {status}")
-        checks = load(port, server.pid, token, "POST", path, bodies, clients, seconds,
-                      max_requests)
-        reads = load(port, server.pid, token, "GET", "/api/v1/payers", [None], clients,
-                     seconds, max_requests)
+        if use_wrk:
+            checks_wrk = wrk_load(folder, port, server.pid, token, "POST", path, bodies,
+                                  clients, seconds)
+            reads_wrk = wrk_load(folder, port, server.pid, token, "GET", "/api/v1/payers",
+                                 [None], clients, seconds)
+        else:
+            checks = load(port, server.pid, token, "POST", path, bodies, clients, seconds,
+                          max_requests)
+            reads = load(port, server.pid, token, "GET", "/api/v1/payers", [None], clients,
+                         seconds, max_requests)
     finally:
         server.terminate()
         try:
@@ -671,20 +787,30 @@ def phase_http(report: Report, url: str, folder: Path, clients: int, seconds: fl
             server.kill()
             server.wait()
         log.close()
+    if use_wrk:
+        report_wrk(report, "checks", checks_wrk, clients, workers, TARGETS["http_rps"],
+                   TARGETS["http_p99_ms"])
+        report_worker_time(report, folder, path, checks_wrk.requests)
+        report_wrk(report, "plain read GET /api/v1/payers", reads_wrk, clients, workers,
+                   TARGETS["http_read_rps"], None)
+        return
     report_load(report, "checks", checks, clients, workers, TARGETS["http_rps"],
                 TARGETS["http_p99_ms"])
-    # Time inside the worker, from the app's request log lines: the rest of a client's
-    # latency is waiting in the listen queue behind the other clients.
+    report_worker_time(report, folder, path, len(checks.samples))
+    report_load(report, "plain read GET /api/v1/payers", reads, clients, workers,
+                TARGETS["http_read_rps"], None)
+
+
+def report_worker_time(report: Report, folder: Path, path: str, count: int) -> None:
+    """Time inside the worker, from the app's request log lines: the rest of a client's
+    latency is waiting in the listen queue behind the other clients."""
     served = [entry["ms"] / 1e3 for entry in map(_json_line, (folder / "server.log")
                                                  .read_text().splitlines())
-              if entry.get("event") == "request" and entry.get("route") == path
-              ][-len(checks.samples):]
+              if entry.get("event") == "request" and entry.get("route") == path][-count:]
     if served:
         report.figure("checks: time in the worker (request log)",
                       f"p50 {percentile(served, .5) * 1e3:.2f} ms   "
                       f"p99 {percentile(served, .99) * 1e3:.2f} ms")
-    report_load(report, "plain read GET /api/v1/payers", reads, clients, workers,
-                TARGETS["http_read_rps"], None)
 
 
 # ---------------------------------------------------------------------------------------------
