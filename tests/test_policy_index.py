@@ -10,6 +10,7 @@ from contextlib import contextmanager
 from sqlalchemy import event
 
 from policy_service.auth import create_token, create_user
+from policy_service.database import PreparedRead
 from policy_service.extensions import db
 from policy_service.models import PolicyVersion
 from policy_service.schemas.eligibility import load_request
@@ -27,15 +28,25 @@ from tests.factories import make_authorization, make_patient
 
 @contextmanager
 def count_queries() -> Iterator[list[str]]:
+    """Every statement sent to the database in the block: through SQLAlchemy, and the prepared
+    reads that go to the driver directly."""
     statements: list[str] = []
 
     def count(_conn, _cursor, statement, *_args) -> None:  # noqa: ANN001
         statements.append(statement)
 
+    prepared_rows = PreparedRead.rows
+
+    def counted_rows(read: PreparedRead, **params):  # noqa: ANN202
+        statements.append(str(read.statement))
+        return prepared_rows(read, **params)
+
     event.listen(db.engine, "before_cursor_execute", count)
+    PreparedRead.rows = counted_rows  # type: ignore[method-assign]
     try:
         yield statements
     finally:
+        PreparedRead.rows = prepared_rows  # type: ignore[method-assign]
         event.remove(db.engine, "before_cursor_execute", count)
 
 

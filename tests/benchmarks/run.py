@@ -788,6 +788,7 @@ def phase_http(report: Report, url: str, folder: Path, clients: int, seconds: fl
             server.wait()
         log.close()
     if use_wrk:
+        report_ceiling(report, folder, clients, seconds, workers)
         report_wrk(report, "checks", checks_wrk, clients, workers, TARGETS["http_rps"],
                    TARGETS["http_p99_ms"])
         report_worker_time(report, folder, path, checks_wrk.requests)
@@ -799,6 +800,26 @@ def phase_http(report: Report, url: str, folder: Path, clients: int, seconds: fl
     report_worker_time(report, folder, path, len(checks.samples))
     report_load(report, "plain read GET /api/v1/payers", reads, clients, workers,
                 TARGETS["http_read_rps"], None)
+
+
+def report_ceiling(report: Report, folder: Path, clients: int, seconds: float,
+                   workers: int) -> None:
+    """The same load against an empty Flask app under the same gunicorn settings: no check,
+    no database, no login. What this machine allows before any of our code runs."""
+    port = free_port()
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--workers", str(workers), "--worker-class", "sync",
+         "--bind", f"127.0.0.1:{port}", "tests.benchmarks.empty_app:app"],
+        cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for_port(port, server, 30)
+        run = wrk_load(folder, port, server.pid, "", "GET", "/", [None], clients, seconds)
+    finally:
+        server.terminate()
+        server.wait(timeout=15)
+    report.figure("ceiling: empty Flask app, same server (wrk)",
+                  f"{run.rate:>10.0f} /s   p99 {run.percentiles[99] * 1e3:.2f} ms   "
+                  f"server CPU {run.server_cpu / run.requests * 1e3:.3f} ms/request")
 
 
 def report_worker_time(report: Report, folder: Path, path: str, count: int) -> None:
