@@ -142,6 +142,18 @@ def phase_week(report: Report, url: str, requests: int) -> None:
                       f"CPU p50 {percentile(cpu, .5) * 1e3:.1f} ms")
         report.target("list one week with checks (unchanged), p50", percentile(samples, .5)
                       * 1e3, "ms", TARGETS["week_p50_ms"], at_most=True)
+        # The work queue reads every running authorization's whole future schedule (units
+        # short come from the same balance as the authorizations list).
+        queue = client.get("/api/v1/worklist", headers=headers)
+        if queue.status_code != 200:
+            raise RuntimeError(f"GET /api/v1/worklist: {queue.status_code}")
+        samples = []
+        for _ in range(max(requests // 5, 3)):
+            start = time.perf_counter()
+            assert client.get("/api/v1/worklist", headers=headers).status_code == 200
+            samples.append(time.perf_counter() - start)
+        report.figure(f"work queue over the stored schedule ({len(queue.json['items'])} items)",
+                      f"p50 {percentile(samples, .5) * 1e3:.1f} ms")
 
 
 def write_schedule(path: Path, rows: int) -> None:
