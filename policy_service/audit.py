@@ -175,7 +175,9 @@ def _snapshot_provider(obj: Provider, old: bool) -> dict[str, Any]:
 
 def _snapshot_policy(obj: Policy, old: bool) -> dict[str, Any]:
     data = _fields(obj, ("code", "title"), old)
-    data["payer"] = obj.payer.code if obj.payer else None
+    # The payer it had before a change, not the one it is moving to.
+    payer = _value(obj, "payer", old)
+    data["payer"] = payer.code if payer else None
     return data
 
 

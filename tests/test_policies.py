@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import pytest
 from sqlalchemy import select
@@ -13,7 +14,7 @@ from policy_service.errors import Conflict, Invalid
 from policy_service.models import ChangeRecord
 from policy_service.services import policies
 from policy_service.services.bundle import import_bundle
-from tests.factories import make_drug, make_policy
+from tests.factories import make_drug, make_payer, make_policy
 
 LOCKED = "only drafts can be edited. Make a new version instead."
 
@@ -62,6 +63,37 @@ def test_a_version_names_at_least_one_hcpcs_code(session: Session) -> None:
     assert {e["message"] for e in exc.value.errors} == {policies.HCPCS_REQUIRED}
     with pytest.raises(Invalid):
         policies.update_version(version, {"hcpcs": []})
+
+
+@pytest.mark.parametrize(("values", "errors"), [
+    ({"code": "MEDICARE-B/rituximab"}, [{
+        "field": "code", "message": "Another policy already has the code MEDICARE-B/rituximab: "
+                                    "type a different one."}]),
+    ({"code": ""}, [{"field": "code", "message": policies.CODE_REQUIRED}]),
+    ({"payer": None, "title": "Renamed"}, [{"field": "payer",
+                                            "message": policies.PAYER_REQUIRED}]),
+])
+def test_a_policy_edit_is_checked_before_anything_changes(
+        session: Session, values: dict[str, Any], errors: list[dict[str, str]]) -> None:
+    version = make_policy()
+    make_policy(code="MEDICARE-B/rituximab")
+    with pytest.raises(Invalid) as exc:
+        policies.update_policy(version.policy, values)
+    assert exc.value.errors == errors
+    assert (version.policy.code, version.policy.title) == ("MEDICARE-B/infliximab", None)
+
+
+def test_an_import_moving_a_policy_to_another_payer_records_both(session: Session) -> None:
+    make_drug()
+    version = make_policy()
+    commercial = make_payer("ACME", name="Acme Health", kind="commercial")
+    import_bundle({"policies": [{"id": version.policy.code, "payer": "ACME",
+                                 "effective_from": "2026-01-01"}]})
+    assert {row.payer_id for row in version.codes} == {commercial.id}
+    change = session.scalar(select(ChangeRecord).where(
+        ChangeRecord.entity_key == version.policy.code, ChangeRecord.action == "update"))
+    assert change is not None
+    assert (change.before["payer"], change.after["payer"]) == ("MEDICARE-B", "ACME")
 
 
 def test_update_of_a_locked_version_is_a_conflict(session: Session) -> None:

@@ -174,12 +174,7 @@ class PolicyView(SecureModelView):
             db.session.commit()
         except Invalid as exc:
             db.session.rollback()
-            for error in exc.errors:
-                field = getattr(form, error["field"], None)
-                if field is None:
-                    flash(f"{error['field']}: {error['message']}", "error")
-                else:
-                    field.errors = [*field.errors, error["message"]]
+            show_errors(form, exc)
             return False
         except SQLAlchemyError as exc:
             db.session.rollback()
@@ -188,11 +183,24 @@ class PolicyView(SecureModelView):
         self.after_model_change(form, policy, True)
         return policy
 
-    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        """Fill an emptied code with the suggested one (an edit; a new policy's is filled
-        in ``create_model``)."""
-        if not (model.code or "").strip() and model.payer is not None:
-            model.code = suggested_policy_code(model.payer.code, model.title)
+    def save_once(self, form: Form, model: Policy) -> bool:
+        """Edit through the policies service, as the import does: its checks, a new payer's
+        indexed codes, the change history and the policy revision. An emptied code gets the
+        suggested one."""
+        try:
+            policies.update_policy(model, {"payer": form.payer.data, "code": chosen_code(form),
+                                           "title": form.title.data or None})
+            db.session.commit()
+        except Invalid as exc:
+            db.session.rollback()
+            show_errors(form, exc)
+            return False
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            self.handle_view_exception(exc)
+            return False
+        self.after_model_change(form, model, False)
+        return True
 
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
         """After a new policy, open its first version's rules: cases and activation are
@@ -412,6 +420,16 @@ class PolicyVersionView(SecureModelView):
             flash(locked_message(model), "error")
             return False
         return super().update_model(form, model)
+
+
+def show_errors(form: Form, exc: Invalid) -> None:
+    """Put each of the service's messages on the field it names (at the top if none)."""
+    for error in exc.errors:
+        field = getattr(form, error["field"], None)
+        if field is None:
+            flash(f"{error['field']}: {error['message']}", "error")
+        else:
+            field.errors = [*field.errors, error["message"]]
 
 
 def first_version_errors(form: Form) -> dict[str, str]:

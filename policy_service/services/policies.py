@@ -37,7 +37,7 @@ from policy_service.models import (
     PolicyVersion,
     StepTherapyStep,
 )
-from policy_service.models.policy import PolicyCode
+from policy_service.models.policy import PolicyCode, sync_policy_codes
 from policy_service.models.reference import Payer
 from policy_service.schemas.eligibility import load_request
 from policy_service.services import policy_review
@@ -46,6 +46,8 @@ DRAFT, ACTIVE, RETIRED = "draft", "active", "retired"
 VERSION_LOCKED = "POLICY_VERSION_LOCKED"
 CASES_FAILING = "POLICY_CASES_FAILING"
 HCPCS_REQUIRED = "Name at least one HCPCS code."
+CODE_REQUIRED = "Give the policy a code, e.g. ACME/infliximab."
+PAYER_REQUIRED = "Choose the payer."
 # What identifies a version rather than describes it: never copied into a new draft.
 IDENTITY_FIELDS = ("number", "effective_from", "effective_to", "status")
 
@@ -232,6 +234,35 @@ def create_policy(payer: Payer, code: str, title: str | None,
     create_version(policy, {**first_version, "status": DRAFT}, number=1)
     db.session.flush()
     return policy
+
+
+def update_policy(policy: Policy, values: Mapping[str, Any]) -> bool:
+    """Change a policy's own fields (``code``, ``title``, ``payer``); return whether any did.
+
+    Only the keys given change. Raises Invalid naming ``code`` when another policy has it
+    (or it is empty) and ``payer`` when it is None; nothing changes then. A new payer moves
+    every version's indexed (payer, HCPCS) rows with it. The caller commits; the flush
+    writes the change history and moves the policy revision, as for every policy write.
+    """
+    errors: dict[str, list[str]] = {}
+    if "code" in values:
+        if not values["code"]:
+            errors["code"] = [CODE_REQUIRED]
+        else:
+            errors.update(code_errors(values["code"], policy))
+    if "payer" in values and values["payer"] is None:
+        errors["payer"] = [PAYER_REQUIRED]
+    if errors:
+        raise Invalid(errors)
+    wanted = {name: values[name] for name in ("code", "title", "payer") if name in values}
+    changed = apply_values(policy, wanted)
+    payer = wanted.get("payer")
+    if payer is not None and policy.payer_id != payer.id:
+        policy.payer_id = payer.id
+        # The indexed (payer, HCPCS) rows of every version follow the policy.
+        for version in policy.versions:
+            sync_policy_codes(version)
+    return changed
 
 
 def update_version(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:

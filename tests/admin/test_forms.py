@@ -14,13 +14,18 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
 from admin.security import STALE_MESSAGE
+from policy_service.audit import POLICY_REVISION
+from policy_service.errors import Invalid
 from policy_service.models import (
     Authorization,
     ChangeRecord,
     Patient,
+    Payer,
     Policy,
     PolicyVersion,
+    Revision,
 )
+from policy_service.services import policies
 
 Login = Callable[[str], Any]
 
@@ -458,6 +463,52 @@ def test_an_edit_to_a_taken_policy_code_says_what_to_do(
     kept = client.post(f"/admin/policy/edit/?id={other.id}", data={
         "payer": records.payer.id, "title": "Rituximab IV", "code": "ACME/rituximab"})
     assert kept.status_code == 302
+
+
+def test_a_policy_edit_saves_as_the_import_does(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    # The admin saved a policy with Flask-Admin's own save: a new payer left every version's
+    # indexed (payer, HCPCS) rows on the old payer (the import moves them).
+    other = Payer(code="OTHER", name="Other Health", kind="commercial")
+    session.add(other)
+    session.flush()
+    revision_before = session.scalar(select(Revision.value).where(
+        Revision.name == POLICY_REVISION))
+    login("coordinator")
+    saved = client.post(f"/admin/policy/edit/?id={records.policy.id}", data={
+        "payer": other.id, "title": "", "code": "OTHER/infliximab"})
+    assert saved.status_code == 302
+    session.expire_all()
+    policy = session.get(Policy, records.policy.id)
+    assert (policy.code, policy.payer.code, policy.title) == ("OTHER/infliximab", "OTHER", None)
+    assert {(row.payer_id, row.hcpcs) for row in policy.versions[0].codes} == \
+        {(other.id, "J1745")}
+    change = session.scalar(select(ChangeRecord).where(
+        ChangeRecord.entity_type == "policy", ChangeRecord.entity_key == "OTHER/infliximab",
+        ChangeRecord.action == "update"))
+    assert change is not None
+    assert change.before == {"code": "ACME/infliximab", "title": "Infliximab", "payer": "ACME"}
+    assert change.after == {"code": "OTHER/infliximab", "title": None, "payer": "OTHER"}
+    assert session.scalar(select(Revision.value).where(
+        Revision.name == POLICY_REVISION)) != revision_before
+
+
+def test_a_policy_edit_goes_through_the_policies_service(
+        client: FlaskClient, login: Login, records: Any, session: Session,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    # One write path: a rule the service adds holds for the admin too.
+    def refuse(_policy: Policy, _values: Any) -> bool:
+        raise Invalid({"title": ["The service refused this title."]})
+
+    monkeypatch.setattr(policies, "update_policy", refuse)
+    login("coordinator")
+    refused = client.post(f"/admin/policy/edit/?id={records.policy.id}", data={
+        "payer": records.payer.id, "title": "Infliximab IV", "code": "ACME/infliximab"})
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 200
+    assert "The service refused this title." in field_errors(page, "title")
+    session.expire_all()
+    assert session.get(Policy, records.policy.id).title == "Infliximab"
 
 
 def test_lists_show_words_and_plain_numbers(client: FlaskClient, login: Login, records: Any,

@@ -38,7 +38,6 @@ from policy_service.models import (
     PolicyVersion,
     Therapy,
 )
-from policy_service.models.policy import sync_policy_codes
 from policy_service.schemas.bundle import (
     BUNDLE_KINDS,
 )
@@ -55,6 +54,7 @@ from policy_service.services.policies import (
     CasesFailing,
     create_version,
     require_passing_cases,
+    update_policy,
     update_version,
 )
 from policy_service.services.policy_review import predecessor
@@ -162,12 +162,7 @@ def _import_policies(entries: Entries, numbers: Mapping[int, int],
                 values: dict[str, Any] = {"title": group["title"]} if "title" in group else {}
                 if payer is not None:
                     values["payer"] = payer
-                changed = apply_values(policy, values)
-                if payer is not None and policy.payer_id != payer.id:
-                    policy.payer_id = payer.id
-                    # The indexed (payer, HCPCS) rows of every version follow the policy.
-                    for version in policy.versions:
-                        sync_policy_codes(version)
+                changed = update_policy(policy, values)
         version = next((v for v in policy.versions
                         if v.effective_from == entry["effective_from"]), None)
         was_active = version is not None and version.status == ACTIVE
