@@ -442,6 +442,9 @@ def check_command(file: Path, out: Path | None, store: bool) -> None:
     for result in results:
         if result["decision"] == "error":
             click.secho(f"Row {result['row']} not checked: {result['reasons']}", fg="red")
+        elif result.get("documentation_missing"):
+            click.secho(f"Row {result['row']} documentation: {result['documentation_missing']}",
+                        fg="yellow")
     counts = Counter(r["decision"] for r in results)
     click.echo(", ".join(f"{n} {decision}" for decision, n in sorted(counts.items())))
     if out:

@@ -15,7 +15,7 @@ import json
 import re
 import secrets
 import zipfile
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -23,6 +23,7 @@ import openpyxl
 from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
+from policy_service.domain.documentation import DocumentStatus
 from policy_service.domain.requests import AppointmentInput
 from policy_service.domain.spreadsheet import neutralise_cell
 from policy_service.errors import Invalid
@@ -283,7 +284,7 @@ def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
     if isinstance(outcome, Invalid):
         reasons = "; ".join(f"{_column(e['field'])}: {e['message']}" for e in outcome.errors)
         return {**base, "decision": "error", "codes": "", "billing": "",
-                "authorization": "", "reasons": reasons}
+                "authorization": "", "reasons": reasons, "documentation_missing": ""}
     billing = outcome.get("billing") or {}
     lines = " + ".join(
         f"{line['code']}{'-' + '-'.join(line['modifiers']) if line['modifiers'] else ''}"
@@ -297,7 +298,27 @@ def summarise(row: ScheduleRow, outcome: Any) -> dict[str, Any]:
         "authorization": auth.get("number", ""),
         "reasons": " | ".join(f["message"] for f in outcome["findings"]
                               if f["severity"] != "info"),
+        # Added last: the CSV's existing columns keep their places.
+        "documentation_missing": documentation_missing_words(outcome.get("documentation") or []),
     }
+
+
+# How a checklist status reads in a schedule's results (on-file items are not listed).
+LACKING_WORDS = {DocumentStatus.MISSING: "missing", DocumentStatus.OUT_OF_DATE: "out of date"}
+
+
+def documentation_missing_words(entries: Iterable[Mapping[str, Any]]) -> str:
+    """The checklist items not on file, by label with their status, for the schedule page's
+    CSV and `policy-service check` (its report and ``--out``); empty when nothing lacks."""
+    words = []
+    for entry in entries:
+        said = LACKING_WORDS.get(entry.get("status"))
+        if said is None:
+            continue
+        if entry.get("on_file_date"):
+            said += f": on file from {entry['on_file_date']}"
+        words.append(f"{entry.get('label') or entry.get('code')} ({said})")
+    return "; ".join(words)
 
 
 def match_payers(rows: Iterable[ScheduleRow]) -> None:

@@ -242,6 +242,29 @@ def test_download_is_neutralised_and_kept_in_the_database(client: FlaskClient,
     assert rows[0]["billing"] == "J1745 x35 + J1745-JW x5"
 
 
+
+def test_download_lists_documentation_not_on_file_as_check_out_does(
+        client: FlaskClient, login: Callable[[str], Any], session: Any) -> None:
+    """The page's CSV and `policy-service check --out` word the checklist with one function:
+    the same added last column, a hostile label neutralised."""
+    hostile = {"code": "CHART_NOTES", "label": "=HYPERLINK(\"http://evil\")",
+               "max_age_days": None}
+    tb = {"code": "TB_SCREENING", "label": "TB screening within 12 months", "max_age_days": 365}
+    build_world(policy={"documentation_required": [hostile, tb]})
+    login("scheduler")
+    page = upload(client, HEADER + "P001,MEDICARE-B,2026-03-10,office,M05.79,J1745,350,A-1001\n"
+                  ).get_data(as_text=True)
+    link = re.search(r'id="download-csv" href="([^"]+)"', page)
+    assert link
+    reader = csv.DictReader(io.StringIO(client.get(link[1]).get_data(as_text=True)))
+    [row] = list(reader)
+    assert reader.fieldnames is not None and reader.fieldnames[-2:] == [
+        "reasons", "documentation_missing"]
+    assert row["decision"] == "eligible"
+    assert row["documentation_missing"] == (
+        "'=HYPERLINK(\"http://evil\") (missing); TB screening within 12 months (missing)")
+
+
 def test_another_user_cannot_download_my_results(app: Flask, client: FlaskClient,
                                                  login: Callable[[str], Any],
                                                  session: Any) -> None:

@@ -144,6 +144,9 @@ def test_list_filters_by_dates_decision_and_payer(client, world, auth_header) ->
     ({"packages": [{"amount": 100, "count": 1}]}, "packages"),
     ({"patient": {"id": "P001", "weight_kg": 90}}, "patient.weight_kg"),
     ({"surprise": 1}, "surprise"),
+    # Documents are the patient's record, not an appointment's: refused, never silently dropped.
+    ({"documentation_on_file": [{"code": "TB_SCREENING", "date": "2026-02-01"}]},
+     "documentation_on_file"),
 ])
 def test_bad_input_is_a_422_naming_the_field_and_stores_nothing(
         client, world, auth_header, changes, field) -> None:

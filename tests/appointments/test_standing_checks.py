@@ -146,3 +146,22 @@ def test_the_logic_fingerprint_covers_the_icd10_code_list(monkeypatch, tmp_path)
         assert appointments.logic_fingerprint() != before
     finally:
         appointments.logic_fingerprint.cache_clear()
+
+
+def test_a_document_recorded_on_the_patient_reaches_the_appointments_check(world) -> None:
+    """Appointments take no documents of their own (the contract names none): their checklist
+    reads the patient's record, so filing a document there clears the standing warning."""
+    from policy_service.services.patients import set_documentation
+
+    world["policy"].documentation_required = [
+        {"code": "TB_SCREENING", "label": "TB screening within 12 months", "max_age_days": 365}]
+    db.session.flush()
+    saved = store("APT-1")
+    assert [e["status"] for e in saved.check.result["documentation"]] == ["missing"]
+    assert "DOCUMENTATION_MISSING" in {f["code"] for f in saved.check.result["findings"]}
+    set_documentation(world["patient"], [{"code": "TB_SCREENING", "date": dt.date(2026, 2, 1)}])
+    db.session.flush()
+    check = appointments.get_with_check("APT-1").check
+    assert check.recomputed
+    assert [e["status"] for e in check.result["documentation"]] == ["on_file"]
+    assert "DOCUMENTATION_MISSING" not in {f["code"] for f in check.result["findings"]}
