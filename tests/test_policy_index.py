@@ -157,3 +157,42 @@ def test_an_index_rebuilt_after_another_writer_reads_their_rows(committed_db) ->
     finally:
         this.expire_on_commit = True
     assert enrollment.effective_to == dt.date(2024, 12, 31)
+
+
+def test_two_databases_at_the_same_revision_keep_their_own_index(app, tmp_path) -> None:
+    """The index is kept per database: another store at the same revision value (0 before
+    any policy change) must not be answered from this one's index."""
+    from sqlalchemy import update
+
+    from policy_service import create_app
+    from policy_service.database import migrate_database
+    from policy_service.models import Revision
+    from policy_service.services.policy_index import POLICY_REVISION, stored_revision
+    from tests.factories import make_payer
+
+    other = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'other.db'}",
+                        "SECRET_KEY": "x" * 32, **{
+                            key: app.config[key] for key in
+                            ("SECURITY_PASSWORD_HASH", "SECURITY_PASSWORD_SALT")}})
+    indexes = []
+    try:
+        for application, payer in ((other, "OTHER-PAYER"), (app, "THIS-PAYER")):
+            with application.app_context():
+                if application is other:
+                    migrate_database()
+                make_payer(payer)
+                db.session.flush()
+                moved = db.session.execute(update(Revision).where(
+                    Revision.name == POLICY_REVISION).values(value=7)).rowcount
+                if not moved:
+                    db.session.add(Revision(name=POLICY_REVISION, value=7))
+                assert stored_revision() == 7
+                indexes.append(set(index_cache.current().payers))
+                db.session.rollback()
+                db.session.remove()
+    finally:
+        with other.app_context():
+            db.engine.dispose()
+        index_cache.clear()
+    assert indexes[0] == {"OTHER-PAYER"} and "THIS-PAYER" in indexes[1]
+    assert "OTHER-PAYER" not in indexes[1]

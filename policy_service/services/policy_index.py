@@ -12,6 +12,7 @@ import threading
 from collections import defaultdict
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
@@ -276,26 +277,33 @@ def stored_revision() -> int:
 
 
 class IndexCache:
-    """The process's current index, rebuilt when the stored revision moves."""
+    """The process's current index of each database, rebuilt when its stored revision moves.
+
+    Kept per database as well as per revision: two databases can hold the same revision value
+    (0 before any policy change), and one process may serve both (tests, a command run
+    against another store).
+    """
 
     def __init__(self) -> None:
-        self._index: PolicyIndex | None = None
+        self._indexes: dict[Any, PolicyIndex] = {}
         self._lock = threading.Lock()
 
     def current(self) -> PolicyIndex:
         """Return an index matching the database's current revision."""
         revision = stored_revision()
-        index = self._index
+        database = db.engine.url
+        index = self._indexes.get(database)
         if index is not None and index.revision == revision:
             return index
         with self._lock:
-            if self._index is None or self._index.revision != revision:
-                self._index = load_index(revision)
-            return self._index
+            index = self._indexes.get(database)
+            if index is None or index.revision != revision:
+                index = self._indexes[database] = load_index(revision)
+            return index
 
     def clear(self) -> None:
-        """Forget the index (tests that switch databases)."""
-        self._index = None
+        """Forget every index (tests that switch databases)."""
+        self._indexes = {}
 
 
 index_cache = IndexCache()
