@@ -14,8 +14,9 @@ import io
 import mimetypes
 import random
 import time
+from collections.abc import Callable, Mapping
 from decimal import Decimal
-from typing import Any
+from typing import Any, ClassVar
 
 import tablib
 from flask import abort, flash, g, redirect, request, url_for
@@ -25,6 +26,7 @@ from flask_admin.actions import action
 from flask_admin.babel import gettext, lazy_gettext
 from flask_admin.contrib.sqla import ModelView
 from flask_admin.contrib.sqla.form import AdminModelConverter
+from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.helpers import is_form_submitted
 from flask_admin.model import typefmt
 from flask_admin.model.form import converts
@@ -54,6 +56,8 @@ BUSY_MESSAGE = "Someone else was saving at the same moment; nothing was changed,
 SAVE_FAILED_MESSAGE = "The record could not be saved; the error has been logged."
 # Saves retried when SQLite reports another writer (as run_serialized does for the API).
 SAVE_ATTEMPTS = 10
+# A service's check that a unique value is free: (value, record edited) -> {field: [why]}.
+UniqueCheck = Callable[[str, Any], dict[str, list[str]]]
 # Largest export built in one request; a bigger one is refused, never cut short.
 EXPORT_MAX_ROWS = 50_000
 
@@ -235,6 +239,40 @@ class SecureModelView(ModelView):
 
     # --- validation shown on the fields -------------------------------------------------
 
+    # Unique columns, each checked by the service that owns the aggregate:
+    # ``{field name: check(value, record edited or None) -> {field name: [messages]}}``.
+    # Flask-Admin's own Unique validator said only "Already exists.": ``scaffold_form``
+    # drops it from these fields.
+    unique_checks: ClassVar[Mapping[str, UniqueCheck]] = {}
+
+    def scaffold_form(self) -> type[Form]:
+        """The form, without Flask-Admin's bare unique check where a service's stands in."""
+        form_class = super().scaffold_form()
+        for name in self.unique_checks:
+            field = getattr(form_class, name, None)
+            validators = field.kwargs.get("validators") if field is not None else None
+            if validators:
+                validators[:] = [v for v in validators if not isinstance(v, Unique)]
+        return form_class
+
+    def unique_value(self, form: Form, name: str) -> str:
+        """The value of ``name`` the unique check compares: what was typed, trimmed."""
+        return str(getattr(form, name).data or "").strip()
+
+    def unique_errors(self, form: Form, known: Mapping[str, str]) -> dict[str, str]:
+        """The services' messages for each unique value another record already has; a field
+        already marked (empty, badly formed) is not asked about."""
+        errors: dict[str, str] = {}
+        for name, check in self.unique_checks.items():
+            field = getattr(form, name, None)
+            if field is None or field.errors or name in known:
+                continue
+            value = self.unique_value(form, name)
+            if value:
+                taken = check(value, getattr(form, "_obj", None))
+                errors.update({key: " ".join(messages) for key, messages in taken.items()})
+        return errors
+
     def check_form(self, form: Form) -> dict[str, str]:
         """Return ``{field name: message}`` for every business rule the form breaks."""
         return {}
@@ -246,7 +284,9 @@ class SecureModelView(ModelView):
         # Flask-Admin also asks on a GET (a form just opened): a blank form shows no error.
         if endpoint not in {"create_view", "edit_view", "ajax_update"} or not is_form_submitted():
             return valid
-        for field_name, message in self.check_form(form).items():
+        errors = self.check_form(form)
+        errors.update(self.unique_errors(form, errors))
+        for field_name, message in errors.items():
             field = getattr(form, field_name, None)
             if field is None:
                 # A rule about nested rows marks its own fields; say so at the top too.

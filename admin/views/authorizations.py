@@ -34,6 +34,7 @@ from policy_service.services.authorizations import (
     authorization_errors,
     create_authorization,
     events,
+    number_errors,
     record_values,
     stored_references,
     update_authorization,
@@ -229,6 +230,7 @@ class AuthorizationView(SecureModelView):
                  "site_of_care": {"blank_text": "(not set)"},
                  "owner": {"blank_text": "(nobody)"},
                  "channel": {"blank_text": "(not set)"}}
+    unique_checks = {"number": number_errors}
 
     def get_list(self, page: Any, sort_column: Any, sort_desc: Any, search: Any,
                  filters: Any, execute: bool = True, page_size: Any = None) -> Any:

@@ -11,7 +11,7 @@ from admin.checks import patient_errors
 from admin.fields import options
 from admin.security import SecureModelView, history_link
 from policy_service.models import THERAPY_OUTCOMES, PatientDocument, Therapy
-from policy_service.services.patients import set_documentation
+from policy_service.services.patients import external_id_errors, set_documentation
 
 
 def therapy_summary(_view: Any, _context: Any, model: Any, _name: str) -> str:
@@ -53,6 +53,7 @@ class PatientView(SecureModelView):
                                 "documents": documentation_summary}
     column_default_sort = "external_id"
     inline_models = [TherapyInline(Therapy), DocumentInline(PatientDocument)]
+    unique_checks = {"external_id": external_id_errors}
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules: a positive weight; each therapy ends after it starts."""

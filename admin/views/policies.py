@@ -9,7 +9,6 @@ from typing import Any
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
 from flask_admin.contrib.sqla import tools
-from flask_admin.contrib.sqla.validators import Unique
 from flask_admin.model.form import InlineFormAdmin
 from markupsafe import Markup
 from sqlalchemy import Select, or_, select
@@ -115,6 +114,7 @@ class PolicyView(SecureModelView):
         "title": {"description": "The drug or family the policy covers, e.g. Infliximab."},
     }
     form_widget_args = {"code": {"placeholder": "suggested from the payer and the title"}}
+    unique_checks = {"code": policies.code_errors}
 
     def scaffold_form(self) -> type[Form]:
         """The form, whose payer starts unchosen (a preselected first payer was saved
@@ -122,13 +122,14 @@ class PolicyView(SecureModelView):
         form_class = super().scaffold_form()
         form_class.payer.kwargs.update(allow_blank=True, blank_text="Choose a payer")
         # The column is NOT NULL, so Flask-Admin marks the field required and the browser
-        # refused an empty code: left empty, the suggested code is filled in. The column is
-        # unique too, and Flask-Admin's check said only "Already exists.": the service's
-        # check (check_form) names the taken code and what to do.
+        # refused an empty code: left empty, the suggested code is filled in.
         code_validators = form_class.code.kwargs["validators"]
-        code_validators[:] = [v for v in code_validators
-                              if not isinstance(v, InputRequired | Unique)]
+        code_validators[:] = [v for v in code_validators if not isinstance(v, InputRequired)]
         return form_class
+
+    def unique_value(self, form: Form, name: str) -> str:
+        """The code checked is the one saved: typed, else suggested."""
+        return chosen_code(form) if name == "code" else super().unique_value(form, name)
 
     def get_create_form(self) -> type[Form]:
         """The new policy form: the policy's fields and its first version's, one page."""
@@ -156,13 +157,8 @@ class PolicyView(SecureModelView):
         return NewPolicyForm
 
     def check_form(self, form: Form) -> dict[str, str]:
-        """A code no other policy has; on the new policy form, the first version's rules."""
-        code = chosen_code(form)
-        taken = policies.code_errors(code, getattr(form, "_obj", None)) if code else {}
-        errors = {name: " ".join(messages) for name, messages in taken.items()}
-        if getattr(form, "hcpcs", None) is not None:
-            errors.update(first_version_errors(form))
-        return errors
+        """On the new policy form, the first version's rules (the code: ``unique_checks``)."""
+        return first_version_errors(form) if getattr(form, "hcpcs", None) is not None else {}
 
     def create_model(self, form: Form) -> Policy | bool:
         """Create the policy and its first draft version through the policies service, in

@@ -17,6 +17,7 @@ from policy_service.models import Provider, ProviderEnrollment
 from policy_service.services.providers import (
     delete_provider,
     enrollment_payer_codes,
+    npi_errors,
     provider_errors,
     save_provider,
     stored_payers,
@@ -49,6 +50,7 @@ class ProviderView(SecureModelView):
     form_args = {"npi": {"label": "NPI", "description": "10 digits; the last is a check digit."},
                  "specialty": {"description": "As policies name it, e.g. rheumatology."}}
     inline_models = [EnrollmentInline(ProviderEnrollment)]
+    unique_checks = {"npi": npi_errors}
 
     def form_record(self, form: Form) -> dict[str, Any]:
         """The submitted provider in bundle shape (enrollments by payer code)."""

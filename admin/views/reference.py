@@ -11,7 +11,8 @@ from admin.checks import drug_errors, number_positions, payer_errors
 from admin.fields import CommaListField, options
 from admin.security import SecureModelView, external_link, history_link
 from policy_service.models import PAYER_KINDS, DrugPackage
-from policy_service.services.payers import external_id_conflicts
+from policy_service.services.drugs import hcpcs_taken_errors
+from policy_service.services.payers import code_errors, external_id_conflicts
 
 
 class PayerView(SecureModelView):
@@ -33,6 +34,7 @@ class PayerView(SecureModelView):
     form_overrides = {"external_ids": CommaListField}
     form_args = {"external_ids": {"label": "External ids (payer ids)",
                                   "description": "Comma-separated, e.g. 87726, 60054."}}
+    unique_checks = {"code": code_errors}
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules for a payer (filing limit, external ids naming one payer)."""
@@ -70,6 +72,7 @@ class DrugView(SecureModelView):
     form_overrides = {"rxnorm": CommaListField}
     form_args = {"rxnorm": {"label": "RxNorm codes (RXCUI, comma-separated)"}}
     inline_models = [PackageInline(DrugPackage)]
+    unique_checks = {"hcpcs": hcpcs_taken_errors}
 
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules: codes, dates in order, amounts positive, packages."""

@@ -266,6 +266,17 @@ DEFAULTS: dict[str, Any] = {"hcpcs": [], "status": "requested", "used_units": 0,
                             "used_visits": 0, "diagnoses": []}
 
 
+def number_errors(number: str, auth: Authorization | None = None) -> dict[str, list[str]]:
+    """``{"number": [why]}`` when an authorization other than ``auth`` has ``number``."""
+    others = select(Authorization.id).where(Authorization.number == number)
+    if auth is not None and auth.id is not None:
+        others = others.where(Authorization.id != auth.id)
+    if db.session.scalar(others) is None:
+        return {}
+    return {"number": [f"Authorization {number} already exists: open it to change it, or "
+                       "check the number."]}
+
+
 def create_authorization(values: Mapping[str, Any], actor: str) -> Authorization:
     """Create an authorization from bundle-shaped values (status defaults to ``requested``)."""
     _require(values, CREATE_REQUIRED)
@@ -274,9 +285,8 @@ def create_authorization(values: Mapping[str, Any], actor: str) -> Authorization
         raise Invalid({name: ["Unknown field."] for name in sorted(unknown)})
     merged = {**DEFAULTS, **values}
     _check(merged)
-    if db.session.scalar(select(Authorization.id).where(
-            Authorization.number == values["number"])) is not None:
-        raise Invalid({"number": [f"Authorization {values['number']} already exists."]})
+    if errors := number_errors(values["number"]):
+        raise Invalid(errors)
     resolved = _resolve(merged)
     _check_renewal_free(resolved.get("renewal_of"), None)
     auth = Authorization(number=values["number"])

@@ -1,4 +1,4 @@
-"""Patients' records that several writers share: the documents on file.
+"""Patients' records that several writers share: the id, the documents on file.
 
 The bundle import and the admin's patient page both record documentation through
 ``set_documentation``, so both store the same distinct rows.
@@ -9,8 +9,23 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from sqlalchemy import select
+
 from policy_service.domain.fields import document_rows
+from policy_service.extensions import db
 from policy_service.models import Patient, PatientDocument
+
+
+def external_id_errors(external_id: str,
+                       patient: Patient | None = None) -> dict[str, list[str]]:
+    """``{"external_id": [why]}`` when a patient other than ``patient`` has ``external_id``."""
+    others = select(Patient.id).where(Patient.external_id == external_id)
+    if patient is not None and patient.id is not None:
+        others = others.where(Patient.id != patient.id)
+    if db.session.scalar(others) is None:
+        return {}
+    return {"external_id": [f"Another patient already has the id {external_id}: open that "
+                            "patient, or type a different id."]}
 
 
 def documentation_of(patient: Patient) -> list[dict[str, Any]]:

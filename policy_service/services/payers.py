@@ -11,7 +11,19 @@ from policy_service.extensions import db
 from policy_service.models import Payer
 from policy_service.services.policy_index import index_cache
 
-__all__ = ["external_id_conflicts", "external_id_key", "find_payer_by_external_id"]
+__all__ = ["code_errors", "external_id_conflicts", "external_id_key",
+           "find_payer_by_external_id"]
+
+
+def code_errors(code: str, payer: Payer | None = None) -> dict[str, list[str]]:
+    """``{"code": [why]}`` when a payer other than ``payer`` has ``code``, else nothing."""
+    others = select(Payer.id).where(Payer.code == code)
+    if payer is not None and payer.id is not None:
+        others = others.where(Payer.id != payer.id)
+    if db.session.scalar(others) is None:
+        return {}
+    return {"code": [f"Another payer already has the code {code}: type a different one, "
+                     "or edit that payer."]}
 
 
 def find_payer_by_external_id(value: str) -> Payer | None:

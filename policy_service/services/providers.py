@@ -103,6 +103,21 @@ def find_provider(npi: str) -> Provider | None:
                                       .selectinload(ProviderEnrollment.payer)))
 
 
+def npi_errors(npi: str, provider: Provider | None = None) -> dict[str, list[str]]:
+    """``{"npi": [why]}`` when a provider other than ``provider`` has ``npi``, else nothing.
+
+    The import updates the provider an NPI names; a form that adds or renames one asks this
+    first, so it never overwrites another provider.
+    """
+    others = select(Provider.id).where(Provider.npi == npi)
+    if provider is not None and provider.id is not None:
+        others = others.where(Provider.id != provider.id)
+    if db.session.scalar(others) is None:
+        return {}
+    return {"npi": [f"Another provider already has the NPI {npi}: edit that provider, or "
+                    "check the number."]}
+
+
 def save_provider(entry: Mapping[str, Any], payers: Mapping[str, Payer] | None = None,
                   stored: Provider | None = None) -> tuple[Provider, bool, bool]:
     """Create or update the provider ``entry`` names by NPI; return it, created?, changed?.
