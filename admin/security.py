@@ -19,7 +19,7 @@ from decimal import Decimal
 from typing import Any, ClassVar
 
 import tablib
-from flask import abort, flash, g, redirect, request, url_for
+from flask import abort, flash, g, redirect, request, session, url_for
 from flask_admin import BaseView, expose
 from flask_admin._compat import csv_encode
 from flask_admin.actions import action
@@ -54,6 +54,9 @@ STALE_MESSAGE = "Someone else saved this record after you opened it; reload to s
 DUPLICATE_MESSAGE = "Another record already has this key or a record it refers to is missing."
 BUSY_MESSAGE = "Someone else was saving at the same moment; nothing was changed, try again."
 SAVE_FAILED_MESSAGE = "The record could not be saved; the error has been logged."
+CORRECT_FIELDS_MESSAGE = "Nothing was saved: correct the marked fields, then save again."
+# What Flask-Admin flashes over a form that failed its checks (create, edit).
+GENERIC_FAILURES = ("Failed to create record.", "Failed to save record.")
 # Saves retried when SQLite reports another writer (as run_serialized does for the API).
 SAVE_ATTEMPTS = 10
 # A service's check that a unique value is free: (value, record edited) -> {field: [why]}.
@@ -277,6 +280,13 @@ class SecureModelView(ModelView):
         """Return ``{field name: message}`` for every business rule the form breaks."""
         return {}
 
+    def render(self, template: str, **kwargs: Any) -> Any:
+        """Render; a refused form gets one banner that points at its marked fields."""
+        form = kwargs.get("form")
+        if form is not None and request.method == "POST":
+            replace_generic_failure(form)
+        return super().render(template, **kwargs)
+
     def validate_form(self, form: Form) -> bool:
         """Run the field validators, then the view's business rules, errors on the fields."""
         valid = super().validate_form(form)
@@ -444,6 +454,20 @@ class SecureModelView(ModelView):
         filename = secure_filename(self.get_export_name(export_type))
         return Response(data, mimetype=mimetype, headers={
             "Content-Disposition": f"attachment;filename={filename}"})
+
+
+def replace_generic_failure(form: Form) -> None:
+    """Swap Flask-Admin's "Failed to create record." (or "save") for one banner saying to
+    correct the marked fields: the fields already say what is wrong. No banner is added when
+    another message already heads the form (a rule about nested rows, a stale edit)."""
+    flashes = list(session.get("_flashes", []))
+    generic = {str(gettext(message)) for message in GENERIC_FAILURES}
+    kept = [(category, message) for category, message in flashes if message not in generic]
+    if len(kept) == len(flashes):
+        return
+    if form.errors and not any(category in ("error", "danger") for category, _m in kept):
+        kept.append(("error", CORRECT_FIELDS_MESSAGE))
+    session["_flashes"] = kept
 
 
 class ReadOnlyModelView(SecureModelView):

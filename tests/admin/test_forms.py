@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 
-from admin.security import STALE_MESSAGE
+from admin.security import CORRECT_FIELDS_MESSAGE, STALE_MESSAGE
 from policy_service.audit import POLICY_REVISION
 from policy_service.errors import Invalid
 from policy_service.models import (
@@ -509,6 +509,32 @@ def test_a_policy_edit_goes_through_the_policies_service(
     assert "The service refused this title." in field_errors(page, "title")
     session.expire_all()
     assert session.get(Policy, records.policy.id).title == "Infliximab"
+
+
+def banners(page: str) -> list[str]:
+    """The texts of the messages heading the page (Flask's flashed alerts)."""
+    return [re.sub(r"<[^>]+>|\s+", " ", text).replace("&times;", "").strip()
+            for text in re.findall(r'<div class="alert[^"]*"[^>]*>(.*?)</div>', page,
+                                   re.DOTALL)]
+
+
+@pytest.mark.parametrize("refused", [
+    pytest.param(lambda client, records: client.post("/admin/patient/new/", data={
+        "external_id": "P777", "birth_date": "1970-05-05", "weight_kg": "-70"}), id="create"),
+    pytest.param(lambda client, records: client.post(
+        f"/admin/authorization/edit/?id={records.authorization.id}",
+        data=authorization_form(records, approved_visits="-1")), id="edit"),
+])
+def test_a_refused_form_says_once_to_correct_the_marked_fields(
+        client: FlaskClient, login: Login, records: Any,
+        refused: Callable[[FlaskClient, Any], Any]) -> None:
+    # Flask-Admin headed the field messages with "Failed to create record." (or "save").
+    login("coordinator")
+    response = refused(client, records)
+    page = response.get_data(as_text=True)
+    assert response.status_code == 200
+    assert banners(page) == [CORRECT_FIELDS_MESSAGE]
+    assert "Failed to create record." not in page and "Failed to save record." not in page
 
 
 def test_lists_show_words_and_plain_numbers(client: FlaskClient, login: Login, records: Any,
