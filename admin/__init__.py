@@ -12,7 +12,7 @@ from werkzeug.wrappers import Response
 
 from admin.biller import AuthorizationUsageView, ClaimCheckView
 from admin.dashboard import DashboardView
-from admin.display import local_minute, plain_number, units_text, word
+from admin.display import local_minute, plain_number, units_text, word, yes_no
 from admin.error_pages import init_error_pages
 from admin.import_view import ImportView
 from admin.login_guard import init_login_guard
@@ -116,7 +116,7 @@ def init_admin(app: Flask) -> Admin:
     init_error_pages(app, admin)
     # Templates show stored values as people read them (admin.display).
     app.jinja_env.filters.update(words=word, number=plain_number, local_minute=local_minute,
-                                 units=units_text)
+                                 units=units_text, yes_no=yes_no)
 
     @app.route("/")
     def root() -> Response:

@@ -125,7 +125,8 @@ def test_list_shows_users_without_secrets(client: FlaskClient, login: Callable[[
     page = client.get("/admin/users/").get_data(as_text=True)
     row = page.split(f'id="user-{user.id}"', 1)[1].split("</tr>", 1)[0]
     assert user.email in row
-    assert '<td class="user-active">yes</td>' in row
+    # Yes/No as every other admin list says it (was lower-case).
+    assert '<td class="user-active">Yes</td>' in row
     assert '<option value="coordinator" selected>' in row
     assert '<td class="user-tokens">1</td>' in row
     digest = session.scalar(select(ApiToken.digest).where(ApiToken.user_id == user.id))
@@ -198,6 +199,9 @@ def test_deactivate_stops_sign_in_and_api(app: Flask, client: FlaskClient,
     assert "/admin/" not in refused.headers.get("Location", "")
     assert new_client(app).get("/api/v1/payers", headers={
         "Authorization": f"Bearer {token}"}).status_code == 401
+    listing = client.get("/admin/users/").get_data(as_text=True)
+    row = listing.split(f'id="user-{user.id}"', 1)[1].split("</tr>", 1)[0]
+    assert '<td class="user-active">No</td>' in row
     assert client.post(f"/admin/users/{user.id}/active", data={"active": "1"}).status_code == 302
     assert sign_in(new_client(app), user.email, PASSWORD).status_code == 302
 
