@@ -291,7 +291,9 @@ class PolicyVersionView(SecureModelView):
                       "prescriber_specialties": CommaListField}
     form_choices = {"drug_supply": options(POLICY_DRUG_SUPPLIES)}
     form_args = {
-        "hcpcs": {"label": "HCPCS codes", "upper": True},
+        # Required, as on the new policy form: marked, and asked by the browser.
+        "hcpcs": {"label": "HCPCS codes", "upper": True,
+                  "validators": [InputRequired(HCPCS_REQUIRED)]},
         "covered_diagnoses": {"label": "Covered diagnoses (ICD-10-CM codes or families)",
                               "upper": True},
         "preferred_products": {"label": "Preferred products (HCPCS)", "upper": True},

@@ -399,6 +399,28 @@ def test_the_new_policy_form_marks_every_field_it_requires(
     assert refused.get_data(as_text=True).count("Name at least one HCPCS code.") == 1
 
 
+@pytest.mark.parametrize("url", ["/admin/policyversion/new/", "edit"])
+def test_the_version_form_marks_hcpcs_codes_required(
+        client: FlaskClient, login: Login, records: Any, session: Session, url: str) -> None:
+    # The service refuses a version without one, but the version form did not mark the field.
+    records.version.status = "draft"
+    session.flush()
+    if url == "edit":
+        url = f"/admin/policyversion/edit/?id={records.version.id}"
+    login("coordinator")
+    blank = client.get(url).get_data(as_text=True)
+    label = re.search(r'<label for="hcpcs"[^>]*>(.*?)</label>', blank, re.DOTALL)
+    assert label is not None and "&#42;" in label[1]
+    hcpcs = re.search(r'<input[^>]*id="hcpcs"[^>]*>', blank)
+    assert hcpcs is not None and " required" in hcpcs[0]
+    data = version_form(records.policy.id, hcpcs="")
+    if "edit" in url:
+        data["expected_version"] = str(records.version.version)
+    refused = client.post(url, data=data).get_data(as_text=True)
+    assert "Name at least one HCPCS code." in field_errors(refused, "hcpcs")
+    assert refused.count("Name at least one HCPCS code.") == 1
+
+
 @pytest.mark.parametrize(("field", "value", "message"), [
     ("hcpcs", "", "Name at least one HCPCS code."),
     ("effective_from", "", "Give the date the first version takes effect."),
