@@ -13,8 +13,10 @@ import pytest
 from playwright.sync_api import Page, expect
 from sqlalchemy import select
 
+from admin.security import CORRECT_FIELDS_MESSAGE
 from policy_service.extensions import db
 from tests.browser.conftest import ROLES, SCREENSHOTS, AxeViolation
+from tests.browser.test_admin_browser import refuse_a_taken_payer_code
 
 pytestmark = pytest.mark.browser
 
@@ -98,6 +100,15 @@ def test_every_page_of_the_role_is_accessible(page: Page, live_server, record_id
         assert response is not None and response.status < 500, path
         found[f"{path} ({response.status})"] = axe(page)
     assert_accessible(role, found)
+
+
+def test_a_refused_form_is_accessible(page: Page, live_server, sign_in: SignIn,
+                                      axe: Axe) -> None:
+    # The banner and the field's message (invalid-feedback) as a refused form shows them.
+    sign_in(page, "coordinator")
+    refuse_a_taken_payer_code(page, live_server.url)
+    expect(page.locator(".alert")).to_contain_text(CORRECT_FIELDS_MESSAGE)
+    assert_accessible("refused-form", {"/admin/payer/new/ (refused)": axe(page)})
 
 
 def check_eligibility(page: Page) -> None:

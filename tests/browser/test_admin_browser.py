@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import BrowserContext, Page, expect
 
-from admin.security import STALE_MESSAGE
+from admin.security import CORRECT_FIELDS_MESSAGE, STALE_MESSAGE
 
 pytestmark = pytest.mark.browser
 
@@ -89,6 +89,8 @@ def test_coordinator_creates_a_policy_and_its_first_version_in_one_form(
 def add_version(page: Page, url: str, effective_from: str, diagnoses: str) -> None:
     """Fill the new-version form with one step and save it."""
     page.goto(f"{url}/admin/policyversion/new/")
+    # Required, as on the new policy form: marked, and asked by the browser.
+    expect(page.locator("label[for=hcpcs]")).to_contain_text("*")
     page.locator("select#policy").select_option(label="ACME/infliximab", force=True)
     page.fill("#effective_from", effective_from)
     # No status field: a new version is always a draft (services/policies.py).
@@ -190,6 +192,27 @@ def test_admin_is_told_what_a_new_user_needs_then_creates_one(
         "Created new.scheduler@example.org (scheduler).")
     row = page.locator("#users tr", has_text="new.scheduler@example.org")
     expect(row.locator("select[name=role]")).to_have_value("scheduler")
+    expect(row.locator(".user-active")).to_have_text("Yes")
+
+
+def refuse_a_taken_payer_code(page: Page, url: str) -> None:
+    """Fill the new payer form with the code ACME (already on file) and save it."""
+    page.goto(f"{url}/admin/payer/new/")
+    page.fill("#code", "ACME")
+    page.fill("#name", "Acme again")
+    page.locator("input[type=submit][value=Save]").click()
+
+
+def test_a_taken_payer_code_is_named_on_its_field_under_one_banner(
+        page: Page, live_server, sign_in: SignIn, screenshot: Screenshot) -> None:
+    sign_in(page, "coordinator")
+    refuse_a_taken_payer_code(page, live_server.url)
+    expect(page.locator("#code").locator("xpath=..")).to_contain_text(
+        "Another payer already has the code ACME: type a different one, or edit that payer.")
+    expect(page.locator(".alert")).to_have_count(1)
+    expect(page.locator(".alert")).to_contain_text(CORRECT_FIELDS_MESSAGE)
+    expect(page.locator("body")).not_to_contain_text("Already exists.")
+    screenshot(page, "payer-code-taken")
 
 
 @pytest.mark.parametrize("role", ["coordinator", "admin"])
