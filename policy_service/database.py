@@ -143,13 +143,18 @@ class PreparedRead:
         try:
             cursor.execute(compiled.sql, arguments)
             fetched = cursor.fetchall()
-            if compiled.result_processors is None:
-                compiled.result_processors = [
-                    type_.dialect_impl(dialect).result_processor(dialect, described[1])
-                    for type_, described in zip(compiled.result_types, cursor.description,
-                                                strict=True)]
+            description = cursor.description
+        except Exception as error:
+            # Raised as SQLAlchemy's own execution raises it: its exception types (which the
+            # CLI, the admin and ``run_serialized`` handle), the engine's ``hide_parameters``,
+            # and a lost connection invalidated.
+            connection._handle_dbapi_exception(error, compiled.sql, arguments, cursor, None)
         finally:
             cursor.close()
+        if compiled.result_processors is None:
+            compiled.result_processors = [
+                type_.dialect_impl(dialect).result_processor(dialect, described[1])
+                for type_, described in zip(compiled.result_types, description, strict=True)]
         processors = compiled.result_processors
         if not any(processors):
             return [tuple(row) for row in fetched]

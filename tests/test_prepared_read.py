@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import os
+import sqlite3
+import threading
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import String, bindparam, column, select, table
+from sqlalchemy.exc import DBAPIError
 
 from policy_service.auth import create_token, create_user, user_for_token
+from policy_service.database import PreparedRead, run_serialized
 from policy_service.extensions import db
 from policy_service.models import Authorization, Patient, Therapy
 from policy_service.services import eligibility
@@ -81,3 +86,50 @@ def test_revision_and_token_reads(session, seeded) -> None:
     assert user_for_token(token).email == "coord@example.org"
     assert user_for_token(token + "x") is None
     assert eligibility._ONE_PATIENT.rows(external_id="NOT-ON-FILE") == []
+
+
+def test_a_database_error_is_sqlalchemys_own_without_the_values(session, seeded) -> None:
+    """A failed prepared read raises what the same read through SQLAlchemy raises (its
+    ``DBAPIError`` family, parameters hidden as the engine says), so every handler that knows
+    database errors (the CLI, the admin, ``run_serialized``) knows this one; the session then
+    rolls back and reads again."""
+    statement = select(Patient.id).where(Patient.external_id == bindparam("external_id"))
+    broken = select(table("no_such_table", column("id"))).where(
+        column("external_id") == bindparam("external_id", type_=String))
+    with pytest.raises(DBAPIError) as through_sqlalchemy:
+        db.session.connection().execute(broken, {"external_id": "DEMO-001"})
+    session.rollback()
+    with pytest.raises(DBAPIError) as prepared:
+        PreparedRead(broken).rows(external_id="DEMO-001")
+    assert type(prepared.value) is type(through_sqlalchemy.value)
+    assert "DEMO-001" not in str(prepared.value)
+    session.rollback()
+    assert PreparedRead(statement).scalar(external_id="DEMO-001") is not None
+
+
+@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="SQLite's file lock")
+def test_a_prepared_read_told_the_database_is_locked_is_run_again(committed_db) -> None:
+    """SQLite can answer "database is locked" to a read while another writer commits;
+    ``run_serialized`` runs the operation again, for a prepared read as for any other."""
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None,
+                            check_same_thread=False)
+    # This session's connection gives up at once instead of waiting out the other writer.
+    raw = db.session.connection().connection.driver_connection
+    raw.execute("PRAGMA busy_timeout = 0")
+    other.execute("BEGIN EXCLUSIVE")
+    release = threading.Timer(0.05, other.rollback)
+    attempts = []
+
+    def read() -> int:
+        attempts.append(1)
+        return stored_revision()
+
+    release.start()
+    try:
+        revision = run_serialized(read)
+    finally:
+        release.join()
+        raw.execute("PRAGMA busy_timeout = 30000")
+        other.close()
+    assert len(attempts) > 1
+    assert revision == stored_revision() == 0
