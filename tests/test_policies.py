@@ -152,6 +152,9 @@ def test_activation_retires_a_version_it_fully_replaces(session: Session) -> Non
     ("123456789", NPI_MESSAGE),
     ("12345678AB", NPI_MESSAGE),
     (1234567893, NPI_MESSAGE),
+    ("1234567893\n", NPI_MESSAGE),  # a regex's $ would let the newline through
+    ("\u0661\u0662\u0663\u0664\u0665\u0666\u0667\u0668\u0669\u0663", NPI_MESSAGE),  # Arabic-Indic
+    ("\uff11\uff12\uff13\uff14\uff15\uff16\uff17\uff18\uff19\uff13", NPI_MESSAGE),  # fullwidth
 ])
 def test_npi_check_digit(npi: object, message: str | None) -> None:
     assert npi_error(npi) == message

@@ -10,7 +10,8 @@ from typing import Any
 HCPCS_PATTERN = re.compile(r"^(?:[A-Z]\d{4}|\d{4}[0-9A-Z])$")
 HCPCS_MESSAGE = ("Not a HCPCS code: expected a letter and 4 digits (J1745) "
                  "or a 5-character CPT code.")
-NPI_PATTERN = re.compile(r"^\d{10}$")
+# ASCII digits, the whole string: ``\d`` takes any script's digits and ``$`` a trailing newline.
+NPI_PATTERN = re.compile(r"[0-9]{10}")
 NPI_MESSAGE = "Not an NPI: expected 10 digits."
 NPI_CHECK_DIGIT_MESSAGE = "Not a valid NPI: its check digit does not match."
 # The NPI check digit is the Luhn digit of the number prefixed with the card issuer 80840
@@ -27,7 +28,7 @@ def hcpcs_error(code: Any) -> str | None:
 
 def npi_error(npi: Any) -> str | None:
     """Return why ``npi`` is not a valid National Provider Identifier, or None when it is."""
-    if not isinstance(npi, str) or not NPI_PATTERN.match(npi):
+    if not isinstance(npi, str) or not NPI_PATTERN.fullmatch(npi):
         return NPI_MESSAGE
     total = NPI_PREFIX_SUM
     # Luhn over the first nine digits, doubling from the rightmost of them.
