@@ -44,6 +44,7 @@ class FhirStub(BaseHTTPRequestHandler):
     seen: list[tuple[str, str | None]] = []
     delay_seconds = 0.0
     redirect_to: str | None = None
+    extra: dict[str, dict[str, Any]] = {}  # more resources, for one test
 
     def do_GET(self) -> None:  # noqa: N802 - the http.server hook name
         type(self).seen.append((self.path, self.headers.get("Authorization")))
@@ -57,8 +58,8 @@ class FhirStub(BaseHTTPRequestHandler):
         if path == "/fhir/Coverage":
             body = {"resourceType": "Bundle", "type": "searchset",
                     "entry": [{"resource": COVERAGE}]}
-        elif path in RESOURCES:
-            body = RESOURCES[path]
+        elif path in RESOURCES or path in type(self).extra:
+            body = RESOURCES.get(path) or type(self).extra[path]
         else:
             self.send_response(404)
             self.end_headers()
@@ -80,6 +81,7 @@ def fhir_server() -> Iterator[str]:
     FhirStub.seen = []
     FhirStub.delay_seconds = 0.0
     FhirStub.redirect_to = None
+    FhirStub.extra = {}
     server = ThreadingHTTPServer(("127.0.0.1", 0), FhirStub)
     server.daemon_threads = True
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
@@ -153,3 +155,53 @@ def test_a_redirect_away_from_the_configured_base_is_not_followed(
     reply = call("appointment-book", appointment_call(trusted_base))
     assert reply.status_code == 200
     assert reply.get_json()["cards"][0]["indicator"] == "info"
+
+
+NURSE_ROLE = {"resourceType": "PractitionerRole", "id": "987",
+              "practitioner": {"reference": "Practitioner/nurse-9"}}
+NURSE = {"resourceType": "Practitioner", "id": "nurse-9",
+         "identifier": [{"system": "http://hl7.org/fhir/sid/us-npi", "value": "1679576722"}]}
+
+
+def _practitioner_reads() -> list[str]:
+    return [path for path, _token in FhirStub.seen if path.startswith("/fhir/Practitioner")]
+
+
+def test_the_booked_practitioner_is_read_when_prefetch_lacks_it(
+        call: Callable[..., Any], world: dict[str, Any], trusted_base: str) -> None:
+    # The guide's appointment names PractitionerRole/987: read it, then its Practitioner.
+    FhirStub.extra = {"/fhir/PractitionerRole/987": NURSE_ROLE,
+                      "/fhir/Practitioner/nurse-9": NURSE}
+    reply = call("appointment-book", appointment_call(trusted_base))
+    assert reply.status_code == 200
+    [card] = reply.get_json()["cards"]
+    assert "rendering NPI 1679576722 is not a provider on file" in card["detail"]
+    assert _practitioner_reads() == ["/fhir/PractitionerRole/987", "/fhir/Practitioner/nurse-9"]
+
+
+def test_a_prefetched_practitioner_is_not_read_again(
+        call: Callable[..., Any], world: dict[str, Any], trusted_base: str) -> None:
+    FhirStub.extra = {"/fhir/PractitionerRole/987": NURSE_ROLE,
+                      "/fhir/Practitioner/nurse-9": NURSE}
+    body = appointment_call(trusted_base)
+    body["prefetch"] = {"practitionerRoles": {"resourceType": "Bundle", "type": "searchset",
+                                              "entry": [{"resource": NURSE_ROLE}]},
+                        "practitioners": {"resourceType": "Bundle", "type": "searchset",
+                                          "entry": [{"resource": NURSE}]}}
+    reply = call("appointment-book", body)
+    assert "rendering NPI 1679576722" in reply.get_json()["cards"][0]["detail"]
+    assert _practitioner_reads() == []
+
+
+def test_a_practitioner_the_ehr_cannot_serve_is_asked_for_once(
+        call: Callable[..., Any], world: dict[str, Any], trusted_base: str) -> None:
+    body = appointment_call(trusted_base)
+    appointments = body["context"]["appointments"]["entry"]
+    appointments += [copy.deepcopy(appointments[0]) for _ in range(3)]
+    for number, entry in enumerate(appointments):
+        entry["resource"]["id"] = f"apt-{number}"
+    reply = call("appointment-book", body)
+    assert reply.status_code == 200
+    assert {action["resource"]["id"] for action in reply.get_json()["systemActions"]} == {
+        "apt-0", "apt-1", "apt-2", "apt-3"}
+    assert _practitioner_reads() == ["/fhir/PractitionerRole/987"]

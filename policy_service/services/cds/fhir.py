@@ -26,7 +26,15 @@ from policy_service.logging import get_logger
 
 # The resource types coverage is decided from; others in prefetch are not parsed at all.
 USED_TYPES = frozenset({"Patient", "Coverage", "Organization", "ServiceRequest",
-                        "MedicationRequest", "Medication", "Appointment", "Location"})
+                        "MedicationRequest", "Medication", "Appointment", "Location",
+                        "Practitioner", "PractitionerRole"})
+# Read only for the prescriber's and rendering provider's NPIs, which a call may lack: one
+# that is not valid R4 is left out (as if not sent) rather than refusing the whole call. Only
+# the elements read are validated: names, addresses and their extensions were most of the
+# cost of parsing a prefetched Practitioner.
+OPTIONAL_TYPES_READ = {"Practitioner": ("resourceType", "id", "identifier"),
+                       "PractitionerRole": ("resourceType", "id", "identifier", "practitioner")}
+IDENTIFIER_ELEMENTS_READ = ("system", "value", "use")
 ORDER_TYPES = ("ServiceRequest", "MedicationRequest")
 READ_TIMEOUT_SECONDS = 2.0
 MAX_RESPONSE_BYTES = 2_000_000
@@ -144,12 +152,29 @@ class _RefuseRedirects(urllib.request.HTTPRedirectHandler):
 _NO_REDIRECTS = urllib.request.build_opener(_RefuseRedirects())
 
 
+def _elements_read(data: dict[str, Any]) -> dict[str, Any]:
+    """``data`` without what is never read here: the narrative (for people; its XHTML is the
+    costliest to check) and, of an optional type, every element but those read."""
+    elements = OPTIONAL_TYPES_READ.get(data["resourceType"])
+    if elements is None:
+        return {k: v for k, v in data.items() if k != "text"}
+    part = {k: data[k] for k in elements if k in data}
+    identifiers = part.get("identifier")
+    if isinstance(identifiers, list):
+        part["identifier"] = [
+            {k: v for k, v in identifier.items() if k in IDENTIFIER_ELEMENTS_READ}
+            if isinstance(identifier, dict) else identifier for identifier in identifiers]
+    return part
+
+
 @dataclass
 class Resources:
     """The call's resources of the types we use, by type and by (type, id)."""
 
     by_type: dict[str, list[FHIRAbstractModel]] = field(default_factory=lambda: defaultdict(list))
     by_key: dict[tuple[str, str], FHIRAbstractModel] = field(default_factory=dict)
+    # References the EHR could not serve in this call: asked once, not once per order.
+    unreadable: set[tuple[str, str]] = field(default_factory=set)
 
     def add(self, data: Any, where: str) -> None:
         """Parse and file ``data`` (a resource or a Bundle of them) if it is of a used type."""
@@ -165,8 +190,14 @@ class Resources:
             return
         if data.get("resourceType") not in USED_TYPES:
             return
-        # The narrative is for people and never read here; its XHTML is the costliest to check.
-        resource = parse_resource({k: v for k, v in data.items() if k != "text"}, where)
+        try:
+            resource = parse_resource(_elements_read(data), where)
+        except MalformedFhir as exc:
+            if data["resourceType"] not in OPTIONAL_TYPES_READ:
+                raise
+            log.info("cds_resource_skipped", resource_type=data["resourceType"],
+                     problem=exc.problem[:200])
+            return
         if resource.id and (resource.get_resource_type(), resource.id) in self.by_key:
             return
         self.by_type[resource.get_resource_type()].append(resource)
@@ -186,13 +217,18 @@ class Resources:
             return None
         if key in self.by_key:
             return self.by_key[key]
-        if reader is None or key[0] not in USED_TYPES:
+        if reader is None or key[0] not in USED_TYPES or key in self.unreadable:
             return None
         data = reader.read(*key)
         if data is None or data.get("resourceType") != key[0]:
+            self.unreadable.add(key)
             return None
         try:
             self.add(data, f"{reader.base}/{key[0]}/{key[1]}")
         except MalformedFhir:
+            self.unreadable.add(key)
             return None
-        return self.by_key.get(key)
+        found = self.by_key.get(key)
+        if found is None:
+            self.unreadable.add(key)
+        return found

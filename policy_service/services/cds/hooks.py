@@ -64,6 +64,13 @@ _COMMON_PREFETCH = {
     "coverage": "Coverage?patient={{context.patientId}}&status=active"
                 "&_include=Coverage:payor",
 }
+_ORDER_PRACTITIONER_PATHS = ("context.draftOrders.entry.resource.requester",
+                             "context.draftOrders.entry.resource.performer")
+_APPOINTMENT_PRACTITIONER_PATHS = (
+    "context.appointments.entry.resource.participant.actor",
+    "%serviceRequests.entry.resource.requester", "%serviceRequests.entry.resource.performer",
+    "%medicationRequests.entry.resource.requester",
+    "%medicationRequests.entry.resource.performer")
 SERVICES: dict[str, dict[str, Any]] = {
     "appointment-book": {
         "hook": "appointment-book",
@@ -82,6 +89,15 @@ SERVICES: dict[str, dict[str, Any]] = {
                            "resolve().id}}",
             "locations": "Location?_id={{context.appointments.entry.resource.participant."
                          "actor.resolve().ofType(Location).id}}",
+            # The booked clinician and the orders' prescriber and performer, for their NPIs
+            # (the guide's own templates, cut to what we read).
+            "practitionerRoles": "PractitionerRole?_id={{" + "|".join(
+                f"{path}.resolve().ofType(PractitionerRole).id"
+                for path in _APPOINTMENT_PRACTITIONER_PATHS) + "}}",
+            "practitioners": "Practitioner?_id={{%practitionerRoles.entry.resource.practitioner."
+                             "resolve().id|" + "|".join(
+                f"{path}.resolve().ofType(Practitioner).id"
+                for path in _APPOINTMENT_PRACTITIONER_PATHS) + "}}",
         },
     },
     "order-sign": {
@@ -95,6 +111,17 @@ SERVICES: dict[str, dict[str, Any]] = {
                            "MedicationRequest).medication.resolve().id}}",
             "locations": "Location?_id={{context.draftOrders.entry.resource.ofType("
                          "ServiceRequest).locationReference.resolve().id}}",
+            # The orders' prescriber and performer, and the signing user, for their NPIs.
+            "practitionerRoles": "PractitionerRole?_id={{" + "|".join(
+                f"{path}.resolve().ofType(PractitionerRole).id"
+                for path in _ORDER_PRACTITIONER_PATHS) + "}}",
+            "practitioners": "Practitioner?_id={{%practitionerRoles.entry.resource.practitioner."
+                             "resolve().id|" + "|".join(
+                f"{path}.resolve().ofType(Practitioner).id"
+                for path in _ORDER_PRACTITIONER_PATHS) + "}}",
+            "userPractitionerRole": "PractitionerRole?_id={{userPractitionerRoleId}}"
+                                    "&_include=PractitionerRole:practitioner",
+            "userPractitioner": "Practitioner/{{userPractitionerId}}",
         },
     },
 }
@@ -182,8 +209,8 @@ def _context_resources(service_id: str, context: dict[str, Any]) -> list[FHIRAbs
 
 def _cases(service_id: str, targets: Sequence[FHIRAbstractModel], resources: Resources,
            reader: FhirReader | None, identifier_system: str,
-           patient_id: str | None) -> list[OrderCase]:
-    who = patient_and_coverage(resources, patient_id, identifier_system, reader)
+           context: dict[str, Any]) -> list[OrderCase]:
+    who = patient_and_coverage(resources, str(context["patientId"]), identifier_system, reader)
     codes = DrugCodes.load()
     cases = []
     for target in targets:
@@ -196,7 +223,10 @@ def _cases(service_id: str, targets: Sequence[FHIRAbstractModel], resources: Res
             order = drug_orders[0] if drug_orders else next((o for o in orders if o), None)
             cases.append(order_case(target, order, target, who, resources, reader, codes))
         else:
-            cases.append(order_case(target, target, None, who, resources, reader, codes))
+            # order-sign's user signs the orders, so names their prescriber when they do not;
+            # appointment-book's user may be whoever books (a scheduler, the patient).
+            cases.append(order_case(target, target, None, who, resources, reader, codes,
+                                    user_id=context.get("userId")))
     return cases
 
 
@@ -369,8 +399,7 @@ def answer_hook(service_id: str, body: Any, client: CdsClient, identifier_system
         log.info("cds_answered", service=service_id, hook_instance=call["hookInstance"],
                  assertions=[], coverage_info=False)
         return {"cards": [], "systemActions": []}
-    cases = _cases(service_id, targets, resources, reader, identifier_system,
-                   str(call["context"]["patientId"]))
+    cases = _cases(service_id, targets, resources, reader, identifier_system, call["context"])
     return _respond(service_id, call["hookInstance"], cases, configuration,
                     today or dt.date.today())
 

@@ -21,6 +21,7 @@ from policy_service.extensions import db
 from policy_service.models import Drug, DrugPackage
 from policy_service.schemas.common import dose_mg, dose_mg_per_kg
 from policy_service.services.cds.fhir import FhirReader, Resources, reference_key
+from policy_service.services.cds.practitioners import provider_npis
 from policy_service.services.eligibility import EligibilityRequest
 from policy_service.services.payers import find_payer_by_external_id
 
@@ -326,8 +327,13 @@ def patient_and_coverage(resources: Resources, patient_id: str | None, identifie
 
 def order_case(target: FHIRAbstractModel, order: FHIRAbstractModel | None,
                appointment: FHIRAbstractModel | None, who: PatientAndCoverage,
-               resources: Resources, reader: FhirReader | None, codes: DrugCodes) -> OrderCase:
-    """Map one order (with the appointment it is booked for, if any) to an eligibility request."""
+               resources: Resources, reader: FhirReader | None, codes: DrugCodes,
+               user_id: Any = None) -> OrderCase:
+    """Map one order (with the appointment it is booked for, if any) to an eligibility request.
+
+    ``user_id`` is the hook's ``context.userId``, given only where the user signs the order: it
+    names the prescriber when the order itself does not.
+    """
     case = OrderCase(target=target, order=order, coverage=who.coverage,
                      payer_code=who.payer_code, payer_name=who.payer_name,
                      missing=list(who.missing))
@@ -349,9 +355,11 @@ def order_case(target: FHIRAbstractModel, order: FHIRAbstractModel | None,
         return case
     mg, mg_per_kg = _dose(order)
     day = _service_date(appointment, order) or dt.date.today()
+    npis = provider_npis(order, appointment, user_id, resources, reader)
     case.request = EligibilityRequest(
         patient_id=who.patient_id or "", payer=who.payer_code or "", date_of_service=day,
         hcpcs=next(iter(hcpcs)), diagnosis_codes=_diagnoses(order, appointment),
         site_of_care=_site(resources, order, appointment), birth_date=who.birth_date,
-        dose_mg=mg, dose_mg_per_kg=mg_per_kg)
+        dose_mg=mg, dose_mg_per_kg=mg_per_kg, rendering_npi=npis.rendering,
+        ordering_npi=npis.ordering)
     return case
