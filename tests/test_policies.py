@@ -9,7 +9,12 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from policy_service.domain.codes import NPI_CHECK_DIGIT_MESSAGE, NPI_MESSAGE, npi_error
+from policy_service.domain.codes import (
+    NPI_CHECK_DIGIT_MESSAGE,
+    NPI_MESSAGE,
+    hcpcs_error,
+    npi_error,
+)
 from policy_service.errors import Conflict, Invalid
 from policy_service.models import ChangeRecord
 from policy_service.services import policies
@@ -158,3 +163,14 @@ def test_activation_retires_a_version_it_fully_replaces(session: Session) -> Non
 ])
 def test_npi_check_digit(npi: object, message: str | None) -> None:
     assert npi_error(npi) == message
+
+
+@pytest.mark.parametrize(("code", "valid"), [
+    ("J1745", True), ("96413", True), ("0001F", True), ("Q5103", True),
+    ("J174", False), ("j1745", False), ("J17455", False), (1745, False),
+    ("J1745\n", False),  # a regex's $ would let the newline through
+    ("J\u0661\u0667\u0664\u0665", False),  # Arabic-Indic digits
+    ("\uff19\uff16\uff14\uff113", False),  # fullwidth digits
+])
+def test_hcpcs_code_shape(code: object, valid: bool) -> None:
+    assert (hcpcs_error(code) is None) is valid

@@ -6,8 +6,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-# A Level II HCPCS code (J1745) or a five-character CPT code (96413, 0001F).
-HCPCS_PATTERN = re.compile(r"^(?:[A-Z]\d{4}|\d{4}[0-9A-Z])$")
+# A Level II HCPCS code (J1745) or a five-character CPT code (96413, 0001F); ASCII digits, the
+# whole string (as NPI_PATTERN).
+HCPCS_PATTERN = re.compile(r"[A-Z][0-9]{4}|[0-9]{4}[0-9A-Z]")
 HCPCS_MESSAGE = ("Not a HCPCS code: expected a letter and 4 digits (J1745) "
                  "or a 5-character CPT code.")
 # ASCII digits, the whole string: ``\d`` takes any script's digits and ``$`` a trailing newline.
@@ -21,7 +22,7 @@ NPI_PREFIX_SUM = 24
 
 def hcpcs_error(code: Any) -> str | None:
     """Return why ``code`` is not a well-formed HCPCS/CPT code, or None when it is."""
-    if not isinstance(code, str) or not HCPCS_PATTERN.match(code):
+    if not isinstance(code, str) or not HCPCS_PATTERN.fullmatch(code):
         return HCPCS_MESSAGE
     return None
 
