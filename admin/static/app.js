@@ -50,7 +50,8 @@
   // focus role="button", which a text input may not have (axe: aria-allowed-role). It is a
   // collapsed combobox: typing opens the list. Patched before Flask-Admin's form.js builds
   // the lists, so lists added later (inline rows) get it too.
-  var single = window.Select2 && window.Select2["class"].single;
+  var select2 = window.Select2 && window.Select2["class"];
+  var single = select2 && select2.single;
   if (single) {
     var createContainer = single.prototype.createContainer;
     single.prototype.createContainer = function () {
@@ -58,5 +59,83 @@
       container.find(".select2-focusser").attr({role: "combobox", "aria-expanded": "false"});
       return container;
     };
+  }
+
+  // The field's own <label> (admin/templates/admin/lib.html gives it the id <field id>-label;
+  // a label without one gets it here).
+  function labelOf(element) {
+    var id = element.getAttribute("id");
+    var label = id && document.querySelector("label[for='" + window.CSS.escape(id) + "']");
+    if (label && !label.id) {
+      label.id = id + "-label";
+    }
+    return label || null;
+  }
+
+  // What the template put on the hidden <select> for assistive technology (the messages and
+  // hint it is described by, aria-invalid, required) goes to the input that takes the focus.
+  function carryDescription(element, focusable) {
+    ["aria-describedby", "aria-invalid"].forEach(function (name) {
+      if (element.hasAttribute(name)) {
+        focusable.setAttribute(name, element.getAttribute(name));
+      }
+    });
+    if (element.required) {
+      focusable.setAttribute("aria-required", "true");
+    }
+  }
+
+  // Select2 names a closed list's combobox by the chosen value alone (aria-labelledby = its
+  // .select2-chosen): a screen reader said "ACME (Acme Health)", never "Payer". Named by the
+  // field's label, then the choice.
+  if (single) {
+    var initSingle = single.prototype.initContainer;
+    single.prototype.initContainer = function () {
+      initSingle.apply(this, arguments);
+      var element = this.opts.element[0];
+      var focusser = this.focusser[0];
+      var label = labelOf(element);
+      if (label) {
+        var chosen = focusser.getAttribute("aria-labelledby");
+        focusser.setAttribute("aria-labelledby", chosen ? label.id + " " + chosen : label.id);
+      }
+      carryDescription(element, focusser);
+    };
+  }
+  // A multiple list's search input is already named by a copy of the label; it takes the
+  // description and state.
+  var multi = select2 && select2.multi;
+  if (multi) {
+    var initMulti = multi.prototype.initContainer;
+    multi.prototype.initContainer = function () {
+      initMulti.apply(this, arguments);
+      carryDescription(this.opts.element[0], this.search[0]);
+    };
+  }
+
+  // A refused form (admin/templates/admin/lib.html marks its fields aria-invalid) opens on its
+  // first wrong field, so a keyboard or screen reader user lands on it and hears its message.
+  // Run after Flask-Admin's form.js has built its Select2 lists (its ready handler is queued
+  // after this one; the timeout runs after it), and only if nothing took the focus yet.
+  function focusFirstInvalid() {
+    var active = document.activeElement;
+    if (active && active !== document.body && active !== document.documentElement) {
+      return;
+    }
+    var field = document.querySelector("form.admin-form [aria-invalid='true']");
+    if (!field) {
+      return;
+    }
+    var $ = window.jQuery;
+    if ($ && $(field).data("select2")) {
+      $(field).select2("focus");
+    } else {
+      field.focus();
+    }
+  }
+  if (window.jQuery) {
+    window.jQuery(function () {
+      window.setTimeout(focusFirstInvalid, 0);
+    });
   }
 })();
