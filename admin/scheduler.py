@@ -25,6 +25,7 @@ from wtforms.validators import DataRequired, InputRequired, Length
 from admin.fields import Option, options
 from admin.security import SecurePageView, may_edit
 from policy_service.auth import Permission, has_permission
+from policy_service.domain.fields import field_words
 from policy_service.errors import Invalid
 from policy_service.extensions import db
 from policy_service.models import (
@@ -230,20 +231,11 @@ class EligibilityForm(FlaskForm):
         return item
 
 
-# The eligibility check names missing facts by their request field; the page says it in words.
-MISSING_FACT_WORDS = {
-    "site_of_care": "the site of care", "diagnosis_codes": "a diagnosis code",
-    "dose": "the dose", "weight_kg": "the patient's weight", "birth_date": "the birth date",
-    "packages": "the vial packages", "date_of_service": "the date of service",
-    "rendering_npi": "the rendering provider's NPI", "ordering_npi": "the prescriber's NPI",
-}
-
-
 def missing_message(missing: list[dict[str, Any]]) -> str:
     """Say what a check is missing (``[{"field": "site_of_care", ...}]``) as a person would."""
     words = []
     for fact in missing:
-        word = MISSING_FACT_WORDS.get(fact["field"], fact["field"].replace("_", " "))
+        word = field_words(fact["field"])
         # "the patient's weight (the dose is in mg/kg)": word the field, keep the reason.
         words.append(f"{word} ({fact['reason']})" if fact.get("reason") else word)
     listed = words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]

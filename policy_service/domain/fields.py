@@ -126,3 +126,18 @@ def sync_children(children: list[Any], wanted: Sequence[Mapping[str, Any]],
         children.pop()
         changed = True
     return changed
+
+
+# Request fields as people say them: the check names a missing fact by its field (data for
+# clients), and every message, page and card says it in these words.
+REQUEST_FIELD_WORDS: Mapping[str, str] = {
+    "site_of_care": "the site of care", "diagnosis_codes": "a diagnosis code",
+    "dose": "the dose", "weight_kg": "the patient's weight", "birth_date": "the birth date",
+    "packages": "the vial packages", "date_of_service": "the date of service",
+    "rendering_npi": "the rendering provider's NPI", "ordering_npi": "the prescriber's NPI",
+}
+
+
+def field_words(name: str) -> str:
+    """A request field as people say it (``weight_kg`` -> "the patient's weight")."""
+    return REQUEST_FIELD_WORDS.get(name, name.replace("_", " "))

@@ -32,6 +32,7 @@ from policy_service.domain.documentation import (
     checklist,
     describe_item,
 )
+from policy_service.domain.fields import field_words
 from policy_service.domain.icd10 import diagnosis_matches, not_billable_text
 from policy_service.domain.requests import EligibilityRequest, TherapyFact
 from policy_service.engine import evaluate
@@ -410,7 +411,8 @@ class MissingFact:
         return {"field": self.field, "reason": self.reason}
 
     def __str__(self) -> str:
-        return f"{self.field} ({self.reason})" if self.reason else self.field
+        words = field_words(self.field)
+        return f"{words} ({self.reason})" if self.reason else words
 
 
 @dataclass

@@ -100,6 +100,8 @@ def test_missing_diagnosis_is_conditional_with_the_reason(
     assert info["covered"] == ["conditional"]
     assert info["info-needed"] == ["OTH"]
     assert any("diagnosis" in reason["text"] for reason in info["reason"])
+    # A clinician reads words, not the request's field names.
+    assert "a diagnosis code" in card["detail"] and "diagnosis_codes" not in card["detail"]
 
 
 def test_authorization_expiring_soon_is_a_warning_on_a_satisfied_order(

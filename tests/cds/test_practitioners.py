@@ -235,6 +235,9 @@ def test_without_a_prescriber_a_rheumatology_only_policy_still_asks_for_one(
     [card] = call("order-sign", order_sign_call(medication_request())).get_json()["cards"]
     assert card["indicator"] == "warning"
     assert "More information needed" in card["summary"]
+    assert "the prescriber's NPI" in card["detail"] or "the rendering provider's NPI" in \
+        card["detail"]
+    assert "_npi" not in card["detail"]
 
 
 def test_the_orders_requester_is_the_prescriber_even_when_another_user_signs(

@@ -301,8 +301,10 @@ def test_missing_facts_come_back_as_data(client, session, auth_header) -> None:
         {"field": "site_of_care", "reason": None},
         {"field": "weight_kg", "reason": "the policy limits mg/kg"},
     ]
-    assert finding["message"] == ("Cannot decide without: weight_kg (the dose is in mg/kg), "
-                                  "site_of_care, weight_kg (the policy limits mg/kg).")
+    # The fields are data; the message, which pages and EHR cards show, says them in words.
+    assert finding["message"] == (
+        "Cannot decide without: the patient's weight (the dose is in mg/kg), the site of care, "
+        "the patient's weight (the policy limits mg/kg).")
     assert finding["category"] == "information"
     assert all("missing" not in f for f in body["findings"] if f is not finding)
 
