@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 import os
 import sqlite3
-import threading
 
 import pytest
 from sqlalchemy import String, bindparam, column, select, table
@@ -111,25 +110,23 @@ def test_a_database_error_is_sqlalchemys_own_without_the_values(session, seeded)
 def test_a_prepared_read_told_the_database_is_locked_is_run_again(committed_db) -> None:
     """SQLite can answer "database is locked" to a read while another writer commits;
     ``run_serialized`` runs the operation again, for a prepared read as for any other."""
-    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None,
-                            check_same_thread=False)
+    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
     # This session's connection gives up at once instead of waiting out the other writer.
     raw = db.session.connection().connection.driver_connection
     raw.execute("PRAGMA busy_timeout = 0")
     other.execute("BEGIN EXCLUSIVE")
-    release = threading.Timer(0.05, other.rollback)
     attempts = []
 
     def read() -> int:
         attempts.append(1)
+        if len(attempts) == 2:
+            other.rollback()  # the other writer is done by the time the read runs again
         return stored_revision()
 
-    release.start()
     try:
         revision = run_serialized(read)
     finally:
-        release.join()
         raw.execute("PRAGMA busy_timeout = 30000")
         other.close()
-    assert len(attempts) > 1
+    assert len(attempts) == 2
     assert revision == stored_revision() == 0
