@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -105,7 +106,10 @@ class PreparedRead:
 
     def __init__(self, statement: Select[Any] | CompoundSelect) -> None:
         self.statement = statement
-        self._by_dialect: dict[str, _CompiledRead] = {}
+        # Per dialect object (one per engine), not per dialect name: two engines of one
+        # database kind may differ in driver or settings (a JSON deserializer, say).
+        self._by_dialect: weakref.WeakKeyDictionary[Dialect, _CompiledRead] = \
+            weakref.WeakKeyDictionary()
 
     def _compile(self, dialect: Dialect) -> _CompiledRead:
         compiled = self.statement.compile(dialect=dialect)
@@ -130,9 +134,9 @@ class PreparedRead:
             session.flush()
         connection = session.connection()
         dialect = connection.dialect
-        compiled = self._by_dialect.get(dialect.name)
+        compiled = self._by_dialect.get(dialect)
         if compiled is None:
-            compiled = self._by_dialect[dialect.name] = self._compile(dialect)
+            compiled = self._by_dialect[dialect] = self._compile(dialect)
         values = {**compiled.defaults, **params}
         for name, processor in compiled.bind_processors.items():
             values[name] = processor(values[name])
