@@ -104,6 +104,28 @@ def _value(obj: Any, attr: str, old: bool) -> Any:
     return getattr(obj, attr)
 
 
+def _related(obj: Any, relation: str, old: bool) -> Any:
+    """The record a many-to-one ``relation`` names; with ``old``, the one it named before this
+    flush (the current relation already names the record it is moving to)."""
+    if not old:
+        return getattr(obj, relation)
+    state = inspect(obj)
+    history = state.attrs[relation].history
+    if history.deleted or history.unchanged:
+        return (list(history.deleted) + list(history.unchanged))[0]
+    if not history.added:
+        return getattr(obj, relation)
+    # Replaced before the record it named was loaded (a write in a fresh session): the foreign
+    # key keeps naming that record until this flush copies the new one's key into it.
+    prop = state.mapper.relationships[relation]
+    [column] = prop.local_columns
+    key_history = state.attrs[state.mapper.get_property_by_column(column).key].load_history()
+    previous = (list(key_history.deleted) + list(key_history.unchanged) or [None])[0]
+    session = state.session
+    return None if previous is None or session is None else session.get(
+        prop.mapper.class_, previous)
+
+
 def _members(obj: Any, relation: str, old: bool) -> list[Any]:
     if not old:
         return list(getattr(obj, relation))
@@ -122,8 +144,9 @@ APPOINTMENT_FIELDS = ("appointment_id", "status", "series", "hcpcs", "date_of_se
 
 def _snapshot_appointment(obj: Appointment, old: bool) -> dict[str, Any]:
     data = _fields(obj, APPOINTMENT_FIELDS, old)
-    data["patient"] = obj.patient.external_id if obj.patient else None
-    data["payer"] = obj.payer.code if obj.payer else None
+    patient, payer = _related(obj, "patient", old), _related(obj, "payer", old)
+    data["patient"] = patient.external_id if patient else None
+    data["payer"] = payer.code if payer else None
     return data
 
 
@@ -157,26 +180,27 @@ def _snapshot_patient(obj: Patient, old: bool) -> dict[str, Any]:
 
 def _snapshot_authorization(obj: Authorization, old: bool) -> dict[str, Any]:
     data = _fields(obj, AUTHORIZATION_FIELDS, old)
-    data["payer"] = obj.payer.code if obj.payer else None
-    data["patient"] = obj.patient.external_id if obj.patient else None
-    data["owner"] = obj.owner.email if obj.owner else None
-    data["renewal_of"] = obj.renewal_of.number if obj.renewal_of else None
+    payer, patient = _related(obj, "payer", old), _related(obj, "patient", old)
+    owner, renewal_of = _related(obj, "owner", old), _related(obj, "renewal_of", old)
+    data["payer"] = payer.code if payer else None
+    data["patient"] = patient.external_id if patient else None
+    data["owner"] = owner.email if owner else None
+    data["renewal_of"] = renewal_of.number if renewal_of else None
     return data
 
 
 def _snapshot_provider(obj: Provider, old: bool) -> dict[str, Any]:
     data = _fields(obj, PROVIDER_FIELDS, old)
     enrollments = sorted(_members(obj, "enrollments", old), key=lambda e: e.position or 0)
-    data["enrollments"] = [{"payer": e.payer.code if e.payer else None,
+    data["enrollments"] = [{"payer": payer.code if payer else None,
                             **_fields(e, ("effective_from", "effective_to"), old)}
-                           for e in enrollments]
+                           for e in enrollments for payer in [_related(e, "payer", old)]]
     return data
 
 
 def _snapshot_policy(obj: Policy, old: bool) -> dict[str, Any]:
     data = _fields(obj, ("code", "title"), old)
-    # The payer it had before a change, not the one it is moving to.
-    payer = _value(obj, "payer", old)
+    payer = _related(obj, "payer", old)
     data["payer"] = payer.code if payer else None
     return data
 
