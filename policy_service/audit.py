@@ -163,6 +163,9 @@ def _snapshot_drug(obj: Drug, old: bool) -> dict[str, Any]:
 
 def _snapshot_version(obj: PolicyVersion, old: bool) -> dict[str, Any]:
     data = _fields(obj, VERSION_FIELDS, old)
+    # The admin's version form can move a draft to another policy.
+    policy = _related(obj, "policy", old)
+    data["policy"] = policy.code if policy else None
     steps = sorted(_members(obj, "steps", old), key=lambda s: s.position or 0)
     data["step_therapy"] = [_fields(s, STEP_FIELDS, old) for s in steps]
     cases = sorted(_members(obj, "cases", old), key=lambda c: c.name or "")
