@@ -113,16 +113,19 @@
     };
   }
 
-  // A refused form (admin/templates/admin/lib.html marks its fields aria-invalid) opens on its
-  // first wrong field, so a keyboard or screen reader user lands on it and hears its message.
-  // Run after Flask-Admin's form.js has built its Select2 lists (its ready handler is queued
-  // after this one; the timeout runs after it), and only if nothing took the focus yet.
+  // A refused form opens on its first wrong field, so a keyboard or screen reader user lands on
+  // it and hears its message. Flask-Admin's forms (admin/templates/admin/lib.html) and the app's
+  // own (the eligibility, claim, import, remittance, schedule, denials, users and change-password
+  // pages: the macros of admin/templates/admin/eligibility_macros.html) mark such a field
+  // aria-invalid. Run after Flask-Admin's form.js has built its Select2 lists (its ready handler
+  // is queued after this one; the timeout runs after it), and only if nothing took the focus yet.
+  // The sign-in pages (security/base.html) have no jQuery: there it runs once the page is parsed.
   function focusFirstInvalid() {
     var active = document.activeElement;
     if (active && active !== document.body && active !== document.documentElement) {
       return;
     }
-    var field = document.querySelector("form.admin-form [aria-invalid='true']");
+    var field = document.querySelector("form [aria-invalid='true']");
     if (!field) {
       return;
     }
@@ -133,9 +136,14 @@
       field.focus();
     }
   }
+  function later() {
+    window.setTimeout(focusFirstInvalid, 0);
+  }
   if (window.jQuery) {
-    window.jQuery(function () {
-      window.setTimeout(focusFirstInvalid, 0);
-    });
+    window.jQuery(later);
+  } else if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", later);
+  } else {
+    later();
   }
 })();

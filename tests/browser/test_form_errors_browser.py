@@ -146,3 +146,35 @@ def test_the_payer_list_is_named_by_its_label_and_its_choice(
     page.goto(f"{live_server.url}/admin/authorization/edit/?id={live_server.authorization_id}")
     expect(page.get_by_role("combobox", name=re.compile(r"^Payer\b.*ACME"))).to_have_count(1)
     expect(page.get_by_role("combobox", name=re.compile(r"^Patient\b.*P001"))).to_have_count(1)
+
+
+def test_a_refused_eligibility_check_focuses_its_first_wrong_field(
+        page: Page, live_server, sign_in: SignIn, axe: Axe) -> None:
+    # The app's own forms (admin/templates/admin/eligibility_macros.html) link their messages
+    # and hints as Flask-Admin's do, and app.js focuses their first wrong field too.
+    sign_in(page, "scheduler")
+    page.goto(f"{live_server.url}/admin/eligibility/")
+    # A patient, but no dose and no date of service (the form has novalidate: the server answers).
+    page.fill("#patient", "P001")
+    page.select_option("#payer", "ACME")
+    page.select_option("#drug", "J1745")
+    page.select_option("#site_of_care", "office")
+    page.fill("#diagnoses", "M05.79")
+    page.click("#check-eligibility")
+    page.wait_for_load_state("load")
+
+    expect(page.locator("#decision")).to_have_count(0)
+    dose = page.locator("#dose")
+    expect(dose).to_be_focused()
+    expect(dose).to_have_attribute("aria-invalid", "true")
+    described = (dose.get_attribute("aria-describedby") or "").split()
+    assert "dose-error" in described, described
+    message = page.locator("#dose-error").inner_text().strip()
+    assert message, "no message under the dose"
+    expect(dose).to_have_accessible_description(re.compile(re.escape(message)))
+    # The date has its message too; a field without one is neither marked nor described by one.
+    expect(page.locator("#date_of_service")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#patient")).not_to_have_attribute("aria-invalid", "true")
+    # A hint is still its field's description.
+    expect(page.locator("#packages")).to_have_accessible_description(re.compile("100x4"))
+    assert_accessible("refused-eligibility-check", {"/admin/eligibility/ (refused)": axe(page)})
