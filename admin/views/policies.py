@@ -333,6 +333,14 @@ class PolicyVersionView(SecureModelView):
             form.policy.data = db.session.get(Policy, policy_id)
         return form
 
+    def edit_form(self, obj: Any = None) -> Form:
+        """A version stays with the policy it was created under: its number counts within that
+        policy, and the import and API never move one. The edit form leaves the policy out."""
+        form = super().edit_form(obj)
+        if hasattr(form, "policy"):
+            del form.policy
+        return form
+
     def check_form(self, form: Form) -> dict[str, str]:
         """The import's rules (codes, date order, limits, steps), and at least one drug."""
         if getattr(form, "hcpcs", None) is None:
