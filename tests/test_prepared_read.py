@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import os
 import sqlite3
 
 import pytest
@@ -106,27 +105,43 @@ def test_a_database_error_is_sqlalchemys_own_without_the_values(session, seeded)
     assert PreparedRead(statement).scalar(external_id="DEMO-001") is not None
 
 
-@pytest.mark.skipif(bool(os.environ.get("TEST_DATABASE_URL")), reason="SQLite's file lock")
-def test_a_prepared_read_told_the_database_is_locked_is_run_again(committed_db) -> None:
+def test_a_prepared_read_told_the_database_is_locked_is_run_again(app, tmp_path) -> None:
     """SQLite can answer "database is locked" to a read while another writer commits;
-    ``run_serialized`` runs the operation again, for a prepared read as for any other."""
-    other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
-    # This session's connection gives up at once instead of waiting out the other writer.
-    raw = db.session.connection().connection.driver_connection
-    raw.execute("PRAGMA busy_timeout = 0")
-    other.execute("BEGIN EXCLUSIVE")
-    attempts = []
+    ``run_serialized`` runs the operation again, for a prepared read as for any other.
 
-    def read() -> int:
-        attempts.append(1)
-        if len(attempts) == 2:
-            other.rollback()  # the other writer is done by the time the read runs again
-        return stored_revision()
+    Only SQLite locks the whole file, so this runs on a SQLite store of its own whichever
+    database the suite uses."""
+    from policy_service import create_app
+    from policy_service.database import migrate_database
 
-    try:
-        revision = run_serialized(read)
-    finally:
-        raw.execute("PRAGMA busy_timeout = 30000")
-        other.close()
-    assert len(attempts) == 2
-    assert revision == stored_revision() == 0
+    store = create_app({"SQLALCHEMY_DATABASE_URI": f"sqlite:///{tmp_path / 'locked.db'}",
+                        "SECRET_KEY": "x" * 32, **{
+                            key: app.config[key] for key in
+                            ("SECURITY_PASSWORD_HASH", "SECURITY_PASSWORD_SALT")}})
+    with store.app_context():
+        migrate_database()
+        try:
+            other = sqlite3.connect(db.engine.url.database, timeout=0, isolation_level=None)
+            # This session's connection gives up at once instead of waiting out the other
+            # writer.
+            raw = db.session.connection().connection.driver_connection
+            raw.execute("PRAGMA busy_timeout = 0")
+            other.execute("BEGIN EXCLUSIVE")
+            attempts = []
+
+            def read() -> int:
+                attempts.append(1)
+                if len(attempts) == 2:
+                    other.rollback()  # the other writer is done when the read runs again
+                return stored_revision()
+
+            try:
+                revision = run_serialized(read)
+            finally:
+                raw.execute("PRAGMA busy_timeout = 30000")
+                other.close()
+            assert len(attempts) == 2
+            assert revision == stored_revision() == 0
+        finally:
+            db.session.remove()
+            db.engine.dispose()
