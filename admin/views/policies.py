@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import abort, flash, redirect, request, url_for
 from flask_admin import expose
@@ -45,6 +45,8 @@ from policy_service.services.policies import (
 LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care")
 EFFECTIVE_FROM_REQUIRED = "Give the date the first version takes effect."
 STEP_OUTCOMES = tuple(o for o in THERAPY_OUTCOMES if o not in {"ongoing", "response"})
+
+T = TypeVar("T")
 
 
 def lifecycle_link(_view: Any, _context: Any, model: Any, _name: str) -> Markup:
@@ -163,18 +165,10 @@ class PolicyView(SecureModelView):
     def create_model(self, form: Form) -> Policy | bool:
         """Create the policy and its first draft version through the policies service, in
         one transaction: on any error nothing is written and the fields say why."""
-        try:
-            policy = policies.create_policy(form.payer.data, chosen_code(form),
-                                            form.title.data or None,
-                                            first_version_values(form))
-            db.session.commit()
-        except Invalid as exc:
-            db.session.rollback()
-            show_errors(form, exc)
-            return False
-        except SQLAlchemyError as exc:
-            db.session.rollback()
-            self.handle_view_exception(exc)
+        policy = self._committed(form, lambda: policies.create_policy(
+            form.payer.data, chosen_code(form), form.title.data or None,
+            first_version_values(form)))
+        if policy is None:
             return False
         self.after_model_change(form, policy, True)
         return policy
@@ -183,20 +177,29 @@ class PolicyView(SecureModelView):
         """Edit through the policies service, as the import does: its checks, a new payer's
         indexed codes, the change history and the policy revision. An emptied code gets the
         suggested one."""
+        saved = self._committed(form, lambda: policies.update_policy(model, {
+            "payer": form.payer.data, "code": chosen_code(form),
+            "title": form.title.data or None}) or True)
+        if saved is None:
+            return False
+        self.after_model_change(form, model, False)
+        return True
+
+    def _committed(self, form: Form, write: Callable[[], T]) -> T | None:
+        """Run a policies-service write and commit; on an error roll back, show it on the
+        form's fields (or as the view's error) and return None."""
         try:
-            policies.update_policy(model, {"payer": form.payer.data, "code": chosen_code(form),
-                                           "title": form.title.data or None})
+            result = write()
             db.session.commit()
         except Invalid as exc:
             db.session.rollback()
             show_errors(form, exc)
-            return False
+            return None
         except SQLAlchemyError as exc:
             db.session.rollback()
             self.handle_view_exception(exc)
-            return False
-        self.after_model_change(form, model, False)
-        return True
+            return None
+        return result
 
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
         """After a new policy, open its first version's rules: cases and activation are

@@ -71,6 +71,19 @@ _APPOINTMENT_PRACTITIONER_PATHS = (
     "%serviceRequests.entry.resource.requester", "%serviceRequests.entry.resource.performer",
     "%medicationRequests.entry.resource.requester",
     "%medicationRequests.entry.resource.performer")
+
+
+def _practitioner_prefetch(paths: tuple[str, ...]) -> dict[str, str]:
+    """Prefetch templates for the practitioners (and their roles) at ``paths``, for NPIs."""
+    return {
+        "practitionerRoles": "PractitionerRole?_id={{" + "|".join(
+            f"{path}.resolve().ofType(PractitionerRole).id" for path in paths) + "}}",
+        "practitioners": "Practitioner?_id={{%practitionerRoles.entry.resource.practitioner."
+                         "resolve().id|" + "|".join(
+            f"{path}.resolve().ofType(Practitioner).id" for path in paths) + "}}",
+    }
+
+
 SERVICES: dict[str, dict[str, Any]] = {
     "appointment-book": {
         "hook": "appointment-book",
@@ -91,13 +104,7 @@ SERVICES: dict[str, dict[str, Any]] = {
                          "actor.resolve().ofType(Location).id}}",
             # The booked clinician and the orders' prescriber and performer, for their NPIs
             # (the guide's own templates, cut to what we read).
-            "practitionerRoles": "PractitionerRole?_id={{" + "|".join(
-                f"{path}.resolve().ofType(PractitionerRole).id"
-                for path in _APPOINTMENT_PRACTITIONER_PATHS) + "}}",
-            "practitioners": "Practitioner?_id={{%practitionerRoles.entry.resource.practitioner."
-                             "resolve().id|" + "|".join(
-                f"{path}.resolve().ofType(Practitioner).id"
-                for path in _APPOINTMENT_PRACTITIONER_PATHS) + "}}",
+            **_practitioner_prefetch(_APPOINTMENT_PRACTITIONER_PATHS),
         },
     },
     "order-sign": {
@@ -112,13 +119,7 @@ SERVICES: dict[str, dict[str, Any]] = {
             "locations": "Location?_id={{context.draftOrders.entry.resource.ofType("
                          "ServiceRequest).locationReference.resolve().id}}",
             # The orders' prescriber and performer, and the signing user, for their NPIs.
-            "practitionerRoles": "PractitionerRole?_id={{" + "|".join(
-                f"{path}.resolve().ofType(PractitionerRole).id"
-                for path in _ORDER_PRACTITIONER_PATHS) + "}}",
-            "practitioners": "Practitioner?_id={{%practitionerRoles.entry.resource.practitioner."
-                             "resolve().id|" + "|".join(
-                f"{path}.resolve().ofType(Practitioner).id"
-                for path in _ORDER_PRACTITIONER_PATHS) + "}}",
+            **_practitioner_prefetch(_ORDER_PRACTITIONER_PATHS),
             "userPractitionerRole": "PractitionerRole?_id={{userPractitionerRoleId}}"
                                     "&_include=PractitionerRole:practitioner",
             "userPractitioner": "Practitioner/{{userPractitionerId}}",
