@@ -26,7 +26,7 @@ from policy_service.extensions import db
 from policy_service.models import Authorization, User
 from policy_service.services import authorizations as service
 from policy_service.services.appointments import unit_balances
-from policy_service.services.worklist import WorkItem, worklist
+from policy_service.services.worklist import WorkItem, authorizations_by_number, worklist
 
 ACTIONS = ("transition", "note", "follow_up", "assign", "renew", "attach")
 
@@ -121,11 +121,10 @@ class WorkView(SecurePageView):
         # Reading the schedule may have refreshed appointments' standing checks: keep them.
         db.session.commit()
         numbers = {item.authorization for item in items if item.authorization}
-        records = {a.number: a for a in db.session.scalars(
-            select(Authorization).where(Authorization.number.in_(numbers)))}
+        records = authorizations_by_number(numbers)
         balances = unit_balances(records.values())
         # Reading the schedule expired them: reload once for the rows, not once per row.
-        db.session.scalars(select(Authorization).where(Authorization.number.in_(numbers))).all()
+        authorizations_by_number(numbers)
         return self.render("admin/worklist.html", items=items, mine=mine, records=records,
                            balances=balances,
                            may_act=may_change_authorizations(), users=assignable_users(),

@@ -1,4 +1,5 @@
-"""Database lifecycle: migrations, SQLite transaction behaviour, serialised writes."""
+"""Database lifecycle: migrations, SQLite transaction behaviour, serialised writes, and
+reads that stay within the drivers' limits."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import random
 import sqlite3
 import time
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -21,6 +22,21 @@ from policy_service import MIGRATIONS_DIR
 from policy_service.extensions import db
 
 T = TypeVar("T")
+
+# Keys per IN list: far below every driver's limit on bound parameters (PostgreSQL refuses a
+# statement with more than 65,535; SQLite's default is 32,766).
+IN_LIMIT = 2000
+
+
+def in_slices(values: Iterable[Any]) -> Iterator[list[Any]]:
+    """``values`` in sorted order, cut into lists short enough for one ``IN (...)`` each.
+
+    Any list of keys that grows with the store (every running authorization's patients, say)
+    goes through this: one IN list of them all breaks past a driver's parameter limit.
+    """
+    ordered = sorted(values)
+    for start in range(0, len(ordered), IN_LIMIT):
+        yield ordered[start:start + IN_LIMIT]
 
 
 def migrate_database() -> str:

@@ -15,7 +15,7 @@ from flask import Flask
 from flask.testing import FlaskClient, FlaskCliRunner
 from flask_sqlalchemy.session import _app_ctx_id
 from hypothesis import settings
-from sqlalchemy import text
+from sqlalchemy import event, text
 from sqlalchemy.orm import Session, scoped_session, sessionmaker
 
 from policy_service import create_app
@@ -80,6 +80,24 @@ def session(app: Flask) -> Iterator[Session]:
             db.session = original
             outer.rollback()
             connection.close()
+
+
+@pytest.fixture
+def bound_parameters(session: Session) -> Iterator[list[int]]:
+    """How many parameters each statement binds from here to the end of the test (one entry
+    per row of an executemany): PostgreSQL refuses a statement with more than 65,535."""
+    counts: list[int] = []
+    connection = session.connection()
+
+    def record(_connection: Any, _cursor: Any, _statement: str, parameters: Any,
+               _context: Any, executemany: bool) -> None:
+        counts.extend(len(row or ()) for row in (parameters if executemany else [parameters]))
+
+    event.listen(connection, "before_cursor_execute", record)
+    try:
+        yield counts
+    finally:
+        event.remove(connection, "before_cursor_execute", record)
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 import rulesets
 from policy_service import billing, engine
+from policy_service.database import in_slices
 from policy_service.domain import documentation, icd10
 from policy_service.domain.requests import (
     ERROR_DECISION,
@@ -153,11 +154,9 @@ class Revisions:
     @classmethod
     def read(cls, patient_ids: Iterable[int]) -> Revisions:
         """Read the policy marker and the counters of these patients and their authorizations."""
-        ids = sorted(set(patient_ids))
         patients: dict[int, int] = {}
         authorizations: dict[str, tuple[int, int]] = {}
-        for start in range(0, len(ids), 2000):
-            part = ids[start:start + 2000]
+        for part in in_slices(set(patient_ids)):
             for patient_id, revision in db.session.execute(
                     select(Patient.id, Patient.revision).where(Patient.id.in_(part))).tuples():
                 patients[patient_id] = revision
@@ -447,10 +446,9 @@ def upsert_many(items: Sequence[tuple[str, AppointmentInput]], actor: str,
                 f"{appointment_id!r} appears more than once."]})
         seen.add(appointment_id)
     patients: dict[str, Patient] = {}
-    wanted = sorted({item.patient_id for item in inputs})
-    for start in range(0, len(wanted), 2000):
+    for part in in_slices({item.patient_id for item in inputs}):
         patients.update((p.external_id, p) for p in db.session.scalars(
-            select(Patient).where(Patient.external_id.in_(wanted[start:start + 2000]))))
+            select(Patient).where(Patient.external_id.in_(part))))
     problems = {**_reference_errors(inputs, ids, patients), **duplicates}
     good = [i for i in range(len(items)) if i not in problems]
     patient_ids = {external_id: patient.id for external_id, patient in patients.items()}
@@ -468,14 +466,13 @@ def upsert_many(items: Sequence[tuple[str, AppointmentInput]], actor: str,
 
     # The records themselves (a strong reference, so the change history names them without
     # one query per appointment).
-    people = {p.id: p for start in range(0, len(good), 2000) for p in db.session.scalars(
-        select(Patient).where(Patient.id.in_(
-            {patient_ids[inputs[i].patient_id] for i in good[start:start + 2000]})))}
+    people = {p.id: p for part in in_slices({patient_ids[inputs[i].patient_id] for i in good})
+              for p in db.session.scalars(select(Patient).where(Patient.id.in_(part)))}
     payers = {p.code: p for p in db.session.scalars(
         select(Payer).where(Payer.code.in_({item.payer for item in inputs})))}
-    existing = {a.appointment_id: a for start in range(0, len(ids), 2000)
+    existing = {a.appointment_id: a for part in in_slices(set(ids))
                 for a in db.session.scalars(select(Appointment).where(
-                    Appointment.appointment_id.in_(ids[start:start + 2000])))}
+                    Appointment.appointment_id.in_(part)))}
     moment = now()
     saved: list[Saved] = []
     for appointment_id, item, outcome in zip(ids, inputs, outcomes, strict=True):
@@ -706,15 +703,16 @@ def forecast(number: str, today: dt.date | None = None) -> dict[str, Any]:
 def _scheduled_draws(auths: Sequence[Authorization],
                      today: dt.date) -> dict[str, list[CheckedAppointment]]:
     """The scheduled appointments from ``today`` to each authorization's end date that draw on
-    it, in date order, read in one batch (the rule ``forecast`` uses: same patient and payer,
-    drawn on by ``drawn_number``)."""
+    it, in date order, read a slice of patients at a time (the rule ``forecast`` uses: same
+    patient and payer, drawn on by ``drawn_number``)."""
     window = {a.number: (a.patient_id, a.payer_id, a.valid_to) for a in auths}
-    if not window:
-        return {}
-    rows = checks_for(select(Appointment).where(
-        Appointment.status == "scheduled", Appointment.date_of_service >= today,
-        Appointment.patient_id.in_({patient_id for patient_id, _, _ in window.values()}))
-        .order_by(Appointment.date_of_service, Appointment.appointment_id))
+    # An authorization's appointments are its patient's: each lies in one slice, in date order.
+    rows: list[CheckedAppointment] = []
+    for part in in_slices({patient_id for patient_id, _, _ in window.values()}):
+        rows += checks_for(select(Appointment).where(
+            Appointment.status == "scheduled", Appointment.date_of_service >= today,
+            Appointment.patient_id.in_(part))
+            .order_by(Appointment.date_of_service, Appointment.appointment_id))
     draws: dict[str, list[CheckedAppointment]] = {number: [] for number in window}
     for row in rows:
         number = drawn_number(row)

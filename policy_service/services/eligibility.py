@@ -24,7 +24,7 @@ from flask import current_app
 from sqlalchemy import Integer, String, bindparam, func, literal, null, or_, select, union_all
 
 from policy_service.billing.units import DrugBilling, Package, PackageCount, drug_billing
-from policy_service.database import PreparedRead
+from policy_service.database import PreparedRead, in_slices
 from policy_service.domain.documentation import (
     ChecklistEntry,
     DocumentOnFile,
@@ -192,22 +192,12 @@ def _execute(statement: Any, params: dict[str, Any]) -> Any:
     return db.session.connection().execute(statement, params)
 
 
-# Keys per IN list: far below every driver's limit on bound parameters.
-_IN_LIMIT = 2000
-
-
-def _slices(values: Iterable[Any]) -> Iterator[list[Any]]:
-    ordered = sorted(values)
-    for start in range(0, len(ordered), _IN_LIMIT):
-        yield ordered[start:start + _IN_LIMIT]
-
-
 def _patient_rows(external_ids: set[str]) -> Iterator[Any]:
     if len(external_ids) == 1:
         [external_id] = external_ids
         yield from _ONE_PATIENT.rows(external_id=external_id)
         return
-    for part in _slices(external_ids):
+    for part in in_slices(external_ids):
         yield from _execute(_PATIENTS, {"external_ids": part})
 
 
@@ -218,8 +208,8 @@ def _authorization_rows(patient_ids: set[int], numbers: set[str]) -> Iterator[An
         yield from _ONE_PATIENTS_AUTHORIZATIONS.rows(
             patient_id=next(iter(patient_ids), None), number=next(iter(numbers), None))
         return
-    id_parts = list(_slices(patient_ids))
-    number_parts = list(_slices(numbers))
+    id_parts = list(in_slices(patient_ids))
+    number_parts = list(in_slices(numbers))
     for i in range(max(len(id_parts), len(number_parts))):
         yield from _execute(_AUTHORIZATIONS, {
             "patient_ids": id_parts[i] if i < len(id_parts) else [],

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import joinedload
 
+from policy_service.database import in_slices
 from policy_service.extensions import db
 from policy_service.models import Authorization, AuthorizationEvent, Payer
 from policy_service.models.authorization import USABLE_STATUSES
@@ -185,8 +186,11 @@ def _scheduled(today: dt.date) -> list[CheckedAppointment]:
     return rows
 
 
-def _stored(numbers: Iterable[str]) -> dict[str, Authorization]:
-    return {a.number: a for a in _authorizations(Authorization.number.in_(list(numbers)))}
+def authorizations_by_number(numbers: Iterable[str]) -> dict[str, Authorization]:
+    """The stored authorizations ``numbers`` names (unknown ones left out), with their payer,
+    owner and renewal, read in slices however many there are."""
+    return {a.number: a for part in in_slices(set(numbers))
+            for a in _authorizations(Authorization.number.in_(part))}
 
 
 def dose_outlook(today: dt.date | None = None,
@@ -240,7 +244,7 @@ def units_short(today: dt.date) -> list[WorkItem]:
         if first is not None:
             shortfalls.append((number, use, first.appointment))
     # Reading the schedule expired the authorizations: reload the short ones once.
-    stored = _stored(number for number, _use, _appointment in shortfalls)
+    stored = authorizations_by_number(number for number, _use, _appointment in shortfalls)
     return [_item("units_short", appointment.date_of_service, stored[number],
                   f"{number}: {_shortage(use)}; {appointment.appointment_id} on "
                   f"{appointment.date_of_service.isoformat()} is the first left uncovered.",
@@ -250,8 +254,8 @@ def units_short(today: dt.date) -> list[WorkItem]:
 
 def appointment_problems(rows: list[CheckedAppointment]) -> list[WorkItem]:
     """Scheduled appointments whose standing decision is not eligible."""
-    owners = _stored({r.check.authorization_number for r in rows
-                      if r.check.authorization_number})
+    owners = authorizations_by_number({r.check.authorization_number for r in rows
+                                       if r.check.authorization_number})
     items = []
     for row in rows:
         decision = row.check.decision

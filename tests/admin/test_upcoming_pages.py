@@ -15,6 +15,7 @@ import pytest
 from flask.testing import FlaskClient
 from sqlalchemy import select
 
+from policy_service import database
 from policy_service.extensions import db
 from policy_service.models import Appointment
 from policy_service.schemas.appointments import load_appointment
@@ -258,6 +259,29 @@ def test_work_queue_shows_units_of_each_authorization(
                       page, re.S)
     assert rows
     assert all("Units: 0 used / 120 scheduled / 40 free" in row for row in rows)
+
+
+def test_work_queue_reads_its_authorizations_in_slices(
+        client: FlaskClient, login: Callable[[str], Any], world: dict[str, Any],
+        bound_parameters: list[int], monkeypatch: pytest.MonkeyPatch) -> None:
+    """A queue naming more authorizations than one IN list may hold (PostgreSQL refuses a
+    statement with more than 65,535 parameters) still shows each with its units."""
+    numbers = [f"A-{3000 + n}" for n in range(12)]
+    for n, number in enumerate(numbers):
+        make_authorization(number, patient=make_patient(f"P{300 + n}"),
+                           payer=world["authorization"].payer,
+                           valid_from=TODAY - dt.timedelta(days=300),
+                           valid_to=TODAY + dt.timedelta(days=5))
+    login("coordinator")
+    monkeypatch.setattr(database, "IN_LIMIT", 2)
+    bound_parameters.clear()
+    page = get(client, "/admin/work/all")
+    for number in numbers:
+        row = re.search(rf'<tr class="work-item[^"]*"[^>]*data-authorization="{number}">(.*?)</tr>',
+                        page, re.S)
+        assert row is not None
+        assert "Units: 0 used / 0 scheduled / 160 free" in row[1]
+    assert max(bound_parameters) < len(numbers)
 
 
 def test_work_queue_is_short_by_the_units_every_page_shows(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy.orm import Session
 
+from policy_service import database
 from policy_service.schemas.appointments import load_appointment
 from policy_service.services import appointments
 from policy_service.services.appointments import unit_balances_of
@@ -49,6 +50,30 @@ def schedule_world(session: Session) -> Any:
     return make_authorization("A-1001", patient=patient, payer=payer, approved_units=100,
                               approved_visits=6, valid_from=TODAY,
                               valid_to=TODAY + dt.timedelta(days=180))
+
+
+# Patients in the crowded schedule, and the IN-list length the slicing test cuts them into.
+CROWD = 12
+SHORT_SLICE = 2
+
+
+@pytest.fixture
+def crowded_schedule(schedule_world: Any) -> None:
+    """Twelve more patients, each with an authorization for one dose and two doses booked
+    (units short), every third one also blocked, and three patients booked with no
+    authorization: each kind the schedule gives, over many more patients than a short slice."""
+    for n in range(CROWD):
+        patient = make_patient(f"P{100 + n}", therapies=[METHOTREXATE_FAILED])
+        make_authorization(f"A-{2000 + n}", patient=patient, payer=schedule_world.payer,
+                           approved_units=40, approved_visits=6, valid_from=TODAY,
+                           valid_to=TODAY + dt.timedelta(days=180))
+        book(f"S-{n}-1", 7, patient=patient.external_id)
+        book(f"S-{n}-2", 35, patient=patient.external_id)
+        if n % 3 == 0:
+            book(f"B-{n}", 63, patient=patient.external_id, diagnosis="K50.90")
+    for n in range(3):
+        make_patient(f"P{200 + n}", therapies=[METHOTREXATE_FAILED])
+        book(f"N-{n}", 10, patient=f"P{200 + n}")
 
 
 def kinds(today: dt.date = TODAY) -> set[tuple[str, str | None, str | None]]:
@@ -152,3 +177,21 @@ def test_a_read_shows_doses_left(client: Any, schedule_world: Any, auth_header: 
     body = client.get("/api/v1/authorizations/A-1001", headers=auth_header("scheduler")).get_json()
     assert body["doses"] == {"units_per_dose": 40, "doses_left": 2, "low": False,
                              "next_appointment": "S-1"}
+
+
+def test_the_queue_reads_its_lists_in_slices(crowded_schedule: None, bound_parameters: list[int],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """PostgreSQL refuses a statement binding more than 65,535 parameters: with IN lists cut
+    to two keys, the queue gives the very same items, and no statement binds one parameter
+    per patient or authorization."""
+    whole, doses = worklist(TODAY), dose_outlook(TODAY)
+    found = {i.kind for i in whole}
+    assert {"units_short", "appointment_blocked", "appointment_without_authorization"} <= found
+    assert len([i for i in whole if i.kind == "units_short"]) == CROWD
+    assert len(doses) == CROWD
+
+    bound_parameters.clear()
+    monkeypatch.setattr(database, "IN_LIMIT", SHORT_SLICE)
+    assert worklist(TODAY) == whole
+    assert dose_outlook(TODAY) == doses
+    assert max(bound_parameters) < CROWD
