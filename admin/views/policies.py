@@ -1,4 +1,8 @@
-"""Policies and their effective-dated versions, with step therapy edited inline."""
+"""Policies and their effective-dated versions, with step therapy edited inline.
+
+Every save goes through the policies service (``policies.create_policy``, ``update_policy``,
+``create_version``, ``update_version``), the one write path the import and the API use.
+"""
 
 from __future__ import annotations
 
@@ -17,9 +21,16 @@ from wtforms import BooleanField, DateField, Form, StringField, TextAreaField
 from wtforms.validators import DataRequired, InputRequired, Length, Optional
 from wtforms.widgets import DateInput
 
-from admin.checks import number_positions, policy_version_errors
+from admin.checks import POLICY_VERSION_FIELDS, form_values, policy_version_errors
 from admin.fields import CommaListField, DocumentationListField, MultiChoiceField, options
-from admin.security import SecureModelView, external_link, history_link, join_list
+from admin.security import (
+    CORRECT_FIELDS_MESSAGE,
+    SecureModelView,
+    external_link,
+    history_link,
+    join_list,
+)
+from policy_service.domain.fields import STEP_ATTRS
 from policy_service.domain.icd10 import normalise_code
 from policy_service.errors import DomainError, Invalid
 from policy_service.extensions import db
@@ -39,7 +50,6 @@ from policy_service.services.policies import (
     hcpcs_errors,
     is_locked,
     locked_message,
-    next_number,
 )
 
 LIST_COLUMNS = ("hcpcs", "covered_diagnoses", "preferred_products", "sites_of_care")
@@ -95,7 +105,32 @@ def chosen_code(form: Form) -> str:
     return suggested_policy_code(form.payer.data.code, form.title.data)
 
 
-class PolicyView(SecureModelView):
+class PolicyAggregateView(SecureModelView):
+    """A view of the policy aggregate: its saves are policies-service writes."""
+
+    def _committed(self, form: Form, write: Callable[[], T]) -> T | None:
+        """Run a policies-service write and commit; on an error roll back, show it on the
+        form's fields (or as the view's error) and return None."""
+        try:
+            result = write()
+            db.session.commit()
+        except Invalid as exc:
+            db.session.rollback()
+            if show_errors(form, exc):
+                flash(CORRECT_FIELDS_MESSAGE, "error")
+            return None
+        except DomainError as exc:
+            db.session.rollback()
+            flash(exc.detail, "error")
+            return None
+        except SQLAlchemyError as exc:
+            db.session.rollback()
+            self.handle_view_exception(exc)
+            return None
+        return result
+
+
+class PolicyView(PolicyAggregateView):
     """A payer's policy for one drug family; its versions carry the criteria."""
 
     column_list = ["code", "payer", "title", "hcpcs", "versions"]
@@ -185,22 +220,6 @@ class PolicyView(SecureModelView):
         self.after_model_change(form, model, False)
         return True
 
-    def _committed(self, form: Form, write: Callable[[], T]) -> T | None:
-        """Run a policies-service write and commit; on an error roll back, show it on the
-        form's fields (or as the view's error) and return None."""
-        try:
-            result = write()
-            db.session.commit()
-        except Invalid as exc:
-            db.session.rollback()
-            show_errors(form, exc)
-            return None
-        except SQLAlchemyError as exc:
-            db.session.rollback()
-            self.handle_view_exception(exc)
-            return None
-        return result
-
     def get_save_return_url(self, model: Any, is_created: bool = False) -> str:
         """After a new policy, open its first version's rules: cases and activation are
         there."""
@@ -255,7 +274,7 @@ DETAILS_IN_WORDS = {"steps": "Step therapy", "dose_limit": "Dose limit",
                     "min_days_between_doses": "Interval", "age_limits": "Age"}
 
 
-class PolicyVersionView(SecureModelView):
+class PolicyVersionView(PolicyAggregateView):
     """Effective-dated criteria of a policy; retired versions stay read-only."""
 
     column_list = ["policy", "number", "status", "effective_from", "effective_to", "hcpcs",
@@ -350,17 +369,26 @@ class PolicyVersionView(SecureModelView):
             return policy_version_errors(form)
         return first_version_errors(form)
 
-    def on_model_change(self, form: Form, model: Any, is_created: bool) -> None:
-        """Number new versions after the policy's last one; store codes normalised."""
-        if is_created:
-            # The new row is already in the policy's versions without a number: don't flush it.
-            with db.session.no_autoflush:
-                model.number = next_number(model.policy)
-            model.status = DRAFT
-        model.covered_diagnoses = [normalise_code(c) for c in model.covered_diagnoses or []]
-        model.prescriber_specialties = [normalise_specialty(s)
-                                        for s in model.prescriber_specialties or []]
-        number_positions(model.steps)
+    def create_model(self, form: Form) -> PolicyVersion | bool:
+        """Add the version through the policies service, as the import and the API do: a
+        draft numbered after the policy's last version; on any error nothing is written and
+        the fields say why."""
+        version = self._committed(form, lambda: policies.create_version(
+            form.policy.data, {**version_values(form), "status": DRAFT}))
+        if version is None:
+            return False
+        self.after_model_change(form, version, True)
+        return version
+
+    def save_once(self, form: Form, model: PolicyVersion) -> bool:
+        """Edit the draft through the policies service, as the API's PATCH does: its checks,
+        its step numbering and the change history."""
+        saved = self._committed(
+            form, lambda: policies.update_version(model, version_values(form)) or True)
+        if saved is None:
+            return False
+        self.after_model_change(form, model, False)
+        return True
 
     @expose("/edit/", methods=("GET", "POST"))
     def edit_view(self) -> Any:
@@ -431,14 +459,18 @@ class PolicyVersionView(SecureModelView):
         return super().update_model(form, model)
 
 
-def show_errors(form: Form, exc: Invalid) -> None:
-    """Put each of the service's messages on the field it names (at the top if none)."""
+def show_errors(form: Form, exc: Invalid) -> bool:
+    """Put each of the service's messages on the field it names (at the top if none); return
+    whether any field was marked."""
+    marked = False
     for error in exc.errors:
         field = getattr(form, error["field"], None)
         if field is None:
             flash(f"{error['field']}: {error['message']}", "error")
         else:
             field.errors = [*field.errors, error["message"]]
+            marked = True
+    return marked
 
 
 def first_version_errors(form: Form) -> dict[str, str]:
@@ -461,6 +493,30 @@ def first_version_values(form: Form) -> dict[str, Any]:
             "prior_auth_required": bool(form.prior_auth_required.data),
             "source": (form.source.data or "").strip() or None,
             "notes": (form.notes.data or "").strip() or None}
+
+
+def version_values(form: Form) -> dict[str, Any]:
+    """The version form in bundle shape, as the service takes it: codes as they are stored,
+    ``max_dose`` nested, the step rows left on the form and the test cases chosen."""
+    submitted = form_values(form, POLICY_VERSION_FIELDS)
+    values = {name: submitted[name] for name in policies.DRAFT_FIELDS if name in submitted}
+    values["covered_diagnoses"] = [normalise_code(c)
+                                   for c in values.get("covered_diagnoses") or []]
+    values["prescriber_specialties"] = [normalise_specialty(s)
+                                        for s in values.get("prescriber_specialties") or []]
+    values["step_therapy"] = step_values(form.steps)
+    if (cases := getattr(form, "cases", None)) is not None:
+        values["cases"] = [{"name": case.name, "request": case.request,
+                            "expect": case.expectation()} for case in cases.data or []]
+    return values
+
+
+def step_values(steps: Any) -> list[dict[str, Any]]:
+    """The step rows of the form in their order, those ticked for deletion left out; a
+    number left empty takes the step's default."""
+    return [{name: row.form[name].data for name in STEP_ATTRS
+             if row.form[name].data is not None}
+            for row in steps if not steps.should_delete(row)]
 
 
 def value_list(form: Form, name: str) -> list[Any]:

@@ -26,20 +26,12 @@ blp = Blueprint("policies", __name__, url_prefix="/policies",
 # One instance each for every dump: building a schema costs more than dumping with it.
 _POLICY_VERSION_SCHEMA = PolicyVersionSchema()
 
-# What a draft's fields may say: the version's criteria, never its identity or status.
-DRAFT_FIELDS = ("effective_from", "hcpcs", "effective_to", "prior_auth_required",
-                "covered_diagnoses", "preferred_products", "sites_of_care", "max_dose",
-                "min_days_between_doses", "min_age", "max_age", "step_therapy",
-                "new_starts_only_lookback_days", "approval_days", "documentation_required",
-                "drug_supply", "prescriber_specialties", "source", "notes")
-
-
 class DraftSchema(PolicyVersionSchema):
     """The fields a draft may set (every one optional)."""
 
     class Meta:
         unknown = RAISE
-        fields = DRAFT_FIELDS
+        fields = policies.DRAFT_FIELDS
 
 
 class DiffArgs(StrictSchema):

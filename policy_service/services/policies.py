@@ -50,6 +50,13 @@ CODE_REQUIRED = "Give the policy a code, e.g. ACME/infliximab."
 PAYER_REQUIRED = "Choose the payer."
 # What identifies a version rather than describes it: never copied into a new draft.
 IDENTITY_FIELDS = ("number", "effective_from", "effective_to", "status")
+# What a draft's fields may say (the API's PATCH, the admin's version form): the version's
+# criteria and dates, never its number or status.
+DRAFT_FIELDS = ("effective_from", "hcpcs", "effective_to", "prior_auth_required",
+                "covered_diagnoses", "preferred_products", "sites_of_care", "max_dose",
+                "min_days_between_doses", "min_age", "max_age", "step_therapy",
+                "new_starts_only_lookback_days", "approval_days", "documentation_required",
+                "drug_supply", "prescriber_specialties", "source", "notes")
 
 
 def plan_version_numbers(entries: Sequence[tuple[int, Mapping[str, Any]]],
@@ -125,6 +132,16 @@ def next_number(policy: Policy) -> int:
     return max((v.number or 0 for v in policy.versions), default=0) + 1
 
 
+def start_errors(policy: Policy, day: dt.date,
+                 version: PolicyVersion | None = None) -> dict[str, list[str]]:
+    """``{"effective_from": [why]}`` when a version of ``policy`` other than ``version``
+    already starts on ``day``: a policy's versions are told apart by their start."""
+    if any(other is not version and other.effective_from == day for other in policy.versions):
+        return {"effective_from": [
+            f"Another version of {policy.code} starts on {day.isoformat()}."]}
+    return {}
+
+
 def hcpcs_errors(values: Mapping[str, Any], creating: bool) -> dict[str, list[str]]:
     """A version must name at least one HCPCS code (when created, or when its list is given)."""
     if ("hcpcs" in values or creating) and not values.get("hcpcs"):
@@ -158,7 +175,7 @@ def _same(stored: Any, wanted: Any) -> bool:
 
 def changed_fields(version: PolicyVersion, entry: Mapping[str, Any]) -> list[str]:
     """Return the bundle fields of ``entry`` whose value differs from the stored version."""
-    changed = [name for name in VERSION_ATTRS
+    changed = [name for name in ("effective_from", *VERSION_ATTRS)
                if name in entry and not _same(getattr(version, name), entry[name])]
     if "max_dose" in entry:
         wanted = column_values({"max_dose": entry["max_dose"]})
@@ -181,6 +198,8 @@ def lock_errors(version: PolicyVersion, entry: Mapping[str, Any]) -> dict[str, l
 
 def _write(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
     changed = apply_values(version, column_values(entry))
+    if "effective_from" in entry:
+        changed |= apply_values(version, {"effective_from": entry["effective_from"]})
     if "step_therapy" in entry:
         changed |= sync_children(version.steps, step_rows(entry["step_therapy"]),
                                  StepTherapyStep)
@@ -192,8 +211,14 @@ def _write(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
 
 def create_version(policy: Policy, entry: Mapping[str, Any],
                    number: int | None = None) -> PolicyVersion:
-    """Add a version to ``policy`` from bundle-shaped values; a draft unless ``status`` says."""
-    if errors := hcpcs_errors(entry, creating=True):
+    """Add a version to ``policy`` from bundle-shaped values; a draft unless ``status`` says.
+
+    Raises Invalid naming ``hcpcs`` when it names no code and ``effective_from`` when another
+    version of the policy starts that day; nothing is added then.
+    """
+    errors = hcpcs_errors(entry, creating=True)
+    errors.update(start_errors(policy, entry["effective_from"]))
+    if errors:
         raise Invalid(errors)
     version = PolicyVersion(effective_from=entry["effective_from"],
                             number=number or next_number(policy),
@@ -270,10 +295,15 @@ def update_version(version: PolicyVersion, entry: Mapping[str, Any]) -> bool:
 
     Raises Conflict (POLICY_VERSION_LOCKED) when the version is active or retired and the
     values differ from what is stored: those are the criteria payers applied, kept as history.
+    Raises Invalid naming ``hcpcs`` when emptied and ``effective_from`` when another version of
+    the policy starts on the new date; nothing changes then.
     """
     if is_locked(version) and changed_fields(version, entry):
         ensure_editable(version)
-    if errors := hcpcs_errors(entry, creating=False):
+    errors = hcpcs_errors(entry, creating=False)
+    if "effective_from" in entry and version.policy is not None:
+        errors.update(start_errors(version.policy, entry["effective_from"], version))
+    if errors:
         raise Invalid(errors)
     was_active = version.status == ACTIVE
     changed = _write(version, entry)
@@ -309,9 +339,6 @@ def new_draft(policy: Policy, changes: Mapping[str, Any]) -> PolicyVersion:
     if "effective_from" not in entry:
         start = newest.effective_from if newest is not None else dt.date.today()
         entry["effective_from"] = max(start + dt.timedelta(days=1), dt.date.today())
-    if any(v.effective_from == entry["effective_from"] for v in policy.versions):
-        raise Invalid({"effective_from": [
-            f"Another version of {policy.code} starts on {entry['effective_from'].isoformat()}."]})
     entry.setdefault("effective_to", None)
     version = create_version(policy, entry)
     db.session.flush()

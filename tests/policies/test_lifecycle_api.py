@@ -71,6 +71,27 @@ def test_only_drafts_are_edited_and_edits_name_the_state_they_change(
     assert bad.status_code == 422
 
 
+def test_a_drafts_start_date_is_edited_and_a_taken_one_is_named(
+        client: FlaskClient, session: Session, auth_header: Header) -> None:
+    # PATCH accepted effective_from, answered 200 and kept the old date.
+    build_world()
+    _draft(client, auth_header)
+    header = auth_header("coordinator")
+    etag = client.get(f"{BASE}/versions/2", headers=header).headers["ETag"]
+    moved = client.patch(f"{BASE}/versions/2", json={"effective_from": "2027-02-01"},
+                         headers={**header, "If-Match": etag})
+    assert moved.status_code == 200 and moved.get_json()["effective_from"] == "2027-02-01"
+    first = client.get(f"{BASE}/versions/1", headers=header).get_json()["effective_from"]
+    taken = client.patch(f"{BASE}/versions/2", json={"effective_from": first},
+                         headers={**header, "If-Match": moved.headers["ETag"]})
+    assert taken.status_code == 422
+    assert taken.get_json()["errors"] == [{
+        "field": "effective_from",
+        "message": f"Another version of MEDICARE-B/infliximab starts on {first}."}]
+    assert client.get(f"{BASE}/versions/2", headers=header).get_json()[
+        "effective_from"] == "2027-02-01"
+
+
 def test_a_case_is_validated_like_an_eligibility_request(client: FlaskClient, session: Session,
                                                          auth_header: Header) -> None:
     build_world()
