@@ -13,6 +13,7 @@ from sqlalchemy.orm import joinedload
 
 from admin.security import guard_request
 from admin.views.authorizations import low_fraction, low_remaining_clause
+from policy_service.database import in_slices
 from policy_service.extensions import db
 from policy_service.models import Authorization, ChangeRecord, Policy, PolicyVersion
 from policy_service.models.authorization import USABLE_STATUSES
@@ -106,9 +107,10 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
     board.low_remaining = _authorizations(low_remaining_clause(fraction),
                                           Authorization.valid_to >= today)
     board.needs_action = _authorizations(Authorization.status.in_(NEEDS_ACTION_STATUSES))
-    shown = [*expiring, *board.low_remaining, *board.needs_action]
+    listed = [*expiring, *board.low_remaining, *board.needs_action]
+    listed_ids = {a.id for a in listed}
     # Before the work queue reads the schedule (which expires loaded authorizations).
-    board.unit_balances = unit_balances(shown)
+    board.unit_balances = unit_balances(listed)
     board.policies_changing = _versions(
         (PolicyVersion.effective_from.between(today, in_30))
         | (PolicyVersion.effective_to.between(today, in_30)))
@@ -129,7 +131,8 @@ def build_dashboard(today: dt.date, fraction: float) -> Dashboard:
     board.work_counts = counts(worklist(today))
     board.decisions = decision_stats(today)
     # Reading the schedule expired the listed authorizations: reload them once, not per row.
-    _authorizations(Authorization.id.in_({a.id for a in shown}))
+    for part in in_slices(listed_ids):
+        _authorizations(Authorization.id.in_(part))
     return board
 
 

@@ -8,10 +8,14 @@ from collections.abc import Callable
 from typing import Any
 
 from flask.testing import FlaskClient
-from sqlalchemy import delete
+from sqlalchemy import delete, update
 from sqlalchemy.orm import Session
 
-from policy_service.models import Authorization, ChangeRecord, PolicyVersion
+from policy_service.models import Appointment, Authorization, ChangeRecord, PolicyVersion
+from policy_service.schemas.appointments import load_appointment
+from policy_service.services import appointments
+from tests.factories import make_patient
+from tests.test_policy_index import count_queries
 
 Login = Callable[[str], Any]
 
@@ -108,3 +112,41 @@ def test_one_actors_burst_of_changes_is_one_row_with_a_count(
                if "seed" in g]
     assert "50 changes" in burst
     assert "and 47 more" in burst
+
+
+def test_dashboard_reloads_its_authorizations_once_however_many(
+        client: FlaskClient, login: Login, records: Any, session: Session) -> None:
+    # Reading the work queue recomputes stale checks, which expires the listed authorizations;
+    # the reload meant for them read the ids of the change records shown instead, so each row
+    # was read again on its own.
+    today = dt.date.today()
+
+    def expiring_with_an_appointment(n: int) -> None:
+        patient = make_patient(f"P{500 + n}")
+        session.add(Authorization(
+            number=f"A-{500 + n}", patient=patient, payer=records.payer, hcpcs=["J1745"],
+            status="approved", approved_units=160, approved_visits=4, valid_from=today,
+            valid_to=today + dt.timedelta(days=20), diagnoses=["M05.79"],
+            site_of_care="office"))
+        session.flush()
+        appointments.upsert(f"D-{n}", load_appointment({
+            "patient": {"id": patient.external_id}, "payer": "ACME",
+            "date_of_service": (today + dt.timedelta(days=5)).isoformat(),
+            "site_of_care": "office", "diagnosis_codes": ["M05.79"], "hcpcs": "J1745",
+            "dose": {"mg": 400}}), "scheduler@example.org")
+
+    def dashboard_queries() -> int:
+        session.execute(update(Appointment).values(check_logic="stale"))
+        with count_queries() as statements:
+            page = client.get("/admin/").get_data(as_text=True)
+        assert "A-500" in section(page, "expiring-30")
+        return len(statements)
+
+    login("coordinator")
+    client.get("/admin/")  # the first request loads the user and the policy index
+    for n in range(2):
+        expiring_with_an_appointment(n)
+    few = dashboard_queries()
+    for n in range(2, 8):
+        expiring_with_an_appointment(n)
+    assert dashboard_queries() == few
