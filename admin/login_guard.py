@@ -16,7 +16,7 @@ from flask_login import user_logged_out
 from flask_security import current_user
 from sqlalchemy import delete, func, select
 
-from policy_service.auth import end_sessions
+from policy_service.auth import end_sessions, token_authenticated
 from policy_service.database import run_serialized
 from policy_service.extensions import db
 from policy_service.models import LoginFailure
@@ -112,8 +112,8 @@ def init_login_guard(app: Flask) -> LoginRateLimiter:
     @app.before_request
     def refuse_rate_limited_login() -> Response | None:
         # Expiring cookies: the browser drops the session after PERMANENT_SESSION_LIFETIME.
-        # The token-authenticated API keeps no session, so it gets no cookie.
-        if not request.path.startswith("/api/"):
+        # Token-authenticated paths (the API, CDS Hooks) keep no session, so get no cookie.
+        if not token_authenticated(request.path):
             session.permanent = True
         if not _is_login_post():
             return None

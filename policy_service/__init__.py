@@ -15,6 +15,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     from flask_security import SQLAlchemyUserDatastore
 
     from policy_service.audit import init_audit
+    from policy_service.auth import init_token_authenticated_paths
     from policy_service.config import ENV_PREFIX, build_config, check_config, engine_options
     from policy_service.database import init_engine_events
     from policy_service.errors import init_errors
@@ -42,6 +43,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
                      compare_type=True)
     csrf.init_app(app)
     security.init_app(app, SQLAlchemyUserDatastore(db, User, Role))
+    init_token_authenticated_paths(app)
     init_errors(app)
     init_request_guard(app)
     init_audit()

@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from email_validator import EmailNotValidError, validate_email
-from flask import g, request
+from flask import Flask, Request, g, request
+from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask_principal import AnonymousIdentity
 from flask_security import hash_password
 from sqlalchemy import bindparam, func, select
 
@@ -202,6 +204,53 @@ def bearer_token() -> str | None:
 
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+# --- token-authenticated paths: no cookie session, no browser user ------------------------
+
+# Callers of these paths authenticate every call by its own token (API bearer tokens, CDS
+# Hooks JWTs), never by a cookie. A session cookie sent along is ignored: the call gets no
+# session and no signed-in browser user, so a signed-in browser cannot lend its login to an
+# API call, and no call spends time loading one.
+TOKEN_AUTHENTICATED_PATHS = ("/api/", "/cds-services")
+
+
+def token_authenticated(path: str) -> bool:
+    """Whether callers of ``path`` authenticate by token alone."""
+    return path.startswith(TOKEN_AUTHENTICATED_PATHS)
+
+
+class BrowserSessionInterface(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, for the browser pages only."""
+
+    def open_session(self, app: Flask, request: Request) -> SessionMixin | None:
+        """No session for token-authenticated paths (Flask then gives a read-only empty one)."""
+        if token_authenticated(request.path):
+            return None
+        return super().open_session(app, request)
+
+
+def init_token_authenticated_paths(app: Flask) -> None:
+    """Serve token-authenticated paths without the browser's session and signed-in user.
+
+    Flask-Security's identity loading (Flask-Principal, then Flask-Login's session, remember
+    cookie and request loaders) runs before every request. On these paths the identity is the
+    anonymous one, and Flask-Login's user is never loaded (with no session it could only be
+    anonymous); the browser pages keep the loading, in the same place in the order.
+    """
+    app.session_interface = BrowserSessionInterface()
+    principal = app.extensions["security"].principal
+    before = app.before_request_funcs[None]
+    position = before.index(principal._on_before_request)
+
+    def load_browser_identity() -> None:
+        if token_authenticated(request.path):
+            g.identity = AnonymousIdentity()
+            return
+        principal._on_before_request()
+
+    before[position] = load_browser_identity
+
 
 
 def require_token(permission: Permission) -> None:

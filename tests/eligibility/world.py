@@ -50,8 +50,22 @@ def build_world(policy: dict[str, Any] | None = None, patient: dict[str, Any] | 
 
 
 def post(client: Any, headers: dict[str, str], body: dict[str, Any]) -> Any:
-    """POST one eligibility request."""
-    return client.post("/api/v1/eligibility", json=body, headers=headers)
+    """POST one eligibility request; a 200 answer must be exactly what the document says.
+
+    The endpoint returns its result without a schema dump, so each answer is held equal to
+    EligibilityResponseSchema's dump of it: no undocumented key, no value of another type.
+    """
+    response = client.post("/api/v1/eligibility", json=body, headers=headers)
+    if response.status_code == 200:
+        assert_documented_response(response.get_json())
+    return response
+
+
+def assert_documented_response(answer: dict[str, Any]) -> None:
+    """Fail unless ``answer`` is its own dump through the documented response schema."""
+    from policy_service.schemas.eligibility import EligibilityResponseSchema
+
+    assert answer == EligibilityResponseSchema().dump(answer)
 
 
 def request_with(**changes: Any) -> dict[str, Any]:
