@@ -12,7 +12,7 @@ from typing import Any
 
 import click
 from flask import Flask
-from flask.cli import FlaskGroup, with_appcontext
+from flask.cli import FlaskGroup, ScriptInfo, with_appcontext
 from sqlalchemy.exc import SQLAlchemyError
 
 from policy_service import create_app
@@ -67,13 +67,30 @@ def reports_errors(command: Callable[..., Any] | None = None, *,
     return decorate(command) if command is not None else decorate
 
 
-def create_cli_app() -> Flask:
+def create_cli_app(web: bool = False) -> Flask:
     """The app for one command: its report is the output, so only warnings and errors are
-    logged (on stderr). ``serve`` builds its own app per worker, which logs every request."""
-    return create_app({"LOG_LEVEL": os.environ.get("POLICY_LOG_LEVEL", "WARNING")})
+    logged (on stderr). ``serve`` builds its own app per worker, which logs every request.
+
+    Only Flask's own commands that show or serve the web app (``WEB_COMMANDS``) build its API
+    and admin pages; the others start in about half the time without them.
+    """
+    return create_app({"LOG_LEVEL": os.environ.get("POLICY_LOG_LEVEL", "WARNING")}, web=web)
 
 
-@click.group(cls=FlaskGroup, create_app=create_cli_app, add_default_commands=True,
+WEB_COMMANDS = frozenset({"run", "shell", "routes"})
+
+
+class CommandGroup(FlaskGroup):
+    """Flask's command group, building for each command only as much app as it needs."""
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        """Choose the app this command builds, then find the command as Flask does."""
+        ctx.ensure_object(ScriptInfo).create_app = functools.partial(
+            create_cli_app, web=name in WEB_COMMANDS)
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=CommandGroup, create_app=create_cli_app, add_default_commands=True,
              add_version_option=False)
 def main() -> None:
     """Payer policies, prior authorizations and eligibility checks for biologic infusions."""
@@ -404,6 +421,16 @@ def _write_results(results: list[dict[str, Any]], out: Path) -> None:
     out.write_text(results_csv(results, patients_not_on_file(results)), newline="")
 
 
+# A schedule this long is checked in one process per core: forking costs about 0.1 s, a
+# 500-row chunk about 0.5 s.
+PARALLEL_CHECK_ROWS = 2_000
+
+
+def checker_processes(rows: int) -> int:
+    """How many processes ``check`` uses for a schedule of ``rows`` rows."""
+    return (os.cpu_count() or 1) if rows >= PARALLEL_CHECK_ROWS else 1
+
+
 @commands.command("check")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--out", type=click.Path(dir_okay=False, writable=True, path_type=Path),
@@ -437,7 +464,8 @@ def check_command(file: Path, out: Path | None, store: bool) -> None:
     else:
         with click.progressbar(length=len(rows), label="Checking", file=sys.stderr,
                                show_pos=True) as bar:
-            results = check_schedule(rows, progress=bar.update)
+            results = check_schedule(rows, progress=bar.update,
+                                     processes=checker_processes(len(rows)))
     _print_table(results)
     for result in results:
         if result["decision"] == "error":

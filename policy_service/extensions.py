@@ -1,7 +1,6 @@
 """Flask extensions, created once here and bound to an app in ``create_app``."""
 
 from flask_migrate import Migrate
-from flask_security import Security
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf import CSRFProtect
 from sqlalchemy import MetaData
@@ -26,5 +25,4 @@ class Base(DeclarativeBase):
 
 db = SQLAlchemy(model_class=Base)
 migrate = Migrate()
-security = Security()
 csrf = CSRFProtect()

@@ -5,7 +5,9 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import json
+import os
 
+from policy_service.services.schedule import _check_chunk as _CHECK_CHUNK
 from tests.eligibility.world import BASE_REQUEST, build_world
 
 SCHEDULE = """patient_id,payer,date_of_service,hcpcs,site_of_care,diagnosis_codes,dose_mg,packages
@@ -164,3 +166,34 @@ def test_kept_rows_report_the_documentation_of_their_stored_check(runner, tmp_pa
         [row] = list(reader)
     assert reader.fieldnames == ["appointment_id", *RESULT_COLUMNS, "documentation_missing"]
     assert row["documentation_missing"] == "TB screening within 12 months (missing)"
+
+
+def _check_noting_process(chunk):
+    """The chunk check, with the id of the process that ran it on each result."""
+    return [{**summary, "pid": os.getpid()} for summary in _CHECK_CHUNK(chunk)]
+
+
+def test_a_schedule_checked_in_two_processes_reads_as_checked_in_one(committed_db, monkeypatch):
+    from policy_service.extensions import db
+    from policy_service.services import schedule
+
+    build_world()
+    db.session.commit()
+    header, *lines = SCHEDULE.strip().splitlines()
+    rows = schedule.read_schedule("\n".join([header, *lines * 4]) + "\n", "day.csv")
+    monkeypatch.setattr(schedule, "CHUNK_SIZE", 3)  # 16 rows: six chunks
+    monkeypatch.setattr(schedule, "_check_chunk", _check_noting_process)
+    here = schedule.check_schedule(rows)
+    forked = schedule.check_schedule(rows, processes=2)
+    assert {r.pop("pid") for r in here} == {os.getpid()}
+    assert os.getpid() not in {r.pop("pid") for r in forked}
+    assert forked == here
+    assert [r["row"] for r in here] == list(range(2, 18))
+    assert [r["decision"] for r in here[:4]] == ["eligible", "not_eligible", "error", "error"]
+
+
+def test_only_a_long_schedule_is_checked_in_several_processes() -> None:
+    from policy_service.cli import PARALLEL_CHECK_ROWS, checker_processes
+
+    assert checker_processes(PARALLEL_CHECK_ROWS - 1) == 1
+    assert checker_processes(PARALLEL_CHECK_ROWS) == (os.cpu_count() or 1)

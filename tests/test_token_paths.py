@@ -18,7 +18,7 @@ from tests.admin.conftest import PASSWORD
 def _sign_in(client: FlaskClient, make_user: Callable[..., tuple[Any, str]]) -> str:
     user, token = make_user("admin")
     response = client.post("/login", data={"email": user.email, "password": PASSWORD})
-    assert response.status_code == 302
+    assert response.status_code == 302, response.get_data(as_text=True)[-3000:]
     assert client.get("/admin/").status_code == 200  # the cookie signs this browser in
     return token
 

@@ -12,14 +12,17 @@ import csv
 import datetime as dt
 import io
 import json
+import multiprocessing
 import re
 import secrets
 import zipfile
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import openpyxl
+from flask import Flask, current_app
 from marshmallow import ValidationError
 from sqlalchemy import delete, select
 
@@ -239,18 +242,49 @@ def chunks(rows: list[ScheduleRow], size: int = CHUNK_SIZE) -> Iterator[list[Sch
         yield rows[start:start + size]
 
 
-def check_schedule(rows: list[ScheduleRow],
-                   progress: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
-    """Check every row; return one flat result per row, in order (errors included)."""
+def check_schedule(rows: list[ScheduleRow], progress: Callable[[int], None] | None = None,
+                   processes: int = 1) -> list[dict[str, Any]]:
+    """Check every row; return one flat result per row, in order (errors included).
+
+    ``processes`` above 1 checks the chunks in that many forked processes, as the command
+    line does for a large schedule: the engine runs one evaluation at a time per process, so
+    processes are how a schedule uses more than one core. A web worker keeps the default.
+    """
     match_payers(rows)
+    parts = list(chunks(rows, CHUNK_SIZE))
     results: list[dict[str, Any]] = []
-    for chunk in chunks(rows):
-        outcomes = check_batch([load_request(row.item) for row in chunk])
-        for row, outcome in zip(chunk, outcomes, strict=True):
-            results.append(summarise(row, outcome))
-        if progress:
-            progress(len(chunk))
+    with _chunk_checker(min(processes, len(parts))) as check:
+        for chunk, summaries in zip(parts, check(parts), strict=True):
+            results.extend(summaries)
+            if progress:
+                progress(len(chunk))
     return results
+
+
+def _check_chunk(chunk: list[ScheduleRow]) -> list[dict[str, Any]]:
+    outcomes = check_batch([load_request(row.item) for row in chunk])
+    return [summarise(row, outcome) for row, outcome in zip(chunk, outcomes, strict=True)]
+
+
+@contextmanager
+def _chunk_checker(processes: int) -> Iterator[Callable[[list[list[ScheduleRow]]],
+                                                        Iterable[list[dict[str, Any]]]]]:
+    """Yield a function checking chunks in order: here, or in ``processes`` forked ones."""
+    if processes <= 1:
+        yield lambda parts: map(_check_chunk, parts)
+        return
+    # Forked after the policy index is loaded, so each process starts with it (and with the
+    # registered rules); each opens its own database connection.
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    with multiprocessing.get_context("fork").Pool(
+            processes, initializer=_start_checker_process, initargs=(app,)) as pool:
+        yield lambda parts: pool.imap(_check_chunk, parts)
+
+
+def _start_checker_process(app: Flask) -> None:
+    # The parent's pooled connections stay the parent's (SQLAlchemy's advice for fork).
+    db.engine.dispose(close=False)
+    app.app_context().push()
 
 
 # Request fields as a schedule CSV names them.
