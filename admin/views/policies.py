@@ -305,8 +305,10 @@ class PolicyVersionView(PolicyAggregateView):
         "documentation_required": documentation_in_words}
     column_default_sort = [("policy.code", False), ("effective_from", True)]
     column_export_exclude_list = ["history", "lifecycle"]
-    # Status changes only by activation (services.policies), never by a form field.
-    form_excluded_columns = ["version", "number", "codes", "status"]
+    # Status changes only by activation (services.policies), never by a form field. Test
+    # cases are kept on the version's "Rules, cases, impact" page, by name and expectation;
+    # the form's generated select listed every case of the store as "<PolicyCase 7>".
+    form_excluded_columns = ["version", "number", "codes", "status", "cases"]
     form_overrides = {"hcpcs": CommaListField, "covered_diagnoses": CommaListField,
                       "preferred_products": CommaListField, "documentation_required":
                       DocumentationListField, "sites_of_care": MultiChoiceField,
@@ -497,7 +499,7 @@ def first_version_values(form: Form) -> dict[str, Any]:
 
 def version_values(form: Form) -> dict[str, Any]:
     """The version form in bundle shape, as the service takes it: codes as they are stored,
-    ``max_dose`` nested, the step rows left on the form and the test cases chosen."""
+    ``max_dose`` nested and the step rows left on the form (test cases are not on it)."""
     submitted = form_values(form, POLICY_VERSION_FIELDS)
     values = {name: submitted[name] for name in policies.DRAFT_FIELDS if name in submitted}
     values["covered_diagnoses"] = [normalise_code(c)
@@ -505,9 +507,6 @@ def version_values(form: Form) -> dict[str, Any]:
     values["prescriber_specialties"] = [normalise_specialty(s)
                                         for s in values.get("prescriber_specialties") or []]
     values["step_therapy"] = step_values(form.steps)
-    if (cases := getattr(form, "cases", None)) is not None:
-        values["cases"] = [{"name": case.name, "request": case.request,
-                            "expect": case.expectation()} for case in cases.data or []]
     return values
 
 
