@@ -252,7 +252,6 @@ def init_token_authenticated_paths(app: Flask) -> None:
     before[position] = load_browser_identity
 
 
-
 def require_token(permission: Permission) -> None:
     """Authenticate this request's API token and check ``permission`` (401 / 403 otherwise)."""
     token = bearer_token()

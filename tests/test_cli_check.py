@@ -197,3 +197,15 @@ def test_only_a_long_schedule_is_checked_in_several_processes() -> None:
 
     assert checker_processes(PARALLEL_CHECK_ROWS - 1) == 1
     assert checker_processes(PARALLEL_CHECK_ROWS) == (os.cpu_count() or 1)
+
+
+def test_an_in_memory_database_is_never_checked_in_forked_processes() -> None:
+    from sqlalchemy import make_url
+
+    from policy_service.services.schedule import in_memory
+
+    assert in_memory(make_url("sqlite://"))
+    assert in_memory(make_url("sqlite:///:memory:"))
+    assert in_memory(make_url("sqlite:///file:shared?mode=memory&cache=shared&uri=true"))
+    assert not in_memory(make_url("sqlite:////srv/policy/policy.db"))
+    assert not in_memory(make_url("postgresql+psycopg://postgres@127.0.0.1/policy"))

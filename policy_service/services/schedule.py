@@ -24,7 +24,7 @@ from typing import Any
 import openpyxl
 from flask import Flask, current_app
 from marshmallow import ValidationError
-from sqlalchemy import delete, select
+from sqlalchemy import URL, delete, select
 
 from policy_service.domain.documentation import DocumentStatus
 from policy_service.domain.requests import AppointmentInput
@@ -270,15 +270,22 @@ def _check_chunk(chunk: list[ScheduleRow]) -> list[dict[str, Any]]:
 def _chunk_checker(processes: int) -> Iterator[Callable[[list[list[ScheduleRow]]],
                                                         Iterable[list[dict[str, Any]]]]]:
     """Yield a function checking chunks in order: here, or in ``processes`` forked ones."""
-    if processes <= 1:
+    if processes <= 1 or in_memory(db.engine.url):
+        # A forked process could not reach an in-memory database: it would open an empty one.
         yield lambda parts: map(_check_chunk, parts)
         return
-    # Forked after the policy index is loaded, so each process starts with it (and with the
-    # registered rules); each opens its own database connection.
+    # Forked after the policy index is loaded, so each process starts with it; each opens its
+    # own database connection and registers the rules on its first check.
     app = current_app._get_current_object()  # type: ignore[attr-defined]
     with multiprocessing.get_context("fork").Pool(
             processes, initializer=_start_checker_process, initargs=(app,)) as pool:
         yield lambda parts: pool.imap(_check_chunk, parts)
+
+
+def in_memory(url: URL) -> bool:
+    """Whether ``url`` names an SQLite database that lives in one process's memory."""
+    return url.get_backend_name() == "sqlite" and (
+        url.database in (None, "", ":memory:") or url.query.get("mode") == "memory")
 
 
 def _start_checker_process(app: Flask) -> None:
