@@ -17,6 +17,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy.orm import Session
 
+from tests.admin.test_biller_pages import CLEAN_FORM
 from tests.admin.test_users import new_client
 from tests.claims.world import build_world
 
@@ -26,13 +27,6 @@ PLANNED = {
     "patient": "P001", "payer": "MEDICARE-B", "drug": "J1745", "dose": "350",
     "dose_unit": "mg", "date_of_service": "2026-03-10", "site_of_care": "office",
     "diagnoses": "M05.79", "authorization_number": "", "packages": "",
-}
-CLAIM = {
-    "payer": "MEDICARE-B", "patient": "P001", "date_of_service": "2026-03-10",
-    "submitted_on": "2026-03-12", "diagnoses": "M05.79", "authorization_number": "A-1001",
-    "place_of_service": "11", "drug": "J1745", "administered_mg": "350", "packages": "100x4",
-    "infusions-0-kind": "complex", "infusions-0-start": "10:00", "infusions-0-stop": "12:10",
-    "lines-0-code": "J1745", "lines-0-units": "35", "lines-0-ndc": "57894-0030-01",
 }
 
 
@@ -109,7 +103,7 @@ def test_refused_claim(client: FlaskClient, login: Login, session: Any) -> None:
     build_world()
     login("biller")
     page = client.post("/admin/claims/", data={
-        **CLAIM, "rendering_npi": "1234567890", "lines-0-ndc": "123",
+        **CLEAN_FORM, "rendering_npi": "1234567890", "lines-0-ndc": "123",
         "infusions-0-stop": "noon"}).get_data(as_text=True)
     assert 'id="claim-status"' not in page
     assert_linked(page, "rendering_npi", "check digit", hint="Checked for enrollment.")
