@@ -71,13 +71,14 @@ def create_cli_app(web: bool = False) -> Flask:
     """The app for one command: its report is the output, so only warnings and errors are
     logged (on stderr). ``serve`` builds its own app per worker, which logs every request.
 
-    Only Flask's own commands that show or serve the web app (``WEB_COMMANDS``) build its API
-    and admin pages; the others start in about half the time without them.
+    Only the commands that show or serve the web app (``WEB_COMMANDS``) and the command list
+    build its API and admin pages; the others start in about half the time without them.
     """
     return create_app({"LOG_LEVEL": os.environ.get("POLICY_LOG_LEVEL", "WARNING")}, web=web)
 
 
-WEB_COMMANDS = frozenset({"run", "shell", "routes"})
+# Flask's own, and flask-smorest's ``openapi`` (which the API registers).
+WEB_COMMANDS = frozenset({"run", "shell", "routes", "openapi"})
 
 
 class CommandGroup(FlaskGroup):
@@ -88,6 +89,11 @@ class CommandGroup(FlaskGroup):
         ctx.ensure_object(ScriptInfo).create_app = functools.partial(
             create_cli_app, web=name in WEB_COMMANDS)
         return super().get_command(ctx, name)
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        """Every command, the web app's included (``--help``)."""
+        ctx.ensure_object(ScriptInfo).create_app = functools.partial(create_cli_app, web=True)
+        return super().list_commands(ctx)
 
 
 @click.group(cls=CommandGroup, create_app=create_cli_app, add_default_commands=True,

@@ -72,10 +72,7 @@ def test_check_claims_prints_its_report_without_log_lines(app: Flask, tmp_path: 
     from policy_service import create_app
 
     url = f"sqlite:///{tmp_path / 'claims.db'}"
-    # A second app in this process re-initialises the shared Flask-Security object: it must
-    # hash passwords as the suite's app does, or later sign-ins of the suite fail.
-    world = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x" * 32, **{
-        key: app.config[key] for key in ("SECURITY_PASSWORD_HASH", "SECURITY_PASSWORD_SALT")}})
+    world = create_app({"SQLALCHEMY_DATABASE_URI": url, "SECRET_KEY": "x" * 32})
     with world.app_context():
         migrate_database()
         build_world()
@@ -90,3 +87,19 @@ def test_check_claims_prints_its_report_without_log_lines(app: Flask, tmp_path: 
     assert "2 claims: 2 checked (1 clean, 1 needing correction)" in result.stdout
     assert "{" not in result.stdout
     assert result.stderr == ""
+
+
+def test_every_command_is_listed_and_the_web_apps_own_still_run(tmp_path: Path) -> None:
+    # Most commands build the app without its API and pages; those that need them still work.
+    env = command_env(f"sqlite:///{tmp_path / 'empty.db'}")
+    listed = subprocess.run(  # noqa: S603 - our own script
+        [policy_service_bin(), "--help"], env=env, capture_output=True, text=True, timeout=120,
+        check=False)
+    commands = {line.split()[0] for line in listed.stdout.split("Commands:")[1].splitlines()
+                if line.strip()}
+    assert {"check", "import", "serve", "openapi", "routes", "users", "run"} <= commands
+    document = subprocess.run(  # noqa: S603 - our own script
+        [policy_service_bin(), "openapi", "print"], env=env, capture_output=True, text=True,
+        timeout=120, check=False)
+    assert document.returncode == 0, document.stderr
+    assert "/api/v1/eligibility" in json.loads(document.stdout)["paths"]
